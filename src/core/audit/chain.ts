@@ -1,0 +1,143 @@
+/**
+ * The audit hash chain: canonical JSON, the per-line hash and the field order of a written line.
+ * Shared by the writer ({@link AuditLog}), `verifyAuditFile` and the reader, so all three agree
+ * byte for byte.
+ */
+import { createHash } from 'node:crypto';
+import type { AuditEvent, AuditEventInput, ClientInfo } from '../model';
+
+/** `prev_hash` of the first line of a chain. */
+export const GENESIS_HASH = '0'.repeat(64);
+
+/** Field order of a written line (as in {@link AuditEvent}); `hash` is always last. */
+export const AUDIT_FIELDS = [
+  'ts',
+  'agent_id',
+  'claimed_agent_id',
+  'credential',
+  'scope',
+  'tool',
+  'decision',
+  'code',
+  'reason',
+  'lease_id',
+  'version',
+  'value_fingerprint',
+  'client',
+  'rules',
+  'prev_hash',
+  'hash',
+] as const;
+
+const HEX64 = /^[0-9a-f]{64}$/;
+
+/** True for a lowercase 64-hex-digit SHA-256. */
+export function isHash(v: unknown): v is string {
+  return typeof v === 'string' && HEX64.test(v);
+}
+
+/**
+ * JSON with object keys sorted recursively (code-unit order) and no whitespace. Like
+ * `JSON.stringify`, it drops `undefined` object members and writes non-finite numbers as `null`,
+ * so an event and the same event parsed back from its line give the same text.
+ */
+export function canonicalJson(value: unknown): string {
+  return canonical(value, undefined);
+}
+
+function canonical(value: unknown, skipTopKey: string | undefined): string {
+  if (value === null || value === undefined) {
+    return 'null';
+  }
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return JSON.stringify(value);
+    case 'number':
+      return Number.isFinite(value) ? JSON.stringify(value) : 'null';
+    case 'object': {
+      if (Array.isArray(value)) {
+        return '[' + value.map((v) => (v === undefined ? 'null' : canonical(v, undefined))).join(',') + ']';
+      }
+      const obj = value as Record<string, unknown>;
+      const keys = Object.keys(obj).sort();
+      let out = '';
+      for (const k of keys) {
+        const v = obj[k];
+        if (k === skipTopKey || v === undefined || typeof v === 'function') {
+          continue;
+        }
+        out += (out === '' ? '' : ',') + JSON.stringify(k) + ':' + canonical(v, undefined);
+      }
+      return '{' + out + '}';
+    }
+    default:
+      // bigint, symbol, function: not representable in an audit line.
+      return 'null';
+  }
+}
+
+/** `sha256hex(prev_hash + '\n' + canonicalJson(event without hash))`. */
+export function computeEventHash(event: Omit<AuditEvent, 'hash'> | Record<string, unknown>): string {
+  const obj = event as Record<string, unknown>;
+  const prev = typeof obj.prev_hash === 'string' ? obj.prev_hash : '';
+  return createHash('sha256')
+    .update(prev + '\n' + canonical(obj, 'hash'), 'utf8')
+    .digest('hex');
+}
+
+function normalizeClient(client: ClientInfo | null | undefined): ClientInfo | null {
+  if (client === null || client === undefined) {
+    return null;
+  }
+  const out: ClientInfo = {};
+  if (client.name !== undefined && client.name !== null) {
+    out.name = String(client.name);
+  }
+  if (client.version !== undefined && client.version !== null) {
+    out.version = String(client.version);
+  }
+  if (client.conversation_id !== undefined && client.conversation_id !== null) {
+    out.conversation_id = String(client.conversation_id);
+  }
+  return out;
+}
+
+/**
+ * The event in written field order without its hash: members outside {@link AuditEvent} are
+ * dropped, missing nullable members become `null`.
+ */
+export function orderEvent(
+  input: AuditEventInput & { ts: string },
+  prevHash: string,
+): Omit<AuditEvent, 'hash'> {
+  return {
+    ts: input.ts,
+    agent_id: input.agent_id ?? null,
+    claimed_agent_id: input.claimed_agent_id ?? null,
+    credential: input.credential ?? null,
+    scope: input.scope ?? null,
+    tool: input.tool,
+    decision: input.decision,
+    code: input.code ?? null,
+    reason: input.reason ?? null,
+    lease_id: input.lease_id ?? null,
+    version: input.version ?? null,
+    value_fingerprint: input.value_fingerprint ?? null,
+    client: normalizeClient(input.client),
+    ...(Array.isArray(input.rules) ? { rules: input.rules.map(String) } : {}),
+    prev_hash: prevHash,
+  };
+}
+
+/** {@link orderEvent}, then `hash` filled in: the event exactly as it is written. */
+export function sealEvent(input: AuditEventInput & { ts: string }, prevHash: string): AuditEvent {
+  const unsealed = orderEvent(input, prevHash);
+  return { ...unsealed, hash: computeEventHash(unsealed) };
+}
+
+/** The line as written (no trailing newline): fields in {@link AUDIT_FIELDS} order. */
+export function eventLine(event: AuditEvent): string {
+  // Object literal order from sealEvent is already AUDIT_FIELDS order; JSON.stringify keeps it.
+  return JSON.stringify(event);
+}

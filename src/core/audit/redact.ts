@@ -1,0 +1,191 @@
+/**
+ * Last line of defence: scrubs secret values out of text that is about to leave the process
+ * (log lines, error messages, upstream response bodies). The first line of defence is carrying
+ * values as `SecretValue` and never formatting them.
+ */
+
+/** What a redacted occurrence is replaced with. */
+export const REDACTED = '[REDACTED]';
+
+/** Secrets shorter than this are ignored (they would match ordinary text). */
+export const MIN_SECRET_LENGTH = 4;
+
+/** Base64 "cores" of a secret embedded at any byte offset are only matched for secrets this long. */
+const MIN_LENGTH_FOR_EMBEDDED_BASE64 = 12;
+
+function escapeRegExp(s: string): string {
+  return s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+}
+
+/** A regex source for a URL-encoded form that accepts `%2f` as well as `%2F`. */
+function percentCaseInsensitive(form: string): string {
+  let out = '';
+  let i = 0;
+  while (i < form.length) {
+    const m = /^%([0-9A-F])([0-9A-F])/.exec(form.slice(i, i + 3));
+    if (m) {
+      out += '%' + caseClass(m[1]) + caseClass(m[2]);
+      i += 3;
+    } else {
+      out += escapeRegExp(form[i]);
+      i++;
+    }
+  }
+  return out;
+}
+
+function caseClass(c: string): string {
+  return /[A-F]/.test(c) ? `[${c}${c.toLowerCase()}]` : c;
+}
+
+function toBase64Url(b64: string): string {
+  return b64.replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '');
+}
+
+/**
+ * The forms of one secret that {@link redact} removes, as regex sources: the raw value, its URL
+ * encodings (`encodeURIComponent`, form encoding with `+`, `encodeURI`), its base64 and base64url
+ * encodings, and — for secrets of 12+ characters — the stable middle part of its base64 when it is
+ * embedded at any byte offset in a larger encoded string (such as `Basic base64(user:secret)`).
+ */
+export function secretPatterns(secret: string): string[] {
+  if (secret.length < MIN_SECRET_LENGTH) {
+    return [];
+  }
+  const literal = new Set<string>();
+  const percent = new Set<string>();
+  literal.add(secret);
+  for (const enc of [
+    encodeURIComponent(secret),
+    encodeURIComponent(secret).replace(/%20/g, '+'),
+    safeEncodeUri(secret),
+  ]) {
+    if (enc !== undefined && enc !== secret) {
+      percent.add(enc);
+    }
+  }
+  const bytes = Buffer.from(secret, 'utf8');
+  const b64 = bytes.toString('base64');
+  literal.add(b64);
+  literal.add(b64.replace(/=+$/, ''));
+  literal.add(toBase64Url(b64));
+  if (secret.length >= MIN_LENGTH_FOR_EMBEDDED_BASE64) {
+    // Embedded at offset k (mod 3): encode with k filler bytes in front, drop the characters that
+    // depend on neighbours (the first ceil(8k/6) and the last partial group).
+    for (const k of [1, 2]) {
+      const shifted = Buffer.concat([Buffer.alloc(k), bytes]).toString('base64');
+      const skip = Math.ceil((k * 8) / 6);
+      const totalBits = (k + bytes.length) * 8;
+      const stable = Math.floor(totalBits / 6);
+      const core = shifted.slice(skip, stable);
+      if (core.length >= 8) {
+        literal.add(core);
+        literal.add(toBase64Url(core));
+      }
+    }
+    // Offset 0 inside a larger string: the last group may differ, so drop it.
+    const coreAligned = b64.slice(0, Math.floor((bytes.length * 8) / 6));
+    if (coreAligned.length >= 8) {
+      literal.add(coreAligned);
+      literal.add(toBase64Url(coreAligned));
+    }
+  }
+  const all: Array<{ len: number; src: string }> = [];
+  for (const f of literal) {
+    if (f.length > 0) {
+      all.push({ len: f.length, src: escapeRegExp(f) });
+    }
+  }
+  for (const f of percent) {
+    all.push({ len: f.length, src: percentCaseInsensitive(f) });
+  }
+  return all.sort((a, b) => b.len - a.len).map((p) => p.src);
+}
+
+function safeEncodeUri(s: string): string | undefined {
+  try {
+    return encodeURI(s);
+  } catch {
+    return undefined; // lone surrogates
+  }
+}
+
+/** One regex matching every form of every secret, longest first; undefined when nothing to match. */
+export function buildSecretMatcher(secrets: Iterable<string>): RegExp | undefined {
+  const sources: Array<string> = [];
+  const seen = new Set<string>();
+  for (const s of secrets) {
+    if (typeof s !== 'string' || seen.has(s)) {
+      continue;
+    }
+    seen.add(s);
+    sources.push(...secretPatterns(s));
+  }
+  if (sources.length === 0) {
+    return undefined;
+  }
+  // Longest alternatives first so a longer encoded form is removed whole.
+  const unique = [...new Set(sources)].sort((a, b) => b.length - a.length);
+  return new RegExp(unique.join('|'), 'g');
+}
+
+/**
+ * Replaces every occurrence of each secret — raw, URL-encoded and base64 (see
+ * {@link secretPatterns}) — with `[REDACTED]`. Secrets shorter than 4 characters are ignored.
+ * Never throws for string input.
+ */
+export function redact(text: string, secrets: Iterable<string>): string {
+  const matcher = buildSecretMatcher(secrets);
+  if (!matcher) {
+    return text;
+  }
+  // Repeat until stable: removing one form can never create another, but overlapping matches
+  // (e.g. a base64 core adjacent to the raw value) are caught on the next pass.
+  let out = text;
+  for (let i = 0; i < 3; i++) {
+    const next = out.replace(matcher, REDACTED);
+    if (next === out) {
+      break;
+    }
+    out = next;
+  }
+  return out;
+}
+
+/**
+ * A message for logs that is safe to print: the error's name, code and message (and its `cause`'s
+ * message), with every form of the given secrets redacted. Stack traces are left out.
+ * Never throws.
+ */
+export function redactError(e: unknown, secrets: Iterable<string>): string {
+  let text: string;
+  try {
+    text = describe(e);
+    const cause = e instanceof Error ? (e as Error & { cause?: unknown }).cause : undefined;
+    if (cause !== undefined) {
+      text += ` (cause: ${describe(cause)})`;
+    }
+  } catch {
+    text = 'unprintable error';
+  }
+  return redact(text, [...secrets]);
+}
+
+function describe(e: unknown): string {
+  if (e instanceof Error) {
+    const code = (e as { code?: unknown }).code;
+    const prefix = typeof code === 'string' && !e.message.includes(code) ? `${e.name} [${code}]` : e.name;
+    return `${prefix}: ${e.message}`;
+  }
+  if (typeof e === 'string') {
+    return e;
+  }
+  if (e === null || e === undefined || typeof e !== 'object') {
+    return String(e);
+  }
+  try {
+    return JSON.stringify(e) ?? Object.prototype.toString.call(e);
+  } catch {
+    return Object.prototype.toString.call(e);
+  }
+}

@@ -1,0 +1,194 @@
+/**
+ * Verify Audit Log: checks the hash chain of an audit file line by line, and its end against the
+ * `.head` sidecar the writer keeps.
+ */
+import { promises as fsp } from 'node:fs';
+import { InvalidInputError } from '../errors';
+import type { Logger } from '../ports';
+import { NULL_LOGGER } from '../ports';
+import { GENESIS_HASH, computeEventHash, isHash } from './chain';
+import { type AuditHead, readHeadFile, withAuditLock } from './headFile';
+import { forEachLine } from './lines';
+
+export interface AuditVerifyResult {
+  /** True when every line is intact and chained, and the end matches the `.head` sidecar (when present). */
+  ok: boolean;
+  /** Lines in the file (as of the start of the check). */
+  count: number;
+  /**
+   * The first problem found. `line` is 1-based; for lines missing at the end it is the first
+   * missing line; it is 0 when the problem is the `.head` sidecar itself.
+   */
+  firstBad?: { line: number; reason: string };
+}
+
+/**
+ * Verifies an audit file: each line must be a JSON audit event whose `hash` matches its content
+ * (else: edited), whose `prev_hash` is the previous line's `hash` (or 64 zeros on line 1; else: a
+ * line was deleted, inserted or reordered), and the line count and last hash must match the
+ * `.head` sidecar when present (else: last lines deleted, or lines appended outside Agent
+ * Keyring). Without a sidecar, deleting the last lines cannot be detected.
+ *
+ * Streams the file (constant memory). Takes the audit lock briefly to read a consistent snapshot
+ * (file size + sidecar) while writers are active, then checks up to that size.
+ * @throws InvalidInputError when neither the file nor its `.head` sidecar exists.
+ * @throws the `fs` error when the file exists but cannot be read.
+ */
+export async function verifyAuditFile(
+  path: string,
+  logger: Logger = NULL_LOGGER,
+): Promise<AuditVerifyResult> {
+  const snap = await snapshot(path, logger);
+  if (snap.size === undefined) {
+    if (snap.head === undefined) {
+      throw new InvalidInputError(
+        `There is no audit log at '${path}'. Check the path (the server prints it at start-up), or run the server once to create it.`,
+      );
+    }
+    if (snap.head !== 'invalid' && snap.head.count > 0) {
+      return bad(
+        0,
+        1,
+        `line 1: missing — the audit file is gone, but its .head file records ${snap.head.count} line(s) (the file was deleted or moved).`,
+      );
+    }
+    return { ok: true, count: 0 };
+  }
+
+  const head = snap.head;
+  const recordedCount = head !== undefined && head !== 'invalid' ? head.count : -1;
+  let n = 0;
+  let expectedPrev = GENESIS_HASH;
+  let hashAtRecorded: string | undefined = recordedCount === 0 ? GENESIS_HASH : undefined;
+  let firstBad: { line: number; reason: string } | undefined;
+
+  await forEachLine(
+    path,
+    (line) => {
+      n++;
+      if (firstBad) {
+        return; // keep counting lines only
+      }
+      const problem = checkLine(line, n, expectedPrev);
+      if (typeof problem === 'string') {
+        firstBad = { line: n, reason: problem };
+        return;
+      }
+      expectedPrev = problem.hash;
+      if (n === recordedCount) {
+        hashAtRecorded = problem.hash;
+      }
+    },
+    { endExclusive: snap.size },
+  );
+
+  if (firstBad) {
+    return { ok: false, count: n, firstBad };
+  }
+  if (head === 'invalid') {
+    return bad(
+      n,
+      0,
+      `The .head file next to the audit log is unreadable, so deleted last lines cannot be ruled out. The chain of all ${n} line(s) is intact; delete '${path}.head' to let the next append rebuild it if you trust the file.`,
+    );
+  }
+  if (head !== undefined) {
+    return checkAgainstHead(n, hashAtRecorded, head);
+  }
+  return { ok: true, count: n };
+}
+
+function checkAgainstHead(n: number, hashAtRecorded: string | undefined, head: AuditHead): AuditVerifyResult {
+  if (n < head.count) {
+    return bad(
+      n,
+      n + 1,
+      `line ${n + 1}: missing — the file ends after line ${n}, but ${head.count} line(s) were recorded in the .head file (the last lines were deleted or the file was truncated).`,
+    );
+  }
+  if (hashAtRecorded !== head.hash) {
+    return bad(
+      n,
+      head.count,
+      head.count === 0
+        ? `line 1: the .head file records an empty log, but it records a chain hash that is not the start of a chain (the .head file was edited?).`
+        : `line ${head.count}: its hash differs from the one recorded in the .head file (the line was replaced, or lines were removed and others written in their place).`,
+    );
+  }
+  if (n > head.count) {
+    return bad(
+      n,
+      head.count + 1,
+      `line ${head.count + 1}: it comes after the last line recorded in the .head file (line ${head.count}), so it was appended outside Agent Keyring (forged?) or by a writer that crashed before recording it.`,
+    );
+  }
+  return { ok: true, count: n };
+}
+
+function bad(count: number, line: number, reason: string): AuditVerifyResult {
+  return { ok: false, count, firstBad: { line, reason } };
+}
+
+/** The line's hash when it is intact and chained, else the reason it is not. */
+function checkLine(line: string, n: number, expectedPrev: string): { hash: string } | string {
+  if (line.trim() === '') {
+    return `line ${n}: it is empty (a line was blanked or a stray newline was inserted).`;
+  }
+  let v: unknown;
+  try {
+    v = JSON.parse(line);
+  } catch {
+    return `line ${n}: it is not valid JSON (edited by hand, or cut off while being written).`;
+  }
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) {
+    return `line ${n}: it is not an audit event (expected a JSON object).`;
+  }
+  const obj = v as Record<string, unknown>;
+  if (!isHash(obj.hash) || !isHash(obj.prev_hash)) {
+    return `line ${n}: it has no valid 'hash' and 'prev_hash' (64 hex digits each), so it was not written by Agent Keyring.`;
+  }
+  if (typeof obj.ts !== 'string' || typeof obj.tool !== 'string' || typeof obj.decision !== 'string') {
+    return `line ${n}: it is not an audit event (missing 'ts', 'tool' or 'decision').`;
+  }
+  if (computeEventHash(obj) !== obj.hash) {
+    return `line ${n}: its hash does not match its content (edited?).`;
+  }
+  if (obj.prev_hash !== expectedPrev) {
+    return n === 1
+      ? `line 1: its prev_hash is not the start of a chain (lines were deleted from the start of the file, or it was replaced).`
+      : `line ${n}: its prev_hash does not match the hash of line ${n - 1} (a line was deleted, inserted or reordered before it).`;
+  }
+  return { hash: obj.hash };
+}
+
+/** File size and sidecar read together under the audit lock (without it if it cannot be taken). */
+async function snapshot(
+  path: string,
+  logger: Logger,
+): Promise<{ size: number | undefined; head: AuditHead | undefined | 'invalid' }> {
+  const read = async (): Promise<{ size: number | undefined; head: AuditHead | undefined | 'invalid' }> => {
+    let size: number | undefined;
+    try {
+      const st = await fsp.stat(path);
+      if (!st.isFile()) {
+        throw new InvalidInputError(`'${path}' is not a file. Pass the path of the audit JSONL file.`);
+      }
+      size = st.size;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
+        throw e;
+      }
+    }
+    return { size, head: await readHeadFile(path) };
+  };
+  try {
+    return await withAuditLock(path, logger, read);
+  } catch (e) {
+    if (e instanceof InvalidInputError) {
+      throw e;
+    }
+    // Read-only folder, or a stuck lock: check without it (a live writer may then make the end look off).
+    logger.debug(`Audit verify: reading ${path} without the lock (${(e as Error).message}).`);
+    return read();
+  }
+}
