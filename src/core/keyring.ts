@@ -1,0 +1,112 @@
+/**
+ * Composition of the core for a given pair of backends: the CLI's headless file store, the VS Code
+ * adapter (SecretStorage + global-storage metadata) and tests all build a keyring through here, so
+ * there is one way to wire store, audit, anomaly rules and service together.
+ */
+import { randomBytes } from 'node:crypto';
+import * as path from 'node:path';
+import { AuditLog } from './audit/auditLog';
+import { readAuditEvents } from './audit/auditReader';
+import { AUDIT_KEY_SECRET, DEFAULT_ANOMALY_CONFIG, type AnomalyConfig } from './model';
+import type { AlertSink, Approver, Clock, Disposable, Logger, MetadataStore, SecretBackend } from './ports';
+import { AnomalyEngine } from './policy/anomalyEngine';
+import { ApprovalGrants } from './policy/approvalGrants';
+import { KeyringService } from './service';
+import { CredentialStore } from './store/credentialStore';
+import { EncryptedFileSecretBackend } from './store/encryptedFileSecretBackend';
+import { FileMetadataStore } from './store/fileMetadataStore';
+import { loadMasterKey } from './store/masterKey';
+
+export interface KeyringParts {
+  metadata: MetadataStore;
+  secrets: SecretBackend;
+  auditPath: string;
+  clock: Clock;
+  logger: Logger;
+  anomalyConfig?: AnomalyConfig;
+  approver?: Approver;
+  alerts?: AlertSink;
+  fetch?: typeof fetch;
+  /** Rebuild the learned-hours history from the audit log (skipped by short-lived CLI commands). */
+  loadHistory?: boolean;
+}
+
+export interface Keyring extends Disposable {
+  service: KeyringService;
+  store: CredentialStore;
+  audit: AuditLog;
+  anomaly: AnomalyEngine;
+  grants: ApprovalGrants;
+  auditPath: string;
+  /** Flushes the audit log and releases watchers. */
+  close(): Promise<void>;
+}
+
+/** Gets (or creates, once) the HMAC key for audit fingerprints from the secret backend. */
+export async function auditKey(secrets: SecretBackend): Promise<Buffer> {
+  const existing = await secrets.get(AUDIT_KEY_SECRET);
+  if (existing) {
+    return Buffer.from(existing, 'base64');
+  }
+  const key = randomBytes(32);
+  await secrets.store(AUDIT_KEY_SECRET, key.toString('base64'));
+  return key;
+}
+
+/** Wires a keyring over the given backends. */
+export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
+  const { clock, logger } = parts;
+  const store = new CredentialStore({ metadata: parts.metadata, secrets: parts.secrets, clock, logger });
+  const audit = await AuditLog.open({ path: parts.auditPath, hmacKey: await auditKey(parts.secrets), clock, logger });
+  const anomaly = new AnomalyEngine({ config: parts.anomalyConfig ?? DEFAULT_ANOMALY_CONFIG, clock });
+  if (parts.loadHistory !== false) {
+    const history: { agent_id: string | null; ts: string; decision: string }[] = [];
+    for await (const e of readAuditEvents(parts.auditPath)) {
+      history.push({ agent_id: e.agent_id, ts: e.ts, decision: e.decision });
+    }
+    anomaly.loadHistory(history);
+  }
+  const grants = new ApprovalGrants(clock);
+  const service = new KeyringService({
+    store,
+    audit,
+    anomaly,
+    grants,
+    clock,
+    logger,
+    approver: parts.approver,
+    alerts: parts.alerts,
+    fetch: parts.fetch,
+  });
+  await service.init();
+  let closed = false;
+  const close = async (): Promise<void> => {
+    if (closed) {
+      return;
+    }
+    closed = true;
+    service.dispose();
+    await audit.flush();
+    audit.dispose();
+  };
+  return { service, store, audit, anomaly, grants, auditPath: parts.auditPath, close, dispose: () => void close() };
+}
+
+export interface FileKeyringOptions {
+  dir: string;
+  clock: Clock;
+  logger: Logger;
+  anomalyConfig?: AnomalyConfig;
+  approver?: Approver;
+  alerts?: AlertSink;
+  loadHistory?: boolean;
+}
+
+/** The headless keyring: encrypted file store + metadata file + audit log, all under `dir`. */
+export async function openFileKeyring(opts: FileKeyringOptions): Promise<Keyring> {
+  const dir = path.resolve(opts.dir);
+  const key = await loadMasterKey(dir);
+  const metadata = new FileMetadataStore(dir);
+  const secrets = new EncryptedFileSecretBackend(dir, key);
+  return createKeyring({ ...opts, metadata, secrets, auditPath: path.join(dir, 'audit.jsonl') });
+}

@@ -1,0 +1,628 @@
+/**
+ * KeyringService: the one place where a request for a credential is decided.
+ *
+ * Order for every credential request (get_credential, http_request):
+ *   identity (bearer token → agent) → policy (agent, scope) → anomaly rules → approval if held
+ *   → durable audit line (fail-closed) → hand-over.
+ * Denials are audited too and feed the probing rule. Values travel as {@link SecretValue} and are
+ * revealed only at the hand-over (the tool result, or the upstream request of http_request).
+ */
+import { randomUUID } from 'node:crypto';
+import type {
+  CallContext,
+  CredentialListing,
+  GetCredentialArgs,
+  GetCredentialResult,
+  HttpRequestArgs,
+  HttpRequestResult,
+  KeyringApi,
+  RotateArgs,
+  RotateResult,
+} from './api';
+import { AuditLog } from './audit/auditLog';
+import { redact } from './audit/redact';
+import {
+  AuditUnavailableError,
+  CredentialNotFoundError,
+  InvalidInputError,
+  KeyringError,
+  NoGeneratorError,
+  PolicyDeniedError,
+  StoreError,
+  UnauthorizedError,
+  UpstreamError,
+} from './errors';
+import {
+  CREDENTIAL_PLACEHOLDER,
+  DEFAULT_GRACE_SECONDS,
+  SecretValue,
+  type AgentMeta,
+  type AnomalyRuleId,
+  type AuditDecision,
+  type AuditEventInput,
+  type CredentialMeta,
+  type CredentialName,
+  type Lease,
+} from './model';
+import { NO_APPROVER, type AlertSink, type Approver, type Clock, type Disposable, type Logger } from './ports';
+import { AnomalyEngine, type Assessment } from './policy/anomalyEngine';
+import { ApprovalGrants } from './policy/approvalGrants';
+import { canSee, checkAccess, checkHost, checkRotate } from './policy/policyEngine';
+import type { CredentialStore } from './store/credentialStore';
+
+const HOUR_MS = 3_600_000;
+/** Upper bound on an upstream response body handed back by http_request. */
+const MAX_UPSTREAM_BODY_BYTES = 1_048_576;
+const UPSTREAM_TIMEOUT_MS = 30_000;
+/** Agent-supplied `reason` is kept in the audit log, bounded. */
+const MAX_REASON_CHARS = 500;
+/** Leases kept in memory; expired ones are pruned when the table grows past this. */
+const LEASE_PRUNE_THRESHOLD = 10_000;
+
+export interface KeyringServiceDeps {
+  store: CredentialStore;
+  audit: AuditLog;
+  anomaly: AnomalyEngine;
+  clock: Clock;
+  logger: Logger;
+  /** Asks the human; headless there is none, so `approve` rules deny with `approval_denied`. */
+  approver?: Approver;
+  /** Told about `alert`/`deny`/`approve` outcomes of anomaly rules. */
+  alerts?: AlertSink;
+  /** Grants remembered from "Allow for 1 hour"; shared with the editor's UI. */
+  grants?: ApprovalGrants;
+  /** For http_request; injectable for tests. */
+  fetch?: typeof fetch;
+}
+
+/** Who made a change, as the audit log names it: `cli`, `vscode-user`, or an agent id. */
+export type Actor = string;
+
+interface Decided {
+  agent: AgentMeta;
+  cred: CredentialMeta;
+  decision: AuditDecision;
+  rules: AnomalyRuleId[];
+}
+
+export class KeyringService implements KeyringApi, Disposable {
+  readonly #store: CredentialStore;
+  readonly #audit: AuditLog;
+  readonly #anomaly: AnomalyEngine;
+  readonly #clock: Clock;
+  readonly #logger: Logger;
+  readonly #approver: Approver;
+  readonly #alerts: AlertSink | undefined;
+  readonly #grants: ApprovalGrants;
+  readonly #fetch: typeof fetch;
+  readonly #leases = new Map<string, Lease>();
+  readonly #rotateListeners = new Set<(name: CredentialName) => void>();
+  /** Last version seen per credential, to notice rotations made by other processes/windows. */
+  #knownVersions = new Map<CredentialName, number>();
+  readonly #disposables: Disposable[] = [];
+
+  constructor(deps: KeyringServiceDeps) {
+    this.#store = deps.store;
+    this.#audit = deps.audit;
+    this.#anomaly = deps.anomaly;
+    this.#clock = deps.clock;
+    this.#logger = deps.logger;
+    this.#approver = deps.approver ?? NO_APPROVER;
+    this.#alerts = deps.alerts;
+    this.#grants = deps.grants ?? new ApprovalGrants(deps.clock);
+    this.#fetch = deps.fetch ?? fetch;
+    this.#disposables.push(this.#store.onDidChange(() => void this.#checkForeignRotations()));
+  }
+
+  /** Call once after construction: remembers current versions so foreign rotations are noticed. */
+  async init(): Promise<void> {
+    const meta = await this.#store.snapshot();
+    this.#knownVersions = new Map(Object.values(meta.credentials).map((c) => [c.name, c.version]));
+  }
+
+  dispose(): void {
+    for (const d of this.#disposables.splice(0)) {
+      d.dispose();
+    }
+    this.#rotateListeners.clear();
+  }
+
+  onDidRotate(listener: (name: CredentialName) => void): Disposable {
+    this.#rotateListeners.add(listener);
+    return { dispose: () => this.#rotateListeners.delete(listener) };
+  }
+
+  // ---------------------------------------------------------------- agents' API (MCP tools)
+
+  async authenticate(token: string): Promise<AgentMeta | undefined> {
+    const agent = await this.#store.authenticate(token);
+    if (agent) {
+      void this.#store.markSeen(agent.id, this.#clock.now()).catch((e: unknown) => this.#logger.warn('Could not record last_seen_at', e));
+    }
+    return agent;
+  }
+
+  async getCredential(ctx: CallContext, args: GetCredentialArgs): Promise<GetCredentialResult> {
+    const d = await this.#decide(ctx, 'get_credential', args.name, args.scope, args.agent_id, args.reason);
+    const value = await this.#readCurrentValue(d.cred);
+    const now = this.#clock.now();
+    const lease = this.#issueLease(d.agent.id, d.cred, args.scope, now);
+    await this.#auditRelease({
+      agent_id: d.agent.id,
+      claimed_agent_id: args.agent_id ?? null,
+      credential: d.cred.name,
+      scope: args.scope,
+      tool: 'get_credential',
+      decision: d.decision,
+      code: null,
+      reason: this.#cleanReason(args.reason, value),
+      lease_id: lease.lease_id,
+      version: d.cred.version,
+      value_fingerprint: this.#audit.fingerprint(value),
+      client: ctx.client ?? null,
+      rules: d.rules,
+    });
+    this.#leases.set(lease.lease_id, lease);
+    await this.#afterRelease(d.agent, d.cred, now);
+    return {
+      name: d.cred.name,
+      scope: args.scope,
+      value,
+      version: d.cred.version,
+      lease_id: lease.lease_id,
+      expires_in: d.cred.ttl_seconds,
+      expires_at: lease.expires_at,
+    };
+  }
+
+  async listCredentials(ctx: CallContext): Promise<CredentialListing[]> {
+    const agent = await this.#requireAgent(ctx.agentId);
+    const meta = await this.#store.snapshot();
+    const listing = Object.values(meta.credentials)
+      .filter((c) => canSee(c, agent.id))
+      .sort((a, b) => a.name.localeCompare(b.name))
+      .map((c) => ({
+        name: c.name,
+        description: c.description,
+        scopes: [...c.allowed_scopes],
+        version: c.version,
+        rotated_at: c.versions[c.versions.length - 1]?.created_at ?? c.created_at,
+      }));
+    await this.#auditBestEffort({ ...blankEvent('list_credentials', 'listed'), agent_id: agent.id, client: ctx.client ?? null });
+    return listing;
+  }
+
+  async describeCredential(agentId: string, name: CredentialName): Promise<CredentialMeta | undefined> {
+    const cred = (await this.#store.snapshot()).credentials[name];
+    return cred && canSee(cred, agentId) ? structuredClone(cred) : undefined;
+  }
+
+  /** An agent rotating a credential: only those listed in `rotation_agents`. */
+  async rotateCredential(ctx: CallContext, args: RotateArgs): Promise<RotateResult> {
+    const agent = await this.#requireAgent(ctx.agentId);
+    const cred = (await this.#store.snapshot()).credentials[args.name];
+    try {
+      if (!cred || !canSee(cred, agent.id)) {
+        throw new CredentialNotFoundError(args.name);
+      }
+      checkRotate(cred, agent.id);
+      if (!args.new_value && !cred.rotation?.generator) {
+        throw new NoGeneratorError(args.name);
+      }
+    } catch (e) {
+      await this.#recordDenial(agent.id, null, args.name, null, 'rotate_credential', e, ctx);
+      throw e;
+    }
+    return this.rotate(args.name, { value: args.new_value, graceSeconds: args.grace_seconds, actor: agent.id }, ctx);
+  }
+
+  async httpRequest(ctx: CallContext, args: HttpRequestArgs): Promise<HttpRequestResult> {
+    const d = await this.#decide(ctx, 'http_request', args.credential, args.scope, args.agent_id, args.reason);
+    const value = await this.#readCurrentValue(d.cred);
+    const raw = value.reveal();
+    // Where the placeholder may go: the URL's path/query and header values — never the host.
+    const probe = parseHttpUrl(args.url.split(CREDENTIAL_PLACEHOLDER).join('placeholder'));
+    if (probe.host.includes('placeholder')) {
+      throw new InvalidInputError(`The ${CREDENTIAL_PLACEHOLDER} placeholder may appear in the URL's path or query or in a header value, not in the host.`);
+    }
+    try {
+      checkHost(d.cred, probe);
+    } catch (e) {
+      await this.#recordDenial(d.agent.id, args.agent_id ?? null, d.cred.name, args.scope, 'http_request', e, ctx);
+      throw e;
+    }
+    const url = args.url.split(CREDENTIAL_PLACEHOLDER).join(encodeURIComponent(raw));
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(args.headers ?? {})) {
+      headers[k] = v.split(CREDENTIAL_PLACEHOLDER).join(raw);
+    }
+    if (Object.values(headers).some((v) => /[\r\n\0]/.test(v))) {
+      throw new InvalidInputError(`Credential '${d.cred.name}' cannot go into a header: its value contains a line break. Use get_credential instead.`);
+    }
+    const now = this.#clock.now();
+    // Fail-closed: the audit line is durable before the value leaves the process.
+    await this.#auditRelease({
+      agent_id: d.agent.id,
+      claimed_agent_id: args.agent_id ?? null,
+      credential: d.cred.name,
+      scope: args.scope,
+      tool: 'http_request',
+      decision: d.decision,
+      code: null,
+      reason: this.#cleanReason(args.reason ? `${args.method} ${probe.host}: ${args.reason}` : `${args.method} ${probe.host}`, value),
+      lease_id: null,
+      version: d.cred.version,
+      value_fingerprint: this.#audit.fingerprint(value),
+      client: ctx.client ?? null,
+      rules: d.rules,
+    });
+    await this.#afterRelease(d.agent, d.cred, now);
+    const secrets = [raw];
+    let response: Response;
+    try {
+      response = await this.#fetch(url, {
+        method: args.method,
+        headers,
+        body: args.body === undefined || args.method === 'GET' || args.method === 'HEAD' ? undefined : args.body,
+        redirect: 'manual',
+        signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
+      });
+    } catch (e) {
+      const cause = e instanceof Error ? ((e.cause as { code?: string } | undefined)?.code ?? e.name) : 'unknown error';
+      throw new UpstreamError(
+        `The request to ${probe.host} failed (${redact(String(cause), secrets)}). Check that the service is reachable, then retry.`,
+      );
+    }
+    const body = await readBounded(response, MAX_UPSTREAM_BODY_BYTES);
+    const outHeaders: Record<string, string> = {};
+    response.headers.forEach((v, k) => {
+      outHeaders[k] = redact(v, secrets);
+    });
+    return { status: response.status, headers: outHeaders, body: redact(body, secrets) };
+  }
+
+  // ---------------------------------------------------------------- the human's API (CLI, editor)
+
+  /**
+   * Rotates `name` to `value` (or a generated one). The new version is current at once; the
+   * previous one stays valid for `graceSeconds`. Audited as `rotated`; listeners are told.
+   */
+  async rotate(
+    name: CredentialName,
+    opts: { value?: SecretValue; graceSeconds?: number; actor: Actor },
+    ctx?: CallContext,
+  ): Promise<RotateResult> {
+    const cred = await this.#store.getCredential(name);
+    if (!cred) {
+      throw new CredentialNotFoundError(name);
+    }
+    let value = opts.value;
+    if (!value) {
+      if (!cred.rotation?.generator) {
+        throw new NoGeneratorError(name);
+      }
+      value = this.#store.generateValue(cred.rotation.generator);
+    }
+    const graceSeconds = opts.graceSeconds ?? DEFAULT_GRACE_SECONDS;
+    if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 86_400) {
+      throw new InvalidInputError('grace_seconds must be a whole number of seconds from 0 to 2592000 (30 days).');
+    }
+    const result = await this.#store.rotate(name, { value, graceSeconds, actor: opts.actor });
+    // The store's change event may have announced this version already.
+    const announced = this.#knownVersions.get(name) === result.version;
+    this.#knownVersions.set(name, result.version);
+    await this.#auditBestEffort({
+      ...blankEvent(ctx ? 'rotate_credential' : 'rotate', 'rotated'),
+      agent_id: ctx?.agentId ?? null,
+      credential: name,
+      version: result.version,
+      reason: `rotated by ${opts.actor}; previous version ${result.previous_version} valid until ${result.previous_valid_until ?? 'now'}`,
+      value_fingerprint: this.#audit.fingerprint(value),
+      client: ctx?.client ?? { name: opts.actor },
+    });
+    if (!announced) {
+      this.#emitRotated(name);
+    }
+    return result;
+  }
+
+  /** Revokes an agent: its token stops working and its leases are marked revoked. */
+  async revokeAgent(id: string, actor: Actor): Promise<void> {
+    await this.#store.revokeAgent(id);
+    const now = new Date(this.#clock.now()).toISOString();
+    for (const lease of this.#leases.values()) {
+      if (lease.agent_id === id && !lease.revoked_at) {
+        lease.revoked_at = now;
+      }
+    }
+    this.#grants.revokeAgent(id);
+    await this.#auditBestEffort({ ...blankEvent('revoke_agent', 'agent_revoked'), agent_id: id, reason: `revoked by ${actor}` });
+  }
+
+  /** Leases handed out by this process (newest last), for views and the CLI. */
+  leases(filter?: { agentId?: string; activeOnly?: boolean }): Lease[] {
+    const now = this.#clock.now();
+    return [...this.#leases.values()].filter(
+      (l) =>
+        (!filter?.agentId || l.agent_id === filter.agentId) &&
+        (!filter?.activeOnly || (!l.revoked_at && Date.parse(l.expires_at) > now)),
+    );
+  }
+
+  /** Records a human's administrative action (credential added, agent added …) in the audit log. */
+  async recordAdmin(
+    tool: string,
+    decision: AuditDecision,
+    fields: { credential?: string; agent_id?: string; version?: number; reason?: string; actor: Actor },
+  ): Promise<void> {
+    await this.#auditBestEffort({
+      ...blankEvent(tool, decision),
+      agent_id: fields.agent_id ?? null,
+      credential: fields.credential ?? null,
+      version: fields.version ?? null,
+      reason: fields.reason ?? `by ${fields.actor}`,
+      client: { name: fields.actor },
+    });
+  }
+
+  // ---------------------------------------------------------------- internals
+
+  async #requireAgent(agentId: string): Promise<AgentMeta> {
+    const agent = await this.#store.getAgent(agentId);
+    if (!agent || agent.revoked_at) {
+      throw new UnauthorizedError(`Agent '${agentId}' is unknown or revoked. Ask the user for a new token (Connect Agent… in VS Code, or 'agent-keyring agent add').`);
+    }
+    return agent;
+  }
+
+  /** Policy, then anomaly rules, then approval. Throws (after auditing) on any refusal. */
+  async #decide(
+    ctx: CallContext,
+    tool: string,
+    name: CredentialName,
+    scope: string,
+    claimedAgentId: string | undefined,
+    reason: string | undefined,
+  ): Promise<Decided> {
+    const agent = await this.#requireAgent(ctx.agentId);
+    const cred = (await this.#store.snapshot()).credentials[name];
+    try {
+      checkAccess(cred, name, agent.id, scope);
+    } catch (e) {
+      await this.#recordDenial(agent.id, claimedAgentId ?? null, name, scope, tool, e, ctx);
+      throw e;
+    }
+    const c = cred as CredentialMeta;
+    const assessment = this.#anomaly.assess({ agent, credential: c, scope, claimedAgentId: claimedAgentId ?? null });
+    const rules = assessment.fired.map((f) => f.rule);
+    switch (assessment.action) {
+      case 'allow':
+        return { agent, cred: c, decision: 'allow', rules };
+      case 'alert':
+        this.#notify(agent.id, c.name, scope, assessment, 'alert');
+        return { agent, cred: c, decision: 'allow', rules };
+      case 'deny': {
+        this.#notify(agent.id, c.name, scope, assessment, 'deny');
+        const err = new PolicyDeniedError(assessment.code ?? 'anomaly_denied', assessment.message ?? describeFired(assessment), {
+          credential: c.name,
+          scope,
+          rules,
+        });
+        await this.#recordDenial(agent.id, claimedAgentId ?? null, c.name, scope, tool, err, ctx, rules);
+        throw err;
+      }
+      case 'approve': {
+        if (this.#grants.has(agent.id, c.name, scope)) {
+          return { agent, cred: c, decision: 'approved', rules };
+        }
+        this.#notify(agent.id, c.name, scope, assessment, 'approve');
+        const answer = await this.#approver.ask({
+          agent_id: agent.id,
+          agent_label: agent.label,
+          credential: c.name,
+          scope,
+          at: this.#clock.now(),
+          reason: reason?.slice(0, MAX_REASON_CHARS) ?? null,
+          rules,
+          tool,
+        });
+        if (answer === 'deny') {
+          const err = new PolicyDeniedError(
+            'approval_denied',
+            this.#approver === NO_APPROVER
+              ? `'${scope}' on '${c.name}' needs the user's approval (${describeFired(assessment)}), and this server has no one to ask. Ask the user to run the request from VS Code, or to change the rule's action in the policy settings.`
+              : `The user denied '${scope}' on '${c.name}' (or did not answer in time). Do not retry without asking the user.`,
+            { credential: c.name, scope, rules },
+          );
+          await this.#recordDenial(agent.id, claimedAgentId ?? null, c.name, scope, tool, err, ctx, rules);
+          throw err;
+        }
+        if (answer === 'hour') {
+          this.#grants.grant(agent.id, c.name, scope, this.#clock.now() + HOUR_MS);
+        }
+        return { agent, cred: c, decision: 'approved', rules };
+      }
+    }
+  }
+
+  async #readCurrentValue(cred: CredentialMeta): Promise<SecretValue> {
+    const value = await this.#store.readValue(cred.name, cred.version);
+    if (!value) {
+      throw new StoreError(`The value of '${cred.name}' (version ${cred.version}) is missing from the secret store. Ask the user to rotate it to set a new value.`);
+    }
+    return value;
+  }
+
+  #issueLease(agentId: string, cred: CredentialMeta, scope: string, now: number): Lease {
+    if (this.#leases.size > LEASE_PRUNE_THRESHOLD) {
+      for (const [id, l] of this.#leases) {
+        if (Date.parse(l.expires_at) <= now) {
+          this.#leases.delete(id);
+        }
+      }
+    }
+    return {
+      lease_id: `lease_${randomUUID()}`,
+      agent_id: agentId,
+      credential: cred.name,
+      version: cred.version,
+      scope,
+      issued_at: new Date(now).toISOString(),
+      expires_at: new Date(now + cred.ttl_seconds * 1000).toISOString(),
+    };
+  }
+
+  async #afterRelease(agent: AgentMeta, cred: CredentialMeta, now: number): Promise<void> {
+    this.#anomaly.recordDecision(agent.id, false);
+    this.#anomaly.observe(agent.id, now);
+    if (!agent.first_used?.[cred.name]) {
+      await this.#store.recordFirstUse(agent.id, cred.name, now).catch((e: unknown) => this.#logger.warn('Could not record first use', e));
+    }
+  }
+
+  /** Fail-closed write: if the line is not durable, the caller must not release anything. */
+  async #auditRelease(event: AuditEventInput): Promise<void> {
+    try {
+      await this.#audit.append(event);
+    } catch (e) {
+      this.#logger.error(`Audit write failed; credential '${event.credential}' not released.`, e instanceof KeyringError ? e.code : e);
+      throw new AuditUnavailableError();
+    }
+  }
+
+  async #auditBestEffort(event: AuditEventInput): Promise<void> {
+    try {
+      await this.#audit.append(event);
+    } catch (e) {
+      this.#logger.error(`Audit write failed for a '${event.decision}' event.`, e instanceof KeyringError ? e.code : e);
+    }
+  }
+
+  async #recordDenial(
+    agentId: string,
+    claimed: string | null,
+    credential: string,
+    scope: string | null,
+    tool: string,
+    e: unknown,
+    ctx: CallContext,
+    rules: AnomalyRuleId[] = [],
+  ): Promise<void> {
+    this.#anomaly.recordDecision(agentId, true);
+    await this.#auditBestEffort({
+      ...blankEvent(tool, 'deny'),
+      agent_id: agentId,
+      claimed_agent_id: claimed,
+      credential,
+      scope,
+      code: e instanceof KeyringError ? e.code : 'internal_error',
+      reason: e instanceof KeyringError ? e.message.slice(0, MAX_REASON_CHARS) : null,
+      client: ctx.client ?? null,
+      rules,
+    });
+  }
+
+  #notify(agentId: string, credential: string, scope: string, a: Assessment, action: 'alert' | 'deny' | 'approve'): void {
+    try {
+      this.#alerts?.alert({ agent_id: agentId, credential, scope, rules: a.fired.map((f) => f.rule), action, message: describeFired(a) });
+    } catch (e) {
+      this.#logger.warn('Alert sink failed', e);
+    }
+  }
+
+  #cleanReason(reason: string | undefined, value: SecretValue): string | null {
+    if (reason === undefined) {
+      return null;
+    }
+    return redact(reason.slice(0, MAX_REASON_CHARS), [value.reveal()]);
+  }
+
+  async #checkForeignRotations(): Promise<void> {
+    try {
+      const meta = await this.#store.snapshot();
+      for (const c of Object.values(meta.credentials)) {
+        const known = this.#knownVersions.get(c.name);
+        this.#knownVersions.set(c.name, c.version);
+        if (known !== undefined && known !== c.version) {
+          this.#emitRotated(c.name);
+        }
+      }
+    } catch (e) {
+      this.#logger.warn('Could not re-read the store after a change', e);
+    }
+  }
+
+  #emitRotated(name: CredentialName): void {
+    for (const l of this.#rotateListeners) {
+      try {
+        l(name);
+      } catch (e) {
+        this.#logger.warn('A rotation listener failed', e);
+      }
+    }
+  }
+}
+
+function blankEvent(tool: string, decision: AuditDecision): AuditEventInput {
+  return {
+    agent_id: null,
+    claimed_agent_id: null,
+    credential: null,
+    scope: null,
+    tool,
+    decision,
+    code: null,
+    reason: null,
+    lease_id: null,
+    version: null,
+    value_fingerprint: null,
+    client: null,
+    rules: [],
+  };
+}
+
+function describeFired(a: Assessment): string {
+  return a.fired.map((f) => f.message).join(' ') || 'An anomaly rule fired.';
+}
+
+function parseHttpUrl(raw: string): URL {
+  let url: URL;
+  try {
+    url = new URL(raw);
+  } catch {
+    throw new InvalidInputError('url is not a valid absolute URL. Give a full https:// URL such as https://api.example.com/v1/search.');
+  }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') {
+    throw new InvalidInputError(`url must use https:// (or http://); '${url.protocol}' is not allowed.`);
+  }
+  if (url.username || url.password) {
+    throw new InvalidInputError('url must not carry a user name or password; put the credential in a header with the {{credential}} placeholder.');
+  }
+  return url;
+}
+
+async function readBounded(response: Response, maxBytes: number): Promise<string> {
+  if (!response.body) {
+    return '';
+  }
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  let truncated = false;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) {
+      break;
+    }
+    if (size + value.byteLength > maxBytes) {
+      chunks.push(value.subarray(0, maxBytes - size));
+      truncated = true;
+      await reader.cancel();
+      break;
+    }
+    chunks.push(value);
+    size += value.byteLength;
+  }
+  const text = Buffer.concat(chunks).toString('utf8');
+  return truncated ? `${text}\n[truncated at ${maxBytes} bytes]` : text;
+}

@@ -1,0 +1,215 @@
+/**
+ * The tool wrapper's odd paths, forced through a fake KeyringApi: unexpected exceptions, a core
+ * error that (wrongly) carries a secret, a malformed core result, identity from authInfo.
+ */
+import assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import { afterEach, beforeEach, describe, it } from 'node:test';
+import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
+import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { InvalidInputError, PolicyDeniedError } from '../../src/core/errors';
+import { createCredentialServer } from '../../src/core/mcp/server';
+import { SecretValue } from '../../src/core/model';
+import { RecordingLogger } from '../fakes/recordingLogger';
+import { FakeKeyringApi } from './fakeApi';
+import { call, connectInMemory, textOf, waitFor, type Connected } from './harness';
+
+describe('tool wrapper (fake api)', () => {
+  let api: FakeKeyringApi;
+  let logger: RecordingLogger;
+  let conn: Connected;
+  const VALUE = `canary-value-${randomUUID()}`;
+
+  beforeEach(async () => {
+    api = new FakeKeyringApi();
+    api.addAgent('agent-a');
+    api.addCredential('alpha', VALUE);
+    logger = new RecordingLogger();
+    conn = await connectInMemory(api, 'agent-a', { logger });
+    await conn.client.listTools(); // caches output validators, as real clients do
+  });
+  afterEach(async () => {
+    await conn.close();
+  });
+
+  it('turns an unexpected exception into a generic internal error and logs the detail', async () => {
+    api.failures.set('listCredentials', new TypeError('boom at /home/someone/secret/path.js'));
+    const r = await call(conn.client, 'list_credentials');
+    assert.equal(r.isError, true);
+    assert.equal(r.structuredContent?.code, 'internal_error');
+    const text = textOf(r);
+    assert.match(
+      text,
+      /^Internal error \(reference [0-9a-f]{8}\) — retry; if it persists ask the user to check the Agent Keyring log\./,
+    );
+    assert.doesNotMatch(text, /boom|\/home|TypeError/);
+    const reference = r.structuredContent?.reference as string;
+    const logged = logger.at('error').join('\n');
+    assert.match(logged, new RegExp(`reference ${reference}`));
+    assert.match(logged, /boom at \/home\/someone/);
+  });
+
+  it('scrubs a rotate new_value from internal-error logs and from refusal text', async () => {
+    const NEW = `canary-new-${randomUUID()}`;
+    api.failures.set('rotateCredential', new Error(`driver failed writing ${NEW}`));
+    const r1 = await call(conn.client, 'rotate_credential', { name: 'alpha', new_value: NEW });
+    assert.equal(r1.structuredContent?.code, 'internal_error');
+    assert.ok(!JSON.stringify(r1).includes(NEW));
+    assert.ok(!logger.text().includes(NEW), 'logger must not see the new value');
+    assert.match(logger.text(), /driver failed writing \[REDACTED\]/);
+
+    api.failures.set(
+      'rotateCredential',
+      new InvalidInputError(`value ${NEW} is weak`, { hint: `not ${NEW}` }),
+    );
+    const r2 = await call(conn.client, 'rotate_credential', { name: 'alpha', new_value: NEW });
+    assert.equal(r2.structuredContent?.code, 'invalid_input');
+    assert.ok(!JSON.stringify(r2).includes(NEW));
+    assert.equal(r2.structuredContent?.hint, 'not [REDACTED]');
+  });
+
+  it('passes new_value to the core as a SecretValue', async () => {
+    const NEW = `canary-new-${randomUUID()}`;
+    const r = await call(conn.client, 'rotate_credential', {
+      name: 'alpha',
+      new_value: NEW,
+      grace_seconds: 60,
+    });
+    assert.equal(r.isError, undefined);
+    const args = api.calls.find((c) => c.method === 'rotateCredential')?.args as {
+      new_value: unknown;
+      grace_seconds: number;
+    };
+    assert.ok(args.new_value instanceof SecretValue);
+    assert.equal(args.new_value.reveal(), NEW);
+    assert.equal(args.grace_seconds, 60);
+    assert.equal(JSON.stringify(args).includes(NEW), false);
+  });
+
+  it('reports a core result that breaks the output schema as an internal error, without the value', async () => {
+    api.overrides.set('getCredential', {
+      name: 'alpha',
+      scope: 'read',
+      value: new SecretValue(VALUE),
+      version: 'one',
+      lease_id: 'l',
+      expires_in: 1,
+      expires_at: 'x',
+    });
+    const r = await call(conn.client, 'get_credential', { name: 'alpha', scope: 'read' });
+    assert.equal(r.structuredContent?.code, 'internal_error');
+    assert.ok(!JSON.stringify(r).includes(VALUE));
+    assert.ok(!logger.text().includes(VALUE));
+    assert.match(logger.text(), /version: invalid_type/);
+  });
+
+  it('carries KeyringError details into structuredContent', async () => {
+    api.failures.set(
+      'getCredential',
+      new PolicyDeniedError('rate_limited', 'Too many requests. Wait a minute, then retry.', {
+        retry_after_seconds: 42,
+      }),
+    );
+    const r = await call(conn.client, 'get_credential', { name: 'alpha', scope: 'read' });
+    assert.deepEqual(r.structuredContent, {
+      code: 'rate_limited',
+      message: 'Too many requests. Wait a minute, then retry.',
+      retry_after_seconds: 42,
+    });
+    assert.match(textOf(r), /^Too many requests\. Wait a minute, then retry\.\n\n\{/);
+  });
+
+  it('puts client name/version in the CallContext', async () => {
+    await call(conn.client, 'list_credentials');
+    const ctx = api.calls.at(-1)?.ctx;
+    assert.equal(ctx?.agentId, 'agent-a');
+    assert.deepEqual(ctx?.client, { name: 'mcp-test-client', version: '9.9.9' });
+  });
+
+  it('passes _meta vscode.conversationId into the CallContext', async () => {
+    await conn.client.callTool({
+      name: 'list_credentials',
+      arguments: {},
+      _meta: { 'vscode.conversationId': 'conv-123' },
+    });
+    assert.equal(api.calls.at(-1)?.ctx.client?.conversation_id, 'conv-123');
+  });
+
+  it('detaches from onDidRotate on dispose', async () => {
+    assert.equal(api.rotateListenerCount, 1);
+    await conn.credentialServer.dispose();
+    assert.equal(api.rotateListenerCount, 0);
+  });
+});
+
+describe('identity without a bound agent', () => {
+  it('refuses with unauthorized when neither agentId nor authInfo is present', async () => {
+    const api = new FakeKeyringApi();
+    api.addCredential('alpha', 'v');
+    const conn = await connectInMemory(api, undefined);
+    try {
+      const r = await call(conn.client, 'list_credentials');
+      assert.equal(r.isError, true);
+      assert.equal(r.structuredContent?.code, 'unauthorized');
+      assert.equal(api.calls.length, 0, 'the core is never reached without an identity');
+    } finally {
+      await conn.close();
+    }
+  });
+});
+
+describe('identity from authInfo', () => {
+  /** Sends one tools/call straight through the transport with the given authInfo; returns the result. */
+  async function callWithAuth(
+    agentId: string | undefined,
+    clientId: string,
+  ): Promise<Record<string, unknown>> {
+    const api = new FakeKeyringApi();
+    api.addAgent('agent-a');
+    api.addCredential('alpha', 'v');
+    const cs = createCredentialServer({ api, agentId });
+    const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
+    await cs.server.connect(serverSide);
+    const replies: JSONRPCMessage[] = [];
+    clientSide.onmessage = (m) => void replies.push(m);
+    await clientSide.start();
+    const auth = { token: 't', clientId, scopes: [] };
+    await clientSide.send(
+      {
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: {
+          protocolVersion: '2025-06-18',
+          capabilities: {},
+          clientInfo: { name: 'raw', version: '1' },
+        },
+      },
+      { authInfo: auth },
+    );
+    await clientSide.send({ jsonrpc: '2.0', method: 'notifications/initialized' }, { authInfo: auth });
+    await clientSide.send(
+      { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'list_credentials', arguments: {} } },
+      { authInfo: auth },
+    );
+    await waitFor(() => replies.some((m) => 'id' in m && m.id === 2), 'the tools/call reply');
+    await cs.dispose();
+    const reply = replies.find((m) => 'id' in m && m.id === 2) as { result: Record<string, unknown> };
+    return reply.result;
+  }
+
+  it('uses authInfo.clientId when the server is not bound to an agent', async () => {
+    const r = await callWithAuth(undefined, 'agent-a');
+    assert.equal(r.isError, undefined);
+    assert.deepEqual(
+      (r.structuredContent as { credentials: Array<{ name: string }> }).credentials.map((c) => c.name),
+      ['alpha'],
+    );
+  });
+
+  it("refuses when authInfo names another agent than the session's", async () => {
+    const r = await callWithAuth('agent-a', 'agent-b');
+    assert.equal(r.isError, true);
+    assert.equal((r.structuredContent as { code: string }).code, 'unauthorized');
+  });
+});
