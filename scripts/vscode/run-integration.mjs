@@ -1,0 +1,397 @@
+// Runs the integration suite (test/integration) inside a REAL VS Code extension host: the VS Code
+// server from the npm package code-server, driven by Debian's Chromium through playwright-core
+// (see /work/shared/TESTING.md). Needs `scripts/vscode/install.sh` once per machine, then:
+//
+//   npm run build && npx tsc -p tsconfig.integration.json && node scripts/vscode/run-integration.mjs
+//   (or: npm run test:integration, which does all three)
+//
+// Options (environment):
+//   AKR_CACHE             cache dir of install.sh (default ~/.cache/agent-keyring-ci)
+//   AKR_TIMEOUT_MS        overall timeout (default 300000)
+//   AKR_KEEP_TMP=1        keep the per-run temp dir (settings, server data) for debugging
+//   AKR_GREP=text         only run tests whose full title contains text
+//
+// Prints the in-host mocha report and a closing line `N passed, N failed`; exits non-zero on any
+// failure, timeout or missing report. Logs and screenshots go to .test-artifacts/integration/.
+// Every process started here is stopped by its PID (process group) on exit, error or timeout.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import process from 'node:process';
+import { fileURLToPath } from 'node:url';
+
+const NODE_VERSION = '24.21.0';
+const CODE_SERVER_VERSION = '4.139.1';
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CACHE = process.env.AKR_CACHE || path.join(os.homedir(), '.cache', 'agent-keyring-ci');
+const NODE24 = path.join(CACHE, `node-${NODE_VERSION}`, 'bin', 'node');
+const SERVER_MAIN = path.join(
+  CACHE,
+  `code-server-${CODE_SERVER_VERSION}`,
+  'lib/node_modules/code-server/lib/vscode/out/server-main.js',
+);
+const CHROMIUM = '/usr/bin/chromium';
+const EXTENSION_MAIN = path.join(REPO, 'dist', 'extension.js');
+const TESTS_INDEX = path.join(REPO, 'out', 'test', 'integration', 'index.js');
+const ARTIFACTS = path.join(REPO, '.test-artifacts', 'integration');
+const TIMEOUT_MS = Number(process.env.AKR_TIMEOUT_MS || 300_000);
+const SERVER_READY_TIMEOUT_MS = 60_000;
+
+const t0 = Date.now();
+const since = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
+const log = (msg) => console.log(`[integration ${since()}] ${msg}`);
+
+/** Everything to undo, last first. Each entry must never throw. */
+const cleanups = [];
+let cleaningUp;
+function cleanup() {
+  cleaningUp ??= (async () => {
+    for (const fn of cleanups.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (e) {
+        console.error(`[integration] cleanup step failed: ${e?.message ?? e}`);
+      }
+    }
+  })();
+  return cleaningUp;
+}
+
+function fail(message) {
+  const err = new Error(message);
+  err.userFacing = true;
+  return err;
+}
+
+function checkPrerequisites() {
+  const missing = [];
+  if (!fs.existsSync(NODE24) || !fs.existsSync(SERVER_MAIN)) {
+    missing.push(`VS Code server / Node ${NODE_VERSION} in ${CACHE}: run scripts/vscode/install.sh`);
+  }
+  if (!fs.existsSync(CHROMIUM)) {
+    missing.push(`${CHROMIUM}: run scripts/vscode/install.sh (installs Debian's chromium)`);
+  }
+  if (!fs.existsSync(EXTENSION_MAIN)) {
+    missing.push(`${path.relative(REPO, EXTENSION_MAIN)}: run npm run build`);
+  }
+  if (!fs.existsSync(TESTS_INDEX)) {
+    missing.push(`${path.relative(REPO, TESTS_INDEX)}: run npx tsc -p tsconfig.integration.json`);
+  }
+  if (missing.length > 0) {
+    throw fail(`Cannot run the integration tests; missing:\n  - ${missing.join('\n  - ')}`);
+  }
+}
+
+/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function writeJson(file, value) {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Stops a process group we started (detached => its PID is the group id): TERM, then KILL. */
+async function stopProcessGroup(child, name) {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return;
+  }
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const signal = (sig) => {
+    try {
+      process.kill(-child.pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  signal('SIGTERM');
+  const timer = new Promise((resolve) => setTimeout(() => resolve('timeout'), 5_000));
+  if ((await Promise.race([exited, timer])) === 'timeout') {
+    log(`${name} (pid ${child.pid}) did not stop on SIGTERM; sending SIGKILL`);
+    signal('SIGKILL');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 2_000))]);
+  }
+}
+
+async function waitForServer(url, child, deadline) {
+  let lastError = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw fail(
+        `The VS Code server exited with code ${child.exitCode} before answering. See ${ARTIFACTS}/server.log`,
+      );
+    }
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      await res.arrayBuffer();
+      if (res.status < 500) {
+        return;
+      }
+      lastError = `HTTP ${res.status}`;
+    } catch (e) {
+      lastError = e?.cause?.code ?? e?.message ?? String(e);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw fail(
+    `The VS Code server did not answer ${url} within ${SERVER_READY_TIMEOUT_MS / 1000}s (${lastError}).`,
+  );
+}
+
+function printReport(reportFile) {
+  if (!fs.existsSync(reportFile)) {
+    return undefined;
+  }
+  const report = JSON.parse(fs.readFileSync(reportFile, 'utf8'));
+  fs.copyFileSync(reportFile, path.join(ARTIFACTS, 'report.json'));
+  console.log('');
+  for (const t of report.tests) {
+    const mark = t.state === 'passed' ? 'ok  ' : t.state === 'failed' ? 'FAIL' : 'skip';
+    console.log(`  ${mark} ${t.fullTitle} (${t.durationMs ?? 0} ms)`);
+    if (t.error) {
+      console.log(
+        t.error
+          .split('\n')
+          .map((l) => `         ${l}`)
+          .join('\n'),
+      );
+    }
+  }
+  console.log('');
+  return report;
+}
+
+async function main() {
+  checkPrerequisites();
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+
+  // --- per-run temp dir: XDG_*, TMPDIR, server/user data, extensions, workspace, browser profile
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'akr-int-'));
+  cleanups.push(() => {
+    // The remote extension host's logs (exthost, MCP servers, our output channel) live server-side.
+    const serverLogs = path.join(tmp, 'user-data', 'logs');
+    if (fs.existsSync(serverLogs)) {
+      fs.cpSync(serverLogs, path.join(ARTIFACTS, 'server-logs'), { recursive: true });
+    }
+    if (process.env.AKR_KEEP_TMP === '1') {
+      log(`kept temp dir ${tmp}`);
+    } else {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+  const dirs = Object.fromEntries(
+    [
+      'xdg-config',
+      'xdg-data',
+      'xdg-cache',
+      'tmp',
+      'server-data',
+      'user-data',
+      'extensions',
+      'workspace',
+      'browser',
+    ].map((d) => [d, path.join(tmp, d)]),
+  );
+  for (const d of Object.values(dirs)) {
+    fs.mkdirSync(d, { recursive: true });
+  }
+  const reportFile = path.join(tmp, 'report.json');
+  const [vscodePort, keyringPort] = [await freePort(), await freePort()];
+
+  // Test-profile settings (TESTING.md). The web client reads user settings from the server's user
+  // data dir; machine and workspace copies cover settings of narrower scope.
+  const settings = {
+    'security.workspace.trust.enabled': false,
+    'remote.autoForwardPorts': false,
+    'workbench.startupEditor': 'none',
+    'extensions.autoUpdate': false,
+    'telemetry.telemetryLevel': 'off',
+    'agentKeyring.port': keyringPort,
+  };
+  writeJson(path.join(dirs['user-data'], 'User', 'settings.json'), settings);
+  writeJson(path.join(dirs['user-data'], 'Machine', 'settings.json'), settings);
+  writeJson(path.join(dirs.workspace, '.vscode', 'settings.json'), settings);
+  fs.writeFileSync(path.join(dirs.workspace, 'README.md'), '# Agent Keyring integration test workspace\n');
+
+  // --- VS Code server (Node 24)
+  const env = {
+    ...process.env,
+    PATH: `${path.dirname(NODE24)}${path.delimiter}${process.env.PATH}`,
+    XDG_CONFIG_HOME: dirs['xdg-config'],
+    XDG_DATA_HOME: dirs['xdg-data'],
+    XDG_CACHE_HOME: dirs['xdg-cache'],
+    TMPDIR: dirs.tmp,
+    AKR_INTEGRATION_REPORT: reportFile,
+    AKR_INTEGRATION_WORKSPACE: dirs.workspace,
+    AKR_INTEGRATION_KEYRING_PORT: String(keyringPort),
+    ...(process.env.AKR_GREP ? { AKR_INTEGRATION_GREP: process.env.AKR_GREP } : {}),
+  };
+  delete env.ELECTRON_RUN_AS_NODE;
+  delete env.VSCODE_IPC_HOOK_CLI;
+  const serverArgs = [
+    SERVER_MAIN,
+    '--host',
+    '127.0.0.1',
+    '--port',
+    String(vscodePort),
+    '--without-connection-token',
+    '--accept-server-license-terms',
+    '--enable-smoke-test-driver',
+    '--disable-telemetry',
+    '--disable-workspace-trust',
+    '--server-data-dir',
+    dirs['server-data'],
+    '--user-data-dir',
+    dirs['user-data'],
+    '--extensions-dir',
+    dirs.extensions,
+  ];
+  const serverLog = fs.createWriteStream(path.join(ARTIFACTS, 'server.log'));
+  const server = spawn(NODE24, serverArgs, {
+    cwd: dirs.workspace,
+    env,
+    detached: true,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  cleanups.push(() => new Promise((r) => serverLog.end(r)));
+  cleanups.push(() => stopProcessGroup(server, 'VS Code server'));
+  server.stdout.pipe(serverLog, { end: false });
+  server.stderr.pipe(serverLog, { end: false });
+  log(`VS Code server pid ${server.pid} on 127.0.0.1:${vscodePort} (keyring port ${keyringPort})`);
+
+  const base = `http://127.0.0.1:${vscodePort}`;
+  await waitForServer(`${base}/version`, server, Date.now() + SERVER_READY_TIMEOUT_MS);
+  log('VS Code server answers');
+
+  // --- Chromium via playwright-core
+  const { chromium } = await import('playwright-core');
+  const context = await chromium.launchPersistentContext(dirs.browser, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    env: { ...env, TMPDIR: dirs.tmp },
+    viewport: { width: 1280, height: 800 },
+  });
+  cleanups.push(() => context.close().catch(() => undefined));
+  const browserPid = context.browser()?.process?.()?.pid;
+  log(`Chromium started${browserPid ? ` (pid ${browserPid})` : ''}`);
+
+  const page = context.pages()[0] ?? (await context.newPage());
+  const consoleLog = fs.createWriteStream(path.join(ARTIFACTS, 'browser-console.log'));
+  cleanups.push(() => new Promise((r) => consoleLog.end(r)));
+  page.on('console', (m) => consoleLog.write(`[${m.type()}] ${m.text()}\n`));
+  page.on('pageerror', (e) => consoleLog.write(`[pageerror] ${e.stack ?? e.message}\n`));
+
+  let resolveExit;
+  const exitCode = new Promise((resolve) => (resolveExit = resolve));
+  await page.exposeFunction('codeAutomationExit', (code, logs) => {
+    if (Array.isArray(logs)) {
+      for (const entry of logs) {
+        if (entry && typeof entry.relativePath === 'string' && !entry.relativePath.includes('..')) {
+          const file = path.join(ARTIFACTS, 'vscode-logs', entry.relativePath);
+          fs.mkdirSync(path.dirname(file), { recursive: true });
+          fs.writeFileSync(file, entry.contents ?? '');
+        }
+      }
+    }
+    resolveExit(Number(code));
+  });
+
+  const remote = (p) => `vscode-remote://127.0.0.1:${vscodePort}${p}`;
+  const payload = [
+    ['extensionDevelopmentPath', remote(REPO)],
+    ['extensionTestsPath', remote(TESTS_INDEX)],
+  ];
+  const url = `${base}/?folder=${encodeURIComponent(dirs.workspace)}&payload=${encodeURIComponent(JSON.stringify(payload))}`;
+  log('opening the workbench; the extension host runs the suite');
+  await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 60_000 });
+
+  const remaining = TIMEOUT_MS - (Date.now() - t0);
+  let timer;
+  const timedOut = new Promise(
+    (resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(remaining, 1_000))),
+  );
+  const outcome = await Promise.race([exitCode, timedOut]);
+  clearTimeout(timer);
+  await page
+    .screenshot({ path: path.join(ARTIFACTS, outcome === 0 ? 'workbench.png' : 'workbench-failure.png') })
+    .catch(() => undefined);
+
+  const report = printReport(reportFile);
+  if (outcome === 'timeout') {
+    if (report) {
+      console.log(`${report.passed} passed, ${report.failed + 1} failed`);
+    } else {
+      console.log('0 passed, 1 failed');
+    }
+    throw fail(
+      `The suite did not finish within ${TIMEOUT_MS / 1000}s. See ${ARTIFACTS}/ (server.log, browser-console.log, screenshot).`,
+    );
+  }
+  if (!report) {
+    console.log('0 passed, 1 failed');
+    throw fail(
+      `The extension host exited with code ${outcome} but wrote no report (${reportFile}). ` +
+        `The suite probably failed to load: see ${ARTIFACTS}/browser-console.log and vscode-logs/.`,
+    );
+  }
+  if (report.passed + report.failed === 0) {
+    console.log('0 passed, 1 failed');
+    throw fail(
+      `No integration test ran${process.env.AKR_GREP ? ` (AKR_GREP='${process.env.AKR_GREP}' matched nothing)` : ''}.`,
+    );
+  }
+  console.log(`${report.passed} passed, ${report.failed} failed`);
+  log(`suite finished with exit code ${outcome}`);
+  if (outcome !== 0 || report.failed > 0) {
+    return 1;
+  }
+  return 0;
+}
+
+for (const sig of ['SIGINT', 'SIGTERM']) {
+  process.on(sig, () => {
+    log(`${sig}: stopping everything started here`);
+    void cleanup().then(() => process.exit(130));
+  });
+}
+
+// Last resort if something hangs outside the awaited steps: stop everything, fail.
+const watchdog = setTimeout(() => {
+  console.error(`[integration] watchdog: still running after ${(TIMEOUT_MS + 30_000) / 1000}s; stopping.`);
+  console.log('0 passed, 1 failed');
+  void cleanup().then(() => process.exit(1));
+}, TIMEOUT_MS + 30_000);
+watchdog.unref();
+
+let code;
+try {
+  code = await main();
+} catch (e) {
+  console.error(e?.userFacing ? `[integration] ${e.message}` : e);
+  code = 1;
+} finally {
+  await cleanup();
+  log(`done in ${since()}`);
+}
+process.exit(code);

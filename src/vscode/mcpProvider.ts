@@ -1,0 +1,57 @@
+/**
+ * Publishes the "Agent Keyring" MCP server to in-editor agents (`contributes.mcpServerDefinitionProviders`
+ * id `agentKeyring`). The definition carries no secret: the `vscode` agent's bearer token is added
+ * only in `resolveMcpServerDefinition`, when VS Code actually starts the server.
+ */
+import * as vscode from 'vscode';
+import type { Logger } from '../core/ports';
+import type { ServerController } from './serverController';
+
+export const MCP_PROVIDER_ID = 'agentKeyring';
+export const MCP_SERVER_LABEL = 'Agent Keyring';
+
+export interface McpProviderDeps {
+  server: ServerController;
+  /** The `vscode` agent's token, or undefined when the agent is revoked. */
+  token(): Promise<string | undefined>;
+  version: string;
+  /** Shows why the server cannot be started (port taken, agent revoked). */
+  explain(message: string): void;
+  logger: Logger;
+}
+
+export function registerMcpProvider(deps: McpProviderDeps): vscode.Disposable {
+  const changed = new vscode.EventEmitter<void>();
+  const subscription = deps.server.onDidChange(() => changed.fire());
+  const registration = vscode.lm.registerMcpServerDefinitionProvider(MCP_PROVIDER_ID, {
+    onDidChangeMcpServerDefinitions: changed.event,
+    provideMcpServerDefinitions: () => {
+      const url = deps.server.url;
+      deps.logger.info(
+        url
+          ? `MCP server definition offered to VS Code: ${url}`
+          : 'No MCP server definition to offer: the server is not running.',
+      );
+      return url
+        ? [new vscode.McpHttpServerDefinition(MCP_SERVER_LABEL, vscode.Uri.parse(url), {}, deps.version)]
+        : [];
+    },
+    resolveMcpServerDefinition: async (definition) => {
+      if (!(definition instanceof vscode.McpHttpServerDefinition) || !deps.server.url) {
+        deps.explain('The Agent Keyring server is not running here. Run "Agent Keyring: Start Server".');
+        return undefined;
+      }
+      const token = await deps.token();
+      if (!token) {
+        deps.explain(
+          "The built-in agent 'vscode' is revoked, so in-editor chat cannot use Agent Keyring. Add it again to reconnect.",
+        );
+        return undefined;
+      }
+      definition.headers = { ...definition.headers, Authorization: `Bearer ${token}` };
+      deps.logger.info(`VS Code is starting the MCP server ${definition.uri.toString()} as agent 'vscode'.`);
+      return definition;
+    },
+  });
+  return vscode.Disposable.from(registration, subscription, changed);
+}

@@ -1,0 +1,50 @@
+/**
+ * The built-in agent `vscode` (in-editor chat). Created on first activation; its bearer token is
+ * kept in SecretStorage under {@link VSCODE_AGENT_TOKEN_KEY} and handed to VS Code only in
+ * `resolveMcpServerDefinition` (never in a provided definition, never logged).
+ */
+import { VSCODE_AGENT_ID } from '../core/model';
+import type { Logger, SecretBackend } from '../core/ports';
+import type { CredentialStore } from '../core/store/credentialStore';
+
+export const VSCODE_AGENT_TOKEN_KEY = `agent-token/${VSCODE_AGENT_ID}`;
+const VSCODE_AGENT_LABEL = 'VS Code (in-editor chat)';
+
+export type VscodeAgentToken =
+  | { state: 'ok'; token: string }
+  /** The user revoked the `vscode` agent: in-editor chat gets no token until it is added again. */
+  | { state: 'revoked' };
+
+/**
+ * Returns a working token for the `vscode` agent: the stored one if it still authenticates,
+ * else a fresh one (agent created on first use, or its token re-issued when the stored copy is
+ * missing or stale, e.g. after SecretStorage was cleared). A revoked agent is left revoked.
+ * @throws StoreError when the metadata cannot be written.
+ */
+export async function ensureVscodeAgentToken(
+  store: CredentialStore,
+  secrets: SecretBackend,
+  logger: Logger,
+): Promise<VscodeAgentToken> {
+  const stored = await secrets.get(VSCODE_AGENT_TOKEN_KEY);
+  if (stored && (await store.authenticate(stored))?.id === VSCODE_AGENT_ID) {
+    return { state: 'ok', token: stored };
+  }
+  const existing = await store.getAgent(VSCODE_AGENT_ID);
+  if (existing?.revoked_at) {
+    logger.warn(
+      `The built-in agent '${VSCODE_AGENT_ID}' is revoked; in-editor chat cannot use Agent Keyring until it is added again.`,
+    );
+    return { state: 'revoked' };
+  }
+  const issued = existing
+    ? await store.rotateAgentToken(VSCODE_AGENT_ID)
+    : await store.addAgent({ id: VSCODE_AGENT_ID, label: VSCODE_AGENT_LABEL });
+  await secrets.store(VSCODE_AGENT_TOKEN_KEY, issued.token.reveal());
+  logger.info(
+    existing
+      ? `Issued a new token for the built-in agent '${VSCODE_AGENT_ID}'.`
+      : `Created the built-in agent '${VSCODE_AGENT_ID}'.`,
+  );
+  return { state: 'ok', token: issued.token.reveal() };
+}

@@ -1,0 +1,83 @@
+import * as assert from 'node:assert/strict';
+import * as vscode from 'vscode';
+import { ALL_COMMAND_IDS } from '../../src/vscode/commands/commandIds';
+import { VSCODE_AGENT_TOKEN_KEY } from '../../src/vscode/vscodeAgent';
+import { activateExtension } from './helpers';
+
+suite('activation', () => {
+  test('the extension activates, serves MCP on the configured port and creates the vscode agent', async () => {
+    const { extension, api } = await activateExtension();
+    assert.equal(extension.isActive, true);
+    assert.equal(api.server.state.kind, 'running', `server state: ${JSON.stringify(api.server.state)}`);
+    const configured = vscode.workspace.getConfiguration('agentKeyring').get<number>('port');
+    assert.equal(api.server.url, `http://127.0.0.1:${configured}/mcp`);
+    const expected = process.env.AKR_INTEGRATION_KEYRING_PORT;
+    if (expected) {
+      assert.equal(
+        configured,
+        Number(expected),
+        "the runner's agentKeyring.port setting reached the extension host",
+      );
+    }
+
+    const agent = await api.keyring.store.getAgent('vscode');
+    assert.ok(agent, 'the built-in agent vscode exists');
+    assert.equal(agent.revoked_at, undefined);
+    const token = await api.secrets.get(VSCODE_AGENT_TOKEN_KEY);
+    assert.ok(token, 'its token is kept in SecretStorage');
+    assert.equal((await api.keyring.service.authenticate(token))?.id, 'vscode');
+  });
+
+  test('every contributed command is registered, and package.json lists exactly the registry', async () => {
+    const { extension } = await activateExtension();
+    const contributed = (
+      extension.packageJSON as { contributes: { commands: { command: string }[] } }
+    ).contributes.commands.map((c) => c.command);
+    assert.deepEqual([...contributed].sort(), [...ALL_COMMAND_IDS].sort());
+    const registered = new Set(await vscode.commands.getCommands(true));
+    const missing = contributed.filter((id) => !registered.has(id));
+    assert.deepEqual(missing, [], `contributed but not registered: ${missing.join(', ')}`);
+  });
+
+  test('commands that are not built yet answer instead of failing; Show Status works', async () => {
+    await activateExtension();
+    for (const id of [
+      'agentKeyring.addCredential',
+      'agentKeyring.editScopes',
+      'agentKeyring.revokeAgent',
+      'agentKeyring.showStatus',
+    ]) {
+      await vscode.commands.executeCommand(id);
+    }
+  });
+
+  test('the MCP server definition provider is contributed with id agentKeyring', async () => {
+    const { extension } = await activateExtension();
+    const providers = (
+      extension.packageJSON as {
+        contributes: { mcpServerDefinitionProviders: { id: string; label: string }[] };
+      }
+    ).contributes.mcpServerDefinitionProviders;
+    assert.deepEqual(providers, [{ id: 'agentKeyring', label: 'Agent Keyring' }]);
+  });
+
+  test('Stop Server and Start Server commands stop and restart the host', async () => {
+    const { api } = await activateExtension();
+    const url = api.server.url;
+    assert.ok(url);
+    await vscode.commands.executeCommand('agentKeyring.stopServer');
+    assert.equal(api.server.state.kind, 'stopped');
+    await assert.rejects(
+      fetch(url, { method: 'POST', signal: AbortSignal.timeout(2_000) }),
+      'nothing listens after Stop Server',
+    );
+    await vscode.commands.executeCommand('agentKeyring.startServer');
+    assert.equal(api.server.state.kind, 'running');
+    const res = await fetch(url, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json' },
+      body: '{}',
+    });
+    assert.equal(res.status, 401, 'the restarted host answers and wants a token');
+  });
+});

@@ -1,0 +1,131 @@
+/**
+ * The MCP server as in-editor agents see it: VS Code starts it from our definition provider
+ * (token injected in resolveMcpServerDefinition), lists its tools in `vscode.lm.tools` and calls
+ * them through `vscode.lm.invokeTool`.
+ */
+import * as assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import * as vscode from 'vscode';
+import { activateExtension, waitFor } from './helpers';
+
+const TOOLS = ['get_credential', 'list_credentials', 'rotate_credential', 'http_request'];
+
+function ourTools(): Map<string, vscode.LanguageModelToolInformation> {
+  const found = new Map<string, vscode.LanguageModelToolInformation>();
+  for (const tool of vscode.lm.tools) {
+    if (!tool.name.startsWith('mcp_')) {
+      continue;
+    }
+    for (const t of TOOLS) {
+      if (tool.name.endsWith(`_${t}`) && /keyring/i.test(tool.name)) {
+        found.set(t, tool);
+      }
+    }
+  }
+  return found;
+}
+
+/** Every text the result (or the error it threw) carries, for assertions. */
+async function invoke(name: string, input: object): Promise<{ text: string; threw: boolean }> {
+  try {
+    const result = await vscode.lm.invokeTool(name, { input, toolInvocationToken: undefined });
+    const parts = result.content.map((p) => {
+      if (p instanceof vscode.LanguageModelTextPart) {
+        return p.value;
+      }
+      if (p instanceof vscode.LanguageModelDataPart) {
+        return Buffer.from(p.data).toString('utf8');
+      }
+      return JSON.stringify(p);
+    });
+    return { text: parts.join('\n'), threw: false };
+  } catch (e) {
+    return { text: e instanceof Error ? `${e.name}: ${e.message}` : String(e), threw: true };
+  }
+}
+
+suite('MCP in VS Code', () => {
+  const name = `int-mcp-${randomUUID().slice(0, 8)}`;
+  const canary = `canary-${randomUUID()}`;
+
+  suiteSetup(async () => {
+    const { api } = await activateExtension();
+    await api.keyring.store.addCredential(
+      {
+        name,
+        description: 'integration test credential',
+        allowed_scopes: ['read'],
+        allowed_agents: ['vscode'],
+        ttl_seconds: 60,
+      },
+      new api.SecretValue(canary),
+      'vscode-user',
+    );
+  });
+
+  suiteTeardown(async () => {
+    const { api } = await activateExtension();
+    await api.keyring.store.removeCredential(name).catch(() => undefined);
+  });
+
+  test('workbench.mcp.startServer starts our server and lm.tools lists its four tools', async () => {
+    // The definition reaches VS Code's MCP registry asynchronously after activation; until it is
+    // there, startServer('*') has nothing to start. So: start, look, and start again.
+    const tools = await waitFor('the four Agent Keyring tools in vscode.lm.tools', async () => {
+      await vscode.commands.executeCommand('workbench.mcp.startServer', '*', { waitForLiveTools: true });
+      const t = ourTools();
+      return t.size === TOOLS.length ? t : undefined;
+    }).catch((e: Error) => {
+      const mcp = vscode.lm.tools
+        .filter((t) => t.tags.includes('mcp') || t.name.startsWith('mcp_'))
+        .map((t) => t.name);
+      throw new Error(
+        `${e.message} MCP tools present: ${JSON.stringify(mcp)}; ${vscode.lm.tools.length} tools in all.`,
+      );
+    });
+    for (const t of TOOLS) {
+      // VS Code names MCP tools mcp_<server name from initialize>_<tool>.
+      assert.equal(tools.get(t)?.name, `mcp_agent-keyring_${t}`);
+      assert.ok(tools.get(t)?.tags.includes('mcp'), `${t} is tagged mcp`);
+    }
+  });
+
+  test('get_credential returns the value for an allowed scope (as agent vscode)', async () => {
+    const tool = await waitFor('get_credential', () => ourTools().get('get_credential'));
+    const { text, threw } = await invoke(tool.name, { name, scope: 'read' });
+    assert.equal(threw, false, text);
+    assert.ok(
+      text.includes(canary),
+      `the result carries the value; got: ${text.replaceAll(canary, '<canary>').slice(0, 500)}`,
+    );
+    assert.ok(text.includes('lease_id'), 'the result carries a lease');
+
+    const { api } = await activateExtension();
+    const leases = api.keyring.service.leases({ agentId: 'vscode' }).filter((l) => l.credential === name);
+    assert.equal(
+      leases.length,
+      1,
+      'the lease was issued to the vscode agent (identity from the injected token)',
+    );
+  });
+
+  test('get_credential refuses a scope the credential does not allow, without the value', async () => {
+    const tool = await waitFor('get_credential', () => ourTools().get('get_credential'));
+    const { text } = await invoke(tool.name, { name, scope: 'deploy' });
+    assert.match(
+      text,
+      /"code":\s*"scope_denied"/,
+      `a scope refusal with its stable code; got: ${text.slice(0, 500)}`,
+    );
+    assert.match(text, /not allowed for scope 'deploy'/, 'the refusal says what was wrong');
+    assert.ok(!text.includes(canary), 'a refusal never carries the value');
+  });
+
+  test('list_credentials shows the credential to vscode, without its value', async () => {
+    const tool = await waitFor('list_credentials', () => ourTools().get('list_credentials'));
+    const { text, threw } = await invoke(tool.name, {});
+    assert.equal(threw, false, text);
+    assert.ok(text.includes(name));
+    assert.ok(!text.includes(canary));
+  });
+});
