@@ -193,14 +193,14 @@ export class KeyringService implements KeyringApi, Disposable {
   }
 
   async describeCredential(agentId: string, name: CredentialName): Promise<CredentialMeta | undefined> {
-    const cred = (await this.#store.snapshot()).credentials[name];
+    const cred = await this.#store.getCredential(name);
     return cred && canSee(cred, agentId) ? structuredClone(cred) : undefined;
   }
 
   /** An agent rotating a credential: only those listed in `rotation_agents`. */
   async rotateCredential(ctx: CallContext, args: RotateArgs): Promise<RotateResult> {
     const agent = await this.#requireAgent(ctx.agentId);
-    const cred = (await this.#store.snapshot()).credentials[args.name];
+    const cred = await this.#store.getCredential(args.name);
     try {
       if (!cred || !canSee(cred, agent.id)) {
         throw new CredentialNotFoundError(args.name);
@@ -385,7 +385,7 @@ export class KeyringService implements KeyringApi, Disposable {
     reason: string | undefined,
   ): Promise<Decided> {
     const agent = await this.#requireAgent(ctx.agentId);
-    const cred = (await this.#store.snapshot()).credentials[name];
+    const cred = await this.#store.getCredential(name);
     try {
       checkAccess(cred, name, agent.id, scope);
     } catch (e) {
