@@ -610,8 +610,8 @@ async function readBounded(response: Response, maxBytes: number): Promise<string
   let size = 0;
   let truncated = false;
   for (;;) {
-    const { done, value } = await reader.read();
-    if (done) {
+    const { done, value } = (await reader.read()) as { done: boolean; value?: Uint8Array };
+    if (done || !value) {
       break;
     }
     if (size + value.byteLength > maxBytes) {

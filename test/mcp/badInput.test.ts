@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { createTestKeyring, type TestKeyring, type TestKeyringOptions } from '../helpers/testKeyring';
+import { createTestKeyring, type TestKeyring } from '../helpers/testKeyring';
 import { call, connectInMemory, textOf, type Connected } from './harness';
 
 const NEW_VALUE_CANARY = `canary-newvalue-${randomUUID()}`;
@@ -157,9 +157,7 @@ describe('bad input corpus', () => {
 
   before(async () => {
     k = await createTestKeyring({
-      anomaly: { actions: { first_use: 'off', probing: 'off', unusual_hours: 'off' } } as NonNullable<
-        TestKeyringOptions['anomaly']
-      >,
+      anomaly: { actions: { first_use: 'off', probing: 'off', unusual_hours: 'off' } },
     });
     conn = await connectInMemory(k.api, 'release-agent', { logger: k.logger });
     await conn.client.listTools();

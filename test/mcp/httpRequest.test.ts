@@ -9,7 +9,7 @@ import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { startHttpHost, type HttpHost } from '../../src/core/mcp/http';
-import { createTestKeyring, type TestKeyring, type TestKeyringOptions } from '../helpers/testKeyring';
+import { createTestKeyring, type TestKeyring } from '../helpers/testKeyring';
 import { call, connectHttp, textOf } from './harness';
 
 interface Seen {
@@ -61,9 +61,7 @@ describe('http_request through MCP', () => {
     await new Promise<void>((r) => probe.close(() => r()));
 
     k = await createTestKeyring({
-      anomaly: { actions: { first_use: 'off', probing: 'off', unusual_hours: 'off' } } as NonNullable<
-        TestKeyringOptions['anomaly']
-      >,
+      anomaly: { actions: { first_use: 'off', probing: 'off', unusual_hours: 'off' } },
       allowedHosts: [`127.0.0.1:${upstreamPort}`, `127.0.0.1:${deadPort}`],
     });
     host = await startHttpHost({ api: k.api, port: 0, logger: k.logger });
