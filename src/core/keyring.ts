@@ -105,8 +105,14 @@ export interface FileKeyringOptions {
 /** The headless keyring: encrypted file store + metadata file + audit log, all under `dir`. */
 export async function openFileKeyring(opts: FileKeyringOptions): Promise<Keyring> {
   const dir = path.resolve(opts.dir);
-  const key = await loadMasterKey(dir);
-  const metadata = new FileMetadataStore(dir);
-  const secrets = new EncryptedFileSecretBackend(dir, key);
-  return createKeyring({ ...opts, metadata, secrets, auditPath: path.join(dir, 'audit.jsonl') });
+  const key = await loadMasterKey(dir, { logger: opts.logger });
+  const metadata = new FileMetadataStore(dir, { logger: opts.logger });
+  const secrets = new EncryptedFileSecretBackend(dir, key, { logger: opts.logger });
+  const keyring = await createKeyring({ ...opts, metadata, secrets, auditPath: path.join(dir, 'audit.jsonl') });
+  const close = async (): Promise<void> => {
+    await keyring.close();
+    metadata.dispose();
+    secrets.dispose();
+  };
+  return { ...keyring, close, dispose: () => void close() };
 }

@@ -1,0 +1,125 @@
+/**
+ * `agent-keyring audit verify|export`: checks the hash chain of an audit file, or writes its
+ * events as JSONL (byte for byte) or CSV. Neither needs the store's keys: they read the file only.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { exportAudit } from '../../core/audit/export';
+import { verifyAuditFile } from '../../core/audit/verify';
+import type { AuditFilter } from '../../core/audit/auditReader';
+import { COMMON_OPTIONS, UsageError, clip, parseCommand } from '../args';
+import { HELP_HELP, STORE_HELP, type Command, type CommandGroup, type GlobalFlags } from '../command';
+import { AUDIT_FILE, makeLogger, resolveStoreDir } from '../context';
+import { out } from '../io';
+
+function auditPath(file: string | undefined, store: string | undefined, globals: GlobalFlags): string {
+  return file !== undefined
+    ? path.resolve(file)
+    : path.join(resolveStoreDir(store ?? globals.store), AUDIT_FILE);
+}
+
+const FILE_HELP = '  --file F        the audit file (default: audit.jsonl in the store)';
+
+const verify: Command = {
+  name: 'verify',
+  summary: 'check that no audit line was edited, deleted or inserted',
+  usage: `Usage: agent-keyring audit verify [--file F]
+
+Checks the audit log's hash chain. Exit 0 when intact; exit 1 naming the first bad line and why.
+
+Options:
+${FILE_HELP}
+${STORE_HELP}
+${HELP_HELP}`,
+  async run(argv, globals) {
+    const { values } = parseCommand(argv, { ...COMMON_OPTIONS, file: { type: 'string' } }, 0);
+    const file = auditPath(values.file, values.store, globals);
+    const result = await verifyAuditFile(file, makeLogger('warn'));
+    if (result.ok) {
+      out(`${file}: intact (${result.count} event${result.count === 1 ? '' : 's'})`);
+      return 0;
+    }
+    const bad = result.firstBad;
+    out(`${file}: NOT intact — first bad line ${bad?.line ?? '?'}: ${bad?.reason ?? 'unknown problem'}`);
+    return 1;
+  },
+};
+
+const exportCommand: Command = {
+  name: 'export',
+  summary: 'write audit events as JSONL or CSV',
+  usage: `Usage: agent-keyring audit export [--format jsonl|csv] [--file F] [--out F]
+
+Writes the audit events to stdout (or --out F). JSONL lines are copied byte for byte, so an
+unfiltered export still verifies; CSV has a header row and is safe to open in a spreadsheet.
+
+Options:
+  --format jsonl|csv    output format (default jsonl)
+  --out F               write to file F instead of stdout
+  --agent ID            only events of this agent
+  --credential NAME     only events about this credential
+${FILE_HELP}
+${STORE_HELP}
+${HELP_HELP}`,
+  async run(argv, globals) {
+    const { values } = parseCommand(
+      argv,
+      {
+        ...COMMON_OPTIONS,
+        file: { type: 'string' },
+        format: { type: 'string' },
+        out: { type: 'string' },
+        agent: { type: 'string' },
+        credential: { type: 'string' },
+      },
+      0,
+    );
+    const format = values.format ?? 'jsonl';
+    if (format !== 'jsonl' && format !== 'csv') {
+      throw new UsageError(`--format must be jsonl or csv (got '${clip(format, 20)}')`);
+    }
+    const file = auditPath(values.file, values.store, globals);
+    if (!fs.existsSync(file)) {
+      throw new UsageError(`there is no audit log at '${file}'; check --file or --store`);
+    }
+    const filter: AuditFilter = {
+      ...(values.agent !== undefined ? { agent_id: values.agent } : {}),
+      ...(values.credential !== undefined ? { credential: values.credential } : {}),
+    };
+    if (values.out === undefined) {
+      await exportAudit(file, format, process.stdout, filter);
+      return 0;
+    }
+    const target = path.resolve(values.out);
+    const stream = fs.createWriteStream(target, { mode: 0o600 });
+    const opened = new Promise<void>((resolve, reject) => {
+      stream.once('open', () => resolve());
+      stream.once('error', reject);
+    });
+    await opened;
+    let count: number;
+    try {
+      count = await exportAudit(file, format, stream, filter);
+    } finally {
+      await new Promise<void>((resolve, reject) => {
+        stream.once('error', reject);
+        stream.end(() => resolve());
+      });
+    }
+    process.stderr.write(`Wrote ${count} event${count === 1 ? '' : 's'} to ${target}.\n`);
+    return 0;
+  },
+};
+
+export const auditGroup: CommandGroup = {
+  name: 'audit',
+  summary: 'verify or export the audit log',
+  usage: `Usage: agent-keyring audit <command> [options]
+
+Commands:
+  verify [--file F]                                  check the hash chain
+  export [--format jsonl|csv] [--file F] [--out F]   write the events
+
+Run 'agent-keyring audit <command> --help' for a command's options.`,
+  subcommands: [verify, exportCommand],
+};

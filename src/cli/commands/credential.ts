@@ -1,0 +1,410 @@
+/**
+ * `agent-keyring credential add|rotate|list|remove|edit`: the human's side of credentials.
+ * Values come from stdin (or `--generate`), never from argv; policy input is validated with the
+ * store's zod schemas, so a bad flag value is a one-line `invalid_input` (exit 2).
+ */
+import {
+  parseInput,
+  CredentialInputSchema,
+  CredentialPatchSchema,
+  DEFAULT_ALPHABET,
+} from '../../core/store/schemas';
+import { AlreadyExistsError, KeyringError } from '../../core/errors';
+import type { CredentialMeta, RotationPolicy, SecretValue } from '../../core/model';
+import type { Keyring } from '../../core/keyring';
+import {
+  COMMON_OPTIONS,
+  UsageError,
+  parseCommand,
+  parseInteger,
+  parseList,
+  requirePositional,
+} from '../args';
+import { HELP_HELP, STORE_HELP, type Command, type CommandGroup } from '../command';
+import { makeLogger, resolveStoreDir, storeExists, withKeyring } from '../context';
+import { out, readSecret, rememberSecret, shortTime, table } from '../io';
+
+const ACTOR = 'cli';
+const DEFAULT_GENERATED_LENGTH = 40;
+const DAY_MS = 86_400_000;
+const MAX_GRACE_SECONDS = 30 * 86_400;
+
+const POLICY_OPTIONS = {
+  scopes: { type: 'string' },
+  agents: { type: 'string' },
+  ttl: { type: 'string' },
+  hosts: { type: 'string' },
+  'rotation-agents': { type: 'string' },
+  description: { type: 'string' },
+  'max-age-days': { type: 'string' },
+} as const;
+
+const POLICY_HELP = `  --scopes a,b            scopes it may be used for (e.g. search_read,publish)
+  --agents x,y|*          agent ids that may use it, or * for every agent (default: none yet)
+  --ttl SEC               lease lifetime in seconds (default 3600)
+  --hosts h1,h2           hosts http_request may send it to (e.g. api.example.com)
+  --rotation-agents x     agents that may rotate it themselves (default: nobody)
+  --description TEXT      what it is for
+  --max-age-days N        rotation is due after N days`;
+
+// ------------------------------------------------------------------ add
+
+const add: Command = {
+  name: 'add',
+  summary: 'add a credential (value from stdin, or --generate)',
+  usage: `Usage: agent-keyring credential add NAME --scopes a,b [options] < value-file
+       printf '%s' "$VALUE" | agent-keyring credential add NAME --scopes a,b
+       agent-keyring credential add NAME --scopes a,b --generate [--length N]
+
+Adds a credential. The value is read from stdin (one trailing newline is dropped); at a
+terminal you are prompted and nothing is echoed. It is never taken from the command line.
+
+Options:
+${POLICY_HELP}
+  --generate              make a random value instead of reading one (and keep the generator
+                          so 'credential rotate NAME --generate' works later)
+  --length N              length of generated values (16-256, default ${DEFAULT_GENERATED_LENGTH})
+${STORE_HELP}
+${HELP_HELP}`,
+  async run(argv, globals) {
+    const { values, positionals } = parseCommand(
+      argv,
+      { ...COMMON_OPTIONS, ...POLICY_OPTIONS, generate: { type: 'boolean' }, length: { type: 'string' } },
+      1,
+    );
+    const name = requirePositional(positionals, 0, 'credential NAME');
+    if (values.scopes === undefined) {
+      throw new UsageError('missing --scopes (e.g. --scopes search_read,publish)');
+    }
+    if (values.length !== undefined && !values.generate) {
+      throw new UsageError('--length only applies with --generate');
+    }
+    const length = values.length === undefined ? undefined : parseInteger(values.length, '--length', 16, 256);
+    const rotation: RotationPolicy = {};
+    if (values['max-age-days'] !== undefined) {
+      rotation.max_age_days = parseInteger(values['max-age-days'], '--max-age-days', 1, 3650);
+    }
+    if (values.generate) {
+      rotation.generator = { length: length ?? DEFAULT_GENERATED_LENGTH };
+    }
+    const input = parseInput(
+      CredentialInputSchema,
+      {
+        name,
+        ...(values.description !== undefined ? { description: values.description } : {}),
+        allowed_scopes: parseList(values.scopes),
+        ...(values.agents !== undefined ? { allowed_agents: parseList(values.agents) } : {}),
+        ...(values.ttl !== undefined ? { ttl_seconds: parseInteger(values.ttl, '--ttl', 1, 86_400) } : {}),
+        ...(values.hosts !== undefined ? { allowed_hosts: parseList(values.hosts) } : {}),
+        ...(values['rotation-agents'] !== undefined
+          ? { rotation_agents: parseList(values['rotation-agents']) }
+          : {}),
+        ...(Object.keys(rotation).length > 0 ? { rotation } : {}),
+      },
+      'credential',
+    );
+    const dir = resolveStoreDir(values.store ?? globals.store);
+    const logger = makeLogger('warn');
+    return withKeyring(dir, logger, async (k) => {
+      // Checked before asking for the value, so nobody types a secret only to hear the name is taken.
+      if (await k.store.getCredential(name)) {
+        throw new AlreadyExistsError('credential', name);
+      }
+      const secret = values.generate
+        ? generate(k, rotation.generator?.length ?? DEFAULT_GENERATED_LENGTH)
+        : await readSecret(`the value of '${name}'`, ', or use --generate');
+      const meta = await k.store.addCredential(input, secret, ACTOR);
+      await k.service.recordAdmin('add_credential', 'created', {
+        credential: name,
+        version: meta.version,
+        actor: ACTOR,
+      });
+      out(
+        `Added credential '${name}' (version ${meta.version}; scopes ${meta.allowed_scopes.join(', ')}; agents ${describeAgents(meta)}).`,
+      );
+      if (values.generate) {
+        out('Its value was generated and is stored encrypted; agents get it with get_credential.');
+      }
+      return 0;
+    });
+  },
+};
+
+function notFound(name: string, dir: string): KeyringError {
+  return new KeyringError(
+    'not_found',
+    `No credential named '${name}' in ${dir}. Run 'agent-keyring credential list' to see the names.`,
+    {
+      credential: name,
+    },
+  );
+}
+
+function generate(k: Keyring, length: number, alphabet = DEFAULT_ALPHABET): SecretValue {
+  const v = k.store.generateValue({ length, alphabet });
+  rememberSecret(v.reveal());
+  return v;
+}
+
+function describeAgents(meta: CredentialMeta): string {
+  return meta.allowed_agents.length === 0 ? 'none yet (grant with --agents)' : meta.allowed_agents.join(', ');
+}
+
+// ------------------------------------------------------------------ rotate
+
+const rotate: Command = {
+  name: 'rotate',
+  summary: 'make a new version of a credential (value from stdin, or --generate)',
+  usage: `Usage: agent-keyring credential rotate NAME [--grace SEC] < new-value-file
+       agent-keyring credential rotate NAME --generate [--length N] [--grace SEC]
+
+Makes a new version current at once; every agent gets it on its next request. The previous
+version stays valid upstream for --grace seconds (default 0).
+
+Options:
+  --grace SEC     keep the previous version valid for SEC seconds (0-${MAX_GRACE_SECONDS})
+  --generate      make a random value (with the credential's generator, else letters and digits)
+  --length N      length of the generated value (16-256)
+${STORE_HELP}
+${HELP_HELP}`,
+  async run(argv, globals) {
+    const { values, positionals } = parseCommand(
+      argv,
+      {
+        ...COMMON_OPTIONS,
+        grace: { type: 'string' },
+        generate: { type: 'boolean' },
+        length: { type: 'string' },
+      },
+      1,
+    );
+    const name = requirePositional(positionals, 0, 'credential NAME');
+    if (values.length !== undefined && !values.generate) {
+      throw new UsageError('--length only applies with --generate');
+    }
+    const length = values.length === undefined ? undefined : parseInteger(values.length, '--length', 16, 256);
+    const graceSeconds =
+      values.grace === undefined ? undefined : parseInteger(values.grace, '--grace', 0, MAX_GRACE_SECONDS);
+    const dir = resolveStoreDir(values.store ?? globals.store);
+    const logger = makeLogger('warn');
+    return withKeyring(dir, logger, async (k) => {
+      const cred = await k.store.getCredential(name);
+      if (!cred) {
+        throw notFound(name, dir);
+      }
+      let value = values.generate
+        ? undefined
+        : await readSecret(`the new value of '${name}'`, ', or use --generate');
+      if (!value) {
+        const gen = cred.rotation?.generator;
+        value = generate(k, length ?? gen?.length ?? DEFAULT_GENERATED_LENGTH, gen?.alphabet);
+      }
+      const r = await k.service.rotate(name, { value, graceSeconds, actor: ACTOR });
+      const grace = r.previous_valid_until
+        ? ` (version ${r.previous_version} stays valid until ${r.previous_valid_until})`
+        : '';
+      out(`${name}: version ${r.previous_version} → ${r.version}${grace}`);
+      return 0;
+    });
+  },
+};
+
+// ------------------------------------------------------------------ list
+
+interface CredentialRow {
+  name: string;
+  scopes: string[];
+  agents: string[];
+  version: number;
+  rotated: string;
+  /** When rotation is due (`max_age_days` after the last rotation), or null without a policy. */
+  due: string | null;
+}
+
+function toRow(c: CredentialMeta): CredentialRow {
+  const rotated = c.versions[c.versions.length - 1]?.created_at ?? c.created_at;
+  const maxAge = c.rotation?.max_age_days;
+  return {
+    name: c.name,
+    scopes: [...c.allowed_scopes],
+    agents: [...c.allowed_agents],
+    version: c.version,
+    rotated,
+    due: maxAge ? new Date(Date.parse(rotated) + maxAge * DAY_MS).toISOString() : null,
+  };
+}
+
+const list: Command = {
+  name: 'list',
+  summary: 'list credentials (never values)',
+  usage: `Usage: agent-keyring credential list [--json]
+
+Lists credentials: name, scopes, agents, version, when last rotated and when rotation is due.
+Values are never shown.
+
+Options:
+  --json          print a JSON array instead of a table
+${STORE_HELP}
+${HELP_HELP}`,
+  async run(argv, globals) {
+    const { values } = parseCommand(argv, { ...COMMON_OPTIONS, json: { type: 'boolean' } }, 0);
+    const dir = resolveStoreDir(values.store ?? globals.store);
+    if (!storeExists(dir)) {
+      out(
+        values.json
+          ? '[]'
+          : `No keyring at ${dir} yet. Add a credential with: agent-keyring credential add NAME --scopes SCOPE`,
+      );
+      return 0;
+    }
+    return withKeyring(dir, makeLogger('warn'), async (k) => {
+      const rows = (await k.store.listCredentials()).map(toRow).sort((a, b) => a.name.localeCompare(b.name));
+      if (values.json) {
+        out(JSON.stringify(rows, null, 2));
+        return 0;
+      }
+      if (rows.length === 0) {
+        out(`No credentials in ${dir} yet. Add one with: agent-keyring credential add NAME --scopes SCOPE`);
+        return 0;
+      }
+      const now = Date.now();
+      out(
+        table(
+          ['name', 'scopes', 'agents', 'version', 'rotated', 'due'],
+          rows.map((r) => [
+            r.name,
+            r.scopes.join(','),
+            r.agents.length ? r.agents.join(',') : '-',
+            String(r.version),
+            shortTime(r.rotated),
+            r.due ? `${shortTime(r.due)}${Date.parse(r.due) <= now ? ' (overdue)' : ''}` : '-',
+          ]),
+        ),
+      );
+      return 0;
+    });
+  },
+};
+
+// ------------------------------------------------------------------ remove
+
+const remove: Command = {
+  name: 'remove',
+  summary: 'remove a credential and its values',
+  usage: `Usage: agent-keyring credential remove NAME
+
+Removes the credential, every stored version of its value, and its policy. Agents asking for
+it get not_found from then on.
+
+Options:
+${STORE_HELP}
+${HELP_HELP}`,
+  async run(argv, globals) {
+    const { values, positionals } = parseCommand(argv, { ...COMMON_OPTIONS }, 1);
+    const name = requirePositional(positionals, 0, 'credential NAME');
+    const dir = resolveStoreDir(values.store ?? globals.store);
+    return withKeyring(dir, makeLogger('warn'), async (k) => {
+      const cred = await k.store.getCredential(name);
+      if (!cred) {
+        throw notFound(name, dir);
+      }
+      await k.store.removeCredential(name);
+      await k.service.recordAdmin('remove_credential', 'removed', {
+        credential: name,
+        version: cred.version,
+        actor: ACTOR,
+      });
+      out(`Removed credential '${name}'.`);
+      return 0;
+    });
+  },
+};
+
+// ------------------------------------------------------------------ edit
+
+const edit: Command = {
+  name: 'edit',
+  summary: "change a credential's scopes, agents, TTL, hosts or rotation policy",
+  usage: `Usage: agent-keyring credential edit NAME [options]
+
+Changes a credential's policy; the value and version stay as they are. Give at least one option.
+An empty list (--hosts '' or --rotation-agents '') removes that setting.
+
+Options:
+${POLICY_HELP}
+${STORE_HELP}
+${HELP_HELP}`,
+  async run(argv, globals) {
+    const { values, positionals } = parseCommand(argv, { ...COMMON_OPTIONS, ...POLICY_OPTIONS }, 1);
+    const name = requirePositional(positionals, 0, 'credential NAME');
+    const patch: Record<string, unknown> = {};
+    if (values.scopes !== undefined) {
+      patch.allowed_scopes = parseList(values.scopes);
+    }
+    if (values.agents !== undefined) {
+      patch.allowed_agents = parseList(values.agents);
+    }
+    if (values.ttl !== undefined) {
+      patch.ttl_seconds = parseInteger(values.ttl, '--ttl', 1, 86_400);
+    }
+    if (values.hosts !== undefined) {
+      const hosts = parseList(values.hosts);
+      patch.allowed_hosts = hosts.length ? hosts : null;
+    }
+    if (values['rotation-agents'] !== undefined) {
+      const agents = parseList(values['rotation-agents']);
+      patch.rotation_agents = agents.length ? agents : null;
+    }
+    if (values.description !== undefined) {
+      patch.description = values.description;
+    }
+    const maxAge =
+      values['max-age-days'] === undefined
+        ? undefined
+        : parseInteger(values['max-age-days'], '--max-age-days', 1, 3650);
+    if (Object.keys(patch).length === 0 && maxAge === undefined) {
+      throw new UsageError(
+        'nothing to change: give at least one of --scopes, --agents, --ttl, --hosts, --rotation-agents, --description, --max-age-days',
+      );
+    }
+    const dir = resolveStoreDir(values.store ?? globals.store);
+    return withKeyring(dir, makeLogger('warn'), async (k) => {
+      const cred = await k.store.getCredential(name);
+      if (!cred) {
+        throw notFound(name, dir);
+      }
+      if (maxAge !== undefined) {
+        // The patch replaces `rotation` whole: keep the generator that is already there.
+        patch.rotation = { ...cred.rotation, max_age_days: maxAge };
+      }
+      const valid = parseInput(CredentialPatchSchema, patch, 'change');
+      const meta = await k.store.updateCredential(name, valid);
+      await k.service.recordAdmin('update_credential', 'updated', {
+        credential: name,
+        version: meta.version,
+        reason: `changed ${Object.keys(valid).join(', ')} by ${ACTOR}`,
+        actor: ACTOR,
+      });
+      out(
+        `Updated credential '${name}': scopes ${meta.allowed_scopes.join(', ')}; agents ${describeAgents(meta)}; ttl ${meta.ttl_seconds}s.`,
+      );
+      return 0;
+    });
+  },
+};
+
+export const credentialGroup: CommandGroup = {
+  name: 'credential',
+  summary: 'add, rotate, list, edit and remove credentials',
+  usage: `Usage: agent-keyring credential <command> [options]
+
+Commands:
+  add NAME --scopes a,b     add a credential (value from stdin, or --generate)
+  rotate NAME               make a new version (value from stdin, or --generate)
+  list                      list credentials (never values)
+  edit NAME [options]       change scopes, agents, TTL, hosts, rotation policy
+  remove NAME               remove a credential and its values
+
+Run 'agent-keyring credential <command> --help' for a command's options.`,
+  subcommands: [add, rotate, list, edit, remove],
+};
