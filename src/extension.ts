@@ -5,7 +5,6 @@
  * here; the adapters are in `src/vscode/`, the logic in `src/core/`.
  */
 import * as fs from 'node:fs/promises';
-import * as net from 'node:net';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { createKeyring, type Keyring } from './core/keyring';
@@ -14,41 +13,48 @@ import type { Logger, SecretBackend } from './core/ports';
 import { SYSTEM_CLOCK } from './core/ports';
 import { FileMetadataStore } from './core/store/fileMetadataStore';
 import { NotificationAlerts, ModalApprover } from './vscode/approvalPrompt';
-import { ALL_COMMAND_IDS, CommandId } from './vscode/commands/commandIds';
+import { ALL_COMMAND_IDS } from './vscode/commands/commandIds';
+import { registerCommands } from './vscode/commands/index';
 import { DisposableStore } from './vscode/lifecycle';
 import { registerMcpProvider } from './vscode/mcpProvider';
 import { OutputLogger } from './vscode/outputLogger';
 import { SecretStorageBackend } from './vscode/secretStorageBackend';
-import { ServerController, type ServerState } from './vscode/serverController';
+import { ServerController } from './vscode/serverController';
+import { reportState } from './vscode/serverReport';
+import {
+  ANOMALY_SETTINGS,
+  CONFIG_SECTION,
+  Setting,
+  fullName,
+  readSettings,
+  type Settings,
+} from './vscode/settings';
+import { StatusBar } from './vscode/statusBar';
 import { ensureVscodeAgentToken } from './vscode/vscodeAgent';
+import { AGENTS_VIEW_ID, AgentsTree } from './vscode/views/agentsTree';
+import { AUDIT_VIEW_ID, AuditTree } from './vscode/views/auditTree';
+import { CREDENTIALS_VIEW_ID, CredentialsTree } from './vscode/views/credentialsTree';
 
-export const DEFAULT_PORT = 47017;
-const CONFIG_SECTION = 'agentKeyring';
-const PORT_SETTING = 'port';
+export { DEFAULT_PORT } from './vscode/settings';
 
 /**
  * Returned by `activate` only when the extension runs under test (`ExtensionMode.Test`): the
- * integration suite seeds credentials and checks SecretStorage through it. In normal use
- * `activate` returns nothing, so no other extension can reach the keyring through `exports`.
+ * integration suite seeds credentials, checks SecretStorage and reads the views through it. In
+ * normal use `activate` returns nothing, so no other extension can reach the keyring through
+ * `exports`.
  */
 export interface AgentKeyringTestApi {
   readonly secrets: SecretBackend;
   readonly keyring: Keyring;
   readonly server: ServerController;
   readonly logger: Logger;
+  readonly trees: { credentials: CredentialsTree; agents: AgentsTree; audit: AuditTree };
+  readonly statusBar: StatusBar;
+  /** The settings as last read (after validation). */
+  settings(): Settings;
   /** The bundle's own class: the core checks `instanceof SecretValue`, so tests must use this one. */
   readonly SecretValue: typeof SecretValue;
 }
-
-/** Commands registered but not built yet: they say so instead of failing with "command not found". */
-const NOT_YET: Partial<Record<CommandId, string>> = {
-  [CommandId.addCredential]: 'Add Credential',
-  [CommandId.editScopes]: 'Edit Scopes…',
-  [CommandId.rotateCredential]: 'Rotate Credential',
-  [CommandId.revokeCredential]: 'Revoke Credential',
-  [CommandId.addAgent]: 'Add Agent',
-  [CommandId.revokeAgent]: 'Revoke Agent',
-};
 
 /**
  * What `deactivate()` must close. The one module-level variable: VS Code calls `deactivate`
@@ -61,6 +67,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
   context.subscriptions.push(disposables);
   const channel = disposables.add(vscode.window.createOutputChannel('Agent Keyring', { log: true }));
   const logger = new OutputLogger(channel);
+  const testMode = context.extensionMode === vscode.ExtensionMode.Test;
+
+  let settings = loadSettings(logger);
+  const approver = disposables.add(new ModalApprover(logger, () => settings.approvalTimeoutSeconds * 1000));
+  const alerts = disposables.add(new NotificationAlerts());
 
   let keyring: Keyring;
   const secrets = new SecretStorageBackend(context.secrets);
@@ -74,8 +85,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
       auditPath: path.join(dir, 'audit.jsonl'),
       clock: SYSTEM_CLOCK,
       logger,
-      approver: new ModalApprover(logger),
-      alerts: new NotificationAlerts(),
+      anomalyConfig: settings.anomaly,
+      approver,
+      alerts,
     });
     await ensureVscodeAgentToken(keyring.store, secrets, logger);
   } catch (e) {
@@ -90,51 +102,51 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
   }
 
   const server = disposables.add(new ServerController(keyring.service, logger));
-  const runCommand = (id: CommandId, fn: () => Promise<unknown>): void => {
-    disposables.add(
-      vscode.commands.registerCommand(id, async () => {
-        try {
-          await fn();
-        } catch (e) {
-          const message = e instanceof Error ? e.message : String(e);
-          logger.error(`Command ${id} failed: ${message}`);
-          void vscode.window
-            .showErrorMessage(`Agent Keyring: ${message}`, 'Show Log')
-            .then((a) => a && channel.show());
-        }
+
+  // Views: each repaints on its own sources; own commands repaint all of them at once.
+  const trees = {
+    credentials: disposables.add(
+      new CredentialsTree({
+        store: keyring.store,
+        clock: SYSTEM_CLOCK,
+        changes: [(l) => secrets.onDidChange(() => l())],
       }),
-    );
+    ),
+    agents: disposables.add(new AgentsTree({ store: keyring.store, clock: SYSTEM_CLOCK })),
+    audit: disposables.add(new AuditTree({ audit: keyring.audit, auditPath: keyring.auditPath, logger })),
+  };
+  disposables.add(
+    vscode.window.createTreeView(CREDENTIALS_VIEW_ID, {
+      treeDataProvider: trees.credentials,
+      showCollapseAll: true,
+    }),
+  );
+  disposables.add(
+    vscode.window.createTreeView(AGENTS_VIEW_ID, { treeDataProvider: trees.agents, showCollapseAll: true }),
+  );
+  disposables.add(vscode.window.createTreeView(AUDIT_VIEW_ID, { treeDataProvider: trees.audit }));
+  const refreshViews = (): void => {
+    trees.credentials.refresh();
+    trees.agents.refresh();
+    trees.audit.refresh();
   };
 
-  runCommand(CommandId.startServer, async () => {
-    const state = await server.start(configuredPort(logger));
-    await reportState(state, server, logger);
-  });
-  runCommand(CommandId.stopServer, async () => {
-    await server.stop();
-    void vscode.window.showInformationMessage(
-      'Agent Keyring: the MCP server is stopped. Agents cannot get credentials until you start it.',
-    );
-  });
-  runCommand(CommandId.showStatus, async () => {
-    const [credentials, agents] = await Promise.all([
-      keyring.store.listCredentials(),
-      keyring.store.listAgents(),
-    ]);
-    const live = agents.filter((a) => !a.revoked_at).length;
-    void vscode.window.showInformationMessage(
-      `Agent Keyring: ${describeState(server.state)} ${credentials.length} credential(s), ${live} agent(s).`,
-    );
-  });
-  for (const [id, title] of Object.entries(NOT_YET) as [CommandId, string][]) {
-    runCommand(id, async () => {
-      void vscode.window.showInformationMessage(`Agent Keyring: "${title}" is not available yet.`);
-    });
-  }
+  disposables.add(
+    registerCommands({
+      keyring,
+      logger,
+      server,
+      settings: () => settings,
+      refreshViews,
+      showLog: () => channel.show(),
+      testMode,
+    }),
+  );
 
   // Start before publishing the definition, so VS Code's first query already gets the URL.
-  const state = await server.start(configuredPort(logger));
+  const state = await server.start(settings.port);
   void reportState(state, server, logger, { quietWhenFine: true });
+  const statusBar = disposables.add(new StatusBar(server, [approver, alerts]));
 
   const pkgVersion = (context.extension.packageJSON as { version?: unknown }).version;
   const version = typeof pkgVersion === 'string' ? pkgVersion : '0.0.0';
@@ -153,8 +165,16 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
 
   disposables.add(
     vscode.workspace.onDidChangeConfiguration((e) => {
-      if (e.affectsConfiguration(`${CONFIG_SECTION}.${PORT_SETTING}`) && server.state.kind !== 'stopped') {
-        void server.start(configuredPort(logger)).then((s) => reportState(s, server, logger));
+      if (!e.affectsConfiguration(CONFIG_SECTION)) {
+        return;
+      }
+      settings = loadSettings(logger);
+      if (ANOMALY_SETTINGS.some((s) => e.affectsConfiguration(fullName(s)))) {
+        keyring.anomaly.setConfig(settings.anomaly);
+        logger.info('Anomaly settings applied.');
+      }
+      if (e.affectsConfiguration(fullName(Setting.port)) && server.state.kind !== 'stopped') {
+        void server.start(settings.port).then((s) => reportState(s, server, logger));
       }
     }),
   );
@@ -166,8 +186,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
     disposables.dispose();
   };
 
-  return context.extensionMode === vscode.ExtensionMode.Test
-    ? { secrets, keyring, server, logger, SecretValue }
+  return testMode
+    ? { secrets, keyring, server, logger, trees, statusBar, settings: () => settings, SecretValue }
     : undefined;
 }
 
@@ -178,71 +198,18 @@ export async function deactivate(): Promise<void> {
   await close?.();
 }
 
-function configuredPort(logger: Logger): number {
-  const value = vscode.workspace.getConfiguration(CONFIG_SECTION).get<unknown>(PORT_SETTING, DEFAULT_PORT);
-  if (typeof value === 'number' && Number.isInteger(value) && value >= 1 && value <= 65535) {
-    return value;
-  }
-  logger.warn(
-    `Setting ${CONFIG_SECTION}.${PORT_SETTING} must be a whole number from 1 to 65535; using ${DEFAULT_PORT}.`,
-  );
-  return DEFAULT_PORT;
-}
-
-function describeState(state: ServerState): string {
-  switch (state.kind) {
-    case 'running':
-      return `serving ${state.url}.`;
-    case 'attached':
-      return `using the server of another window at ${state.url}.`;
-    case 'starting':
-      return `starting on port ${state.port}.`;
-    case 'stopped':
-      return 'the server is stopped.';
-    case 'portInUse':
-      return `port ${state.port} is used by another program, so the server is not running.`;
-    case 'failed':
-      return `the server failed to start: ${state.message}`;
-  }
-}
-
-async function reportState(
-  state: ServerState,
-  server: ServerController,
-  logger: Logger,
-  opts: { quietWhenFine?: boolean } = {},
-): Promise<void> {
-  if (state.kind === 'portInUse') {
-    const other = await freePort();
-    const use = `Use Port ${other}`;
-    const choice = await vscode.window.showWarningMessage(
-      `Agent Keyring: port ${state.port} is used by another program, so agents cannot reach Agent Keyring. Choose another port (agents' configs must use it too).`,
-      use,
-      'Open Settings',
-    );
-    if (choice === use) {
-      await vscode.workspace
-        .getConfiguration(CONFIG_SECTION)
-        .update(PORT_SETTING, other, vscode.ConfigurationTarget.Global);
-      logger.info(`Port changed to ${other} from the port-in-use prompt.`);
-      if (server.state.kind === 'portInUse') {
-        await server.start(other);
+/** Reads the settings; each bad one is named in a warning (and the log) and its default used. */
+function loadSettings(logger: Logger): Settings {
+  const { settings, problems } = readSettings();
+  for (const p of problems) {
+    logger.warn(p);
+    void vscode.window.showWarningMessage(`Agent Keyring: ${p}`, 'Open Settings').then((a) => {
+      if (a) {
+        void vscode.commands.executeCommand('workbench.action.openSettings', CONFIG_SECTION);
       }
-    } else if (choice === 'Open Settings') {
-      await vscode.commands.executeCommand(
-        'workbench.action.openSettings',
-        `${CONFIG_SECTION}.${PORT_SETTING}`,
-      );
-    }
-    return;
+    });
   }
-  if (state.kind === 'failed') {
-    void vscode.window.showErrorMessage(`Agent Keyring: ${describeState(state)}`);
-    return;
-  }
-  if (!opts.quietWhenFine) {
-    void vscode.window.showInformationMessage(`Agent Keyring: ${describeState(state)}`);
-  }
+  return settings;
 }
 
 async function showStartupError(message: string, channel: vscode.LogOutputChannel): Promise<void> {
@@ -253,17 +220,4 @@ async function showStartupError(message: string, channel: vscode.LogOutputChanne
   if (choice) {
     channel.show();
   }
-}
-
-/** A port that is free right now on 127.0.0.1. */
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = net.createServer();
-    probe.unref();
-    probe.on('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as net.AddressInfo;
-      probe.close(() => resolve(port));
-    });
-  });
 }

@@ -47,6 +47,11 @@ export class ServerController implements vscode.Disposable {
     return this.#state.kind === 'running' || this.#state.kind === 'attached' ? this.#state.url : undefined;
   }
 
+  /** Open MCP sessions on this window's host (0 when attached to another window or stopped). */
+  get sessionCount(): number {
+    return this.#host?.sessionCount() ?? 0;
+  }
+
   start(port: number): Promise<ServerState> {
     return this.#enqueue(async () => {
       await this.#stopHost();

@@ -39,16 +39,28 @@ suite('activation', () => {
     assert.deepEqual(missing, [], `contributed but not registered: ${missing.join(', ')}`);
   });
 
-  test('commands that are not built yet answer instead of failing; Show Status works', async () => {
-    await activateExtension();
-    for (const id of [
-      'agentKeyring.addCredential',
-      'agentKeyring.editScopes',
-      'agentKeyring.revokeAgent',
-      'agentKeyring.showStatus',
-    ]) {
-      await vscode.commands.executeCommand(id);
+  test('Show Status answers with the server state and counts', async () => {
+    const { api } = await activateExtension();
+    const text = await vscode.commands.executeCommand<string>('agentKeyring.showStatus');
+    assert.match(text, /Agent Keyring: serving http:\/\/127\.0\.0\.1:\d+\/mcp\./);
+    const credentials = (await api.keyring.store.listCredentials()).length;
+    assert.match(text, new RegExp(`${credentials} credential\\(s\\)`));
+  });
+
+  test('the status bar shows the port, and "stopped" after Stop Server', async () => {
+    const { api } = await activateExtension();
+    const port = vscode.workspace.getConfiguration('agentKeyring').get<number>('port');
+    assert.ok(api.statusBar.text.startsWith(`$(key) Agent Keyring :${port}`), api.statusBar.text);
+    assert.match(api.statusBar.tooltip, /serving http:\/\/127\.0\.0\.1:\d+\/mcp/);
+    assert.match(api.statusBar.tooltip, /\d+ agent sessions? connected/);
+    assert.match(api.statusBar.tooltip, /No alerts waiting|alerts? waiting/);
+    await vscode.commands.executeCommand('agentKeyring.stopServer');
+    try {
+      assert.ok(api.statusBar.text.startsWith('$(circle-slash) Agent Keyring: stopped'), api.statusBar.text);
+    } finally {
+      await vscode.commands.executeCommand('agentKeyring.startServer');
     }
+    assert.ok(api.statusBar.text.startsWith(`$(key) Agent Keyring :${port}`), api.statusBar.text);
   });
 
   test('the MCP server definition provider is contributed with id agentKeyring', async () => {

@@ -6,43 +6,10 @@
 import * as assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import * as vscode from 'vscode';
-import { activateExtension, waitFor } from './helpers';
+import { MCP_TOOLS, activateExtension, invokeTool, ourTools, waitFor } from './helpers';
 
-const TOOLS = ['get_credential', 'list_credentials', 'rotate_credential', 'http_request'];
-
-function ourTools(): Map<string, vscode.LanguageModelToolInformation> {
-  const found = new Map<string, vscode.LanguageModelToolInformation>();
-  for (const tool of vscode.lm.tools) {
-    if (!tool.name.startsWith('mcp_')) {
-      continue;
-    }
-    for (const t of TOOLS) {
-      if (tool.name.endsWith(`_${t}`) && /keyring/i.test(tool.name)) {
-        found.set(t, tool);
-      }
-    }
-  }
-  return found;
-}
-
-/** Every text the result (or the error it threw) carries, for assertions. */
-async function invoke(name: string, input: object): Promise<{ text: string; threw: boolean }> {
-  try {
-    const result = await vscode.lm.invokeTool(name, { input, toolInvocationToken: undefined });
-    const parts = result.content.map((p) => {
-      if (p instanceof vscode.LanguageModelTextPart) {
-        return p.value;
-      }
-      if (p instanceof vscode.LanguageModelDataPart) {
-        return Buffer.from(p.data).toString('utf8');
-      }
-      return JSON.stringify(p);
-    });
-    return { text: parts.join('\n'), threw: false };
-  } catch (e) {
-    return { text: e instanceof Error ? `${e.name}: ${e.message}` : String(e), threw: true };
-  }
-}
+const TOOLS = MCP_TOOLS;
+const invoke = invokeTool;
 
 suite('MCP in VS Code', () => {
   const name = `int-mcp-${randomUUID().slice(0, 8)}`;

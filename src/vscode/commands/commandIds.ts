@@ -1,17 +1,20 @@
 /**
  * Every command id of the extension, in one place. `package.json` `contributes.commands` lists the
- * same ids (an integration test checks that each one is registered).
+ * same ids (an integration test checks that each one is registered). One implementation file per
+ * command in this folder, wired in {@link ./index.ts}:
  *
- * Implementations:
- * - {@link CommandId.showStatus}, {@link CommandId.startServer}, {@link CommandId.stopServer}:
- *   `src/extension.ts` (server lifecycle lives with the composition root for now).
- * - the others: not implemented yet; they show "not available yet" (see `src/extension.ts`).
+ * - addCredential → addCredential.ts, editScopes → editScopes.ts,
+ *   rotateCredential → rotateCredential.ts, revokeCredential → revokeCredential.ts,
+ *   copyCredentialName → copyCredentialName.ts
+ * - addAgent → addAgent.ts, revokeAgent → revokeAgent.ts
+ * - startServer → startServer.ts, stopServer → stopServer.ts, showStatus → showStatus.ts
  */
 export const CommandId = {
   addCredential: 'agentKeyring.addCredential',
   editScopes: 'agentKeyring.editScopes',
   rotateCredential: 'agentKeyring.rotateCredential',
   revokeCredential: 'agentKeyring.revokeCredential',
+  copyCredentialName: 'agentKeyring.copyCredentialName',
   addAgent: 'agentKeyring.addAgent',
   revokeAgent: 'agentKeyring.revokeAgent',
   startServer: 'agentKeyring.startServer',

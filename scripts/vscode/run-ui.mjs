@@ -1,0 +1,474 @@
+// Runs the UI suite (test/e2e/ui.spec.mjs) against a REAL VS Code in Chromium, the way a user gets
+// the extension (see /work/shared/TESTING.md, "UI tests"): package the .vsix (`npm run package`),
+// install it with code-server --install-extension into a per-run extensions dir, start code-server,
+// drive the workbench with playwright-core. Needs `scripts/vscode/install.sh` once per machine.
+//
+//   npm run test:ui
+//
+// Options (environment):
+//   AKR_CACHE             cache dir of install.sh (default ~/.cache/agent-keyring-ci)
+//   AKR_TIMEOUT_MS        overall timeout (default 300000)
+//   AKR_UI_VSIX=file      use this .vsix instead of packaging one
+//   AKR_GREP=text         only run tests whose name contains text
+//   AKR_KEEP_TMP=1        keep the per-run temp dir
+//
+// Screenshots go to .test-artifacts/ui/ (git-ignored; CI keeps them as artifacts), with the
+// code-server log and the browser console. Prints `N passed, N failed` last; exits non-zero on any
+// failure. Every process started here is stopped by its PID (process group) on exit or timeout.
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import process from 'node:process';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const NODE_VERSION = '24.21.0';
+const CODE_SERVER_VERSION = '4.139.1';
+const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const CACHE = process.env.AKR_CACHE || path.join(os.homedir(), '.cache', 'agent-keyring-ci');
+const NODE24 = path.join(CACHE, `node-${NODE_VERSION}`, 'bin', 'node');
+const CODE_SERVER = path.join(
+  CACHE,
+  `code-server-${CODE_SERVER_VERSION}`,
+  'lib/node_modules/code-server/out/node/entry.js',
+);
+const CHROMIUM = '/usr/bin/chromium';
+const SPEC = path.join(REPO, 'test', 'e2e', 'ui.spec.mjs');
+const ARTIFACTS = path.join(REPO, '.test-artifacts', 'ui');
+const TIMEOUT_MS = Number(process.env.AKR_TIMEOUT_MS || 300_000);
+
+const t0 = Date.now();
+const since = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
+const log = (msg) => console.log(`[ui ${since()}] ${msg}`);
+
+const cleanups = [];
+let cleaningUp;
+function cleanup() {
+  cleaningUp ??= (async () => {
+    for (const fn of cleanups.splice(0).reverse()) {
+      try {
+        await fn();
+      } catch (e) {
+        console.error(`[ui] cleanup step failed: ${e?.message ?? e}`);
+      }
+    }
+  })();
+  return cleaningUp;
+}
+
+function fail(message) {
+  const err = new Error(message);
+  err.userFacing = true;
+  return err;
+}
+
+function freePort() {
+  return new Promise((resolve, reject) => {
+    const srv = net.createServer();
+    srv.unref();
+    srv.on('error', reject);
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address();
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function writeJson(file, value) {
+  fs.mkdirSync(path.dirname(file), { recursive: true });
+  fs.writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
+}
+
+/** Runs a command to completion; output to `logFile`. Rejects with the tail of the log on failure. */
+function run(cmd, args, opts, logFile) {
+  return new Promise((resolve, reject) => {
+    const out = fs.createWriteStream(logFile);
+    const child = spawn(cmd, args, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.pipe(out, { end: false });
+    child.stderr.pipe(out, { end: false });
+    child.on('error', reject);
+    child.on('exit', (code) => {
+      out.end(() => {
+        if (code === 0) {
+          resolve();
+        } else {
+          const tail = fs.readFileSync(logFile, 'utf8').split('\n').slice(-15).join('\n');
+          reject(fail(`${path.basename(cmd)} ${args.join(' ')} exited with ${code}:\n${tail}`));
+        }
+      });
+    });
+  });
+}
+
+/** Stops a process group we started (detached => its PID is the group id): TERM, then KILL. */
+async function stopProcessGroup(child, name) {
+  if (child.exitCode !== null || child.signalCode !== null) {
+    return;
+  }
+  const exited = new Promise((resolve) => child.once('exit', resolve));
+  const signal = (sig) => {
+    try {
+      process.kill(-child.pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  signal('SIGTERM');
+  const timer = new Promise((resolve) => setTimeout(() => resolve('timeout'), 5_000));
+  if ((await Promise.race([exited, timer])) === 'timeout') {
+    log(`${name} (pid ${child.pid}) did not stop on SIGTERM; sending SIGKILL`);
+    signal('SIGKILL');
+    await Promise.race([exited, new Promise((r) => setTimeout(r, 2_000))]);
+  }
+}
+
+async function waitForHealthz(url, child, deadline) {
+  let lastError = 'no answer yet';
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) {
+      throw fail(
+        `code-server exited with code ${child.exitCode} before answering. See ${ARTIFACTS}/code-server.log`,
+      );
+    }
+    try {
+      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      await res.arrayBuffer();
+      if (res.ok) {
+        return;
+      }
+      lastError = `HTTP ${res.status}`;
+    } catch (e) {
+      lastError = e?.cause?.code ?? e?.message ?? String(e);
+    }
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw fail(`code-server did not answer ${url} in time (${lastError}).`);
+}
+
+/** Name → uncompressed size of every entry of a zip file (reads the central directory). */
+function zipEntries(file) {
+  const buf = fs.readFileSync(file);
+  let eocd = buf.length - 22;
+  while (eocd >= 0 && buf.readUInt32LE(eocd) !== 0x06054b50) {
+    eocd--;
+  }
+  if (eocd < 0) {
+    throw fail(`${file} is not a zip file.`);
+  }
+  const count = buf.readUInt16LE(eocd + 10);
+  let at = buf.readUInt32LE(eocd + 16);
+  const entries = new Map();
+  for (let i = 0; i < count; i++) {
+    const size = buf.readUInt32LE(at + 24);
+    const nameLen = buf.readUInt16LE(at + 28);
+    const extraLen = buf.readUInt16LE(at + 30);
+    const commentLen = buf.readUInt16LE(at + 32);
+    entries.set(buf.toString('utf8', at + 46, at + 46 + nameLen), size);
+    at += 46 + nameLen + extraLen + commentLen;
+  }
+  return entries;
+}
+
+/** What a shipped .vsix must be: the production bundle, no dev files, under 1 MB. */
+function vsixProblems(file) {
+  const problems = [];
+  const size = fs.statSync(file).size;
+  if (size >= 1024 * 1024) {
+    problems.push(`it is ${(size / 1024).toFixed(0)} KiB (must be < 1 MB)`);
+  }
+  const entries = zipEntries(file);
+  const main = entries.get('extension/dist/extension.js');
+  if (main === undefined) {
+    problems.push('extension/dist/extension.js is missing');
+  } else if (main > 1024 * 1024) {
+    problems.push(
+      `extension/dist/extension.js is ${(main / 1024).toFixed(0)} KiB: not the minified production bundle`,
+    );
+  }
+  const dev = [...entries.keys()].filter((n) =>
+    /(\.map$|\.ts$|^extension\/(src|test|out|node_modules|scripts|bench|\.test-artifacts)\/)/.test(n),
+  );
+  if (dev.length > 0) {
+    problems.push(`dev files are packaged: ${dev.slice(0, 5).join(', ')}`);
+  }
+  return problems;
+}
+
+/**
+ * `vsce package` as `npm run package` does it (its vscode:prepublish makes the production bundle).
+ * dist/ is shared with whoever builds in this tree: a dev build landing mid-package gives a broken
+ * or dev .vsix, so a bad result is packaged again (up to 3 times).
+ */
+async function packageVsix(out) {
+  let last = '';
+  for (let attempt = 1; attempt <= 3; attempt++) {
+    try {
+      await run(
+        'npx',
+        ['vsce', 'package', '--no-dependencies', '--allow-missing-repository', '--out', out],
+        { cwd: REPO, env: process.env },
+        path.join(ARTIFACTS, `package-${attempt}.log`),
+      );
+      const problems = vsixProblems(out);
+      if (problems.length === 0) {
+        return;
+      }
+      last = problems.join('; ');
+    } catch (e) {
+      last = e.message;
+    }
+    log(`packaging attempt ${attempt} gave a bad .vsix (${last.split('\n')[0]}); retrying`);
+  }
+  throw fail(`Could not package a good .vsix: ${last}`);
+}
+
+function checkVsix(file) {
+  const problems = vsixProblems(file);
+  if (problems.length > 0) {
+    throw fail(`The .vsix ${file} is not shippable: ${problems.join('; ')}.`);
+  }
+}
+
+async function main() {
+  const missing = [];
+  if (!fs.existsSync(NODE24) || !fs.existsSync(CODE_SERVER)) {
+    missing.push(`code-server / Node ${NODE_VERSION} in ${CACHE}: run scripts/vscode/install.sh`);
+  }
+  if (!fs.existsSync(CHROMIUM)) {
+    missing.push(`${CHROMIUM}: run scripts/vscode/install.sh`);
+  }
+  if (missing.length > 0) {
+    throw fail(`Cannot run the UI tests; missing:\n  - ${missing.join('\n  - ')}`);
+  }
+  fs.rmSync(ARTIFACTS, { recursive: true, force: true });
+  fs.mkdirSync(ARTIFACTS, { recursive: true });
+  const timings = {};
+  const timed = async (label, fn) => {
+    const s = Date.now();
+    const r = await fn();
+    timings[label] = Date.now() - s;
+    log(`${label}: ${(timings[label] / 1000).toFixed(1)} s`);
+    return r;
+  };
+
+  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'akr-ui-'));
+  cleanups.push(() => {
+    if (process.env.AKR_KEEP_TMP === '1') {
+      log(`kept temp dir ${tmp}`);
+    } else {
+      fs.rmSync(tmp, { recursive: true, force: true });
+    }
+  });
+  const dirs = Object.fromEntries(
+    ['xdg-config', 'xdg-data', 'xdg-cache', 'tmp', 'user-data', 'extensions', 'workspace', 'browser'].map(
+      (d) => [d, path.join(tmp, d)],
+    ),
+  );
+  for (const d of Object.values(dirs)) {
+    fs.mkdirSync(d, { recursive: true });
+  }
+  const env = {
+    ...process.env,
+    PATH: `${path.dirname(NODE24)}${path.delimiter}${process.env.PATH}`,
+    XDG_CONFIG_HOME: dirs['xdg-config'],
+    XDG_DATA_HOME: dirs['xdg-data'],
+    XDG_CACHE_HOME: dirs['xdg-cache'],
+    TMPDIR: dirs.tmp,
+  };
+  delete env.ELECTRON_RUN_AS_NODE;
+  delete env.VSCODE_IPC_HOOK_CLI;
+
+  // --- 1. the .vsix, as a user gets it
+  let vsix = process.env.AKR_UI_VSIX;
+  if (!vsix) {
+    vsix = path.join(tmp, 'agent-keyring.vsix');
+    await timed('package (.vsix)', () => packageVsix(vsix));
+  }
+  checkVsix(vsix);
+  const size = fs.statSync(vsix).size;
+  log(`vsix ${path.basename(vsix)}: ${(size / 1024).toFixed(0)} KiB`);
+
+  // --- 2. install it into a per-run extensions dir
+  await timed('install extension', () =>
+    run(
+      NODE24,
+      [
+        CODE_SERVER,
+        '--install-extension',
+        vsix,
+        '--extensions-dir',
+        dirs.extensions,
+        '--user-data-dir',
+        dirs['user-data'],
+      ],
+      { cwd: tmp, env },
+      path.join(ARTIFACTS, 'install.log'),
+    ),
+  );
+
+  // --- 3. code-server
+  const [csPort, keyringPort] = [await freePort(), await freePort()];
+  const settings = {
+    'security.workspace.trust.enabled': false,
+    'remote.autoForwardPorts': false,
+    'workbench.startupEditor': 'none',
+    'extensions.autoUpdate': false,
+    'extensions.autoCheckUpdates': false,
+    'telemetry.telemetryLevel': 'off',
+    'workbench.tips.enabled': false,
+    'window.commandCenter': false,
+    'workbench.secondarySideBar.defaultVisibility': 'hidden',
+    'agentKeyring.port': keyringPort,
+  };
+  writeJson(path.join(dirs['user-data'], 'User', 'settings.json'), settings);
+  writeJson(path.join(dirs['user-data'], 'Machine', 'settings.json'), settings);
+  fs.writeFileSync(path.join(dirs.workspace, 'README.md'), '# Agent Keyring UI test workspace\n');
+  const configFile = path.join(tmp, 'code-server.yaml');
+  fs.writeFileSync(configFile, 'auth: none\ncert: false\n');
+  const csLog = fs.createWriteStream(path.join(ARTIFACTS, 'code-server.log'));
+  const server = spawn(
+    NODE24,
+    [
+      CODE_SERVER,
+      '--config',
+      configFile,
+      '--bind-addr',
+      `127.0.0.1:${csPort}`,
+      '--auth',
+      'none',
+      '--disable-telemetry',
+      '--disable-update-check',
+      '--disable-workspace-trust',
+      '--disable-getting-started-override',
+      '--user-data-dir',
+      dirs['user-data'],
+      '--extensions-dir',
+      dirs.extensions,
+      dirs.workspace,
+    ],
+    { cwd: dirs.workspace, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  cleanups.push(() => new Promise((r) => csLog.end(r)));
+  cleanups.push(() => stopProcessGroup(server, 'code-server'));
+  server.stdout.pipe(csLog, { end: false });
+  server.stderr.pipe(csLog, { end: false });
+  log(`code-server pid ${server.pid} on 127.0.0.1:${csPort} (keyring port ${keyringPort})`);
+  const base = `http://127.0.0.1:${csPort}`;
+  await timed('code-server ready', () => waitForHealthz(`${base}/healthz`, server, Date.now() + 60_000));
+
+  // --- 4. Chromium
+  const { chromium } = await import('playwright-core');
+  const context = await chromium.launchPersistentContext(dirs.browser, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args: [
+      '--no-sandbox',
+      '--disable-gpu',
+      '--disable-quic',
+      '--no-first-run',
+      '--disable-background-networking',
+      '--disable-component-update',
+      '--disable-sync',
+    ],
+    env: { ...env, TMPDIR: dirs.tmp },
+    viewport: { width: 1280, height: 800 },
+    permissions: ['clipboard-read', 'clipboard-write'],
+  });
+  cleanups.push(() => context.close().catch(() => undefined));
+  const browserPid = context.browser()?.process?.()?.pid;
+  log(`Chromium started${browserPid ? ` (pid ${browserPid})` : ''}`);
+  const page = context.pages()[0] ?? (await context.newPage());
+  page.setDefaultTimeout(15_000);
+  const consoleLog = fs.createWriteStream(path.join(ARTIFACTS, 'browser-console.log'));
+  cleanups.push(() => new Promise((r) => consoleLog.end(r)));
+  page.on('console', (m) => consoleLog.write(`[${m.type()}] ${m.text()}\n`));
+  page.on('pageerror', (e) => consoleLog.write(`[pageerror] ${e.stack ?? e.message}\n`));
+
+  await timed('workbench loaded', async () => {
+    await page.goto(`${base}/?folder=${encodeURIComponent(dirs.workspace)}`, {
+      waitUntil: 'domcontentloaded',
+    });
+    await page.locator('.monaco-workbench').waitFor({ timeout: 60_000 });
+    await page.locator('.statusbar').waitFor({ timeout: 60_000 });
+  });
+
+  // --- 5. the suite
+  const { tests } = await import(pathToFileURL(SPEC).href);
+  const grep = process.env.AKR_GREP;
+  const env2 = { page, base, keyringPort, artifacts: ARTIFACTS, log };
+  const results = [];
+  for (const t of tests) {
+    if (grep && !t.name.includes(grep)) {
+      continue;
+    }
+    const s = Date.now();
+    try {
+      await t.run(env2);
+      results.push({ name: t.name, ok: true, ms: Date.now() - s });
+      console.log(`  ok   ${t.name} (${Date.now() - s} ms)`);
+    } catch (e) {
+      results.push({ name: t.name, ok: false, ms: Date.now() - s, error: e?.stack ?? String(e) });
+      console.log(`  FAIL ${t.name} (${Date.now() - s} ms)`);
+      console.log(
+        String(e?.stack ?? e)
+          .split('\n')
+          .map((l) => `         ${l}`)
+          .join('\n'),
+      );
+      const shot = path.join(ARTIFACTS, `failure-${results.length}.png`);
+      await page.screenshot({ path: shot }).catch(() => undefined);
+      console.log(`         screenshot: ${path.relative(REPO, shot)}`);
+      // Leave no prompt open for the next test.
+      await page.keyboard.press('Escape').catch(() => undefined);
+      await page.keyboard.press('Escape').catch(() => undefined);
+    }
+  }
+  const passed = results.filter((r) => r.ok).length;
+  const failed = results.length - passed;
+  writeJson(path.join(ARTIFACTS, 'report.json'), {
+    passed,
+    failed,
+    timings,
+    vsixBytes: size,
+    tests: results,
+  });
+  const shots = fs.readdirSync(ARTIFACTS).filter((f) => f.endsWith('.png'));
+  log(`${shots.length} screenshot(s) in ${path.relative(REPO, ARTIFACTS)}/`);
+  if (results.length === 0) {
+    throw fail(`No UI test ran${grep ? ` (AKR_GREP='${grep}' matched nothing)` : ''}.`);
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed > 0 ? 1 : 0;
+}
+
+// A closed stdout (`| head`) must not kill the runner before it stops what it started.
+process.stdout.on('error', () => undefined);
+process.stderr.on('error', () => undefined);
+
+for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGPIPE']) {
+  process.on(sig, () => {
+    log(`${sig}: stopping everything started here`);
+    void cleanup().then(() => process.exit(130));
+  });
+}
+
+const watchdog = setTimeout(() => {
+  console.error(`[ui] watchdog: still running after ${TIMEOUT_MS / 1000}s; stopping.`);
+  console.log('0 passed, 1 failed');
+  void cleanup().then(() => process.exit(1));
+}, TIMEOUT_MS);
+watchdog.unref();
+
+let code;
+try {
+  code = await main();
+} catch (e) {
+  console.error(e?.userFacing ? `[ui] ${e.message}` : e);
+  console.log('0 passed, 1 failed');
+  code = 1;
+} finally {
+  await cleanup();
+  log(`done in ${since()}`);
+}
+process.exit(code);

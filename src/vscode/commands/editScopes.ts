@@ -1,0 +1,73 @@
+/**
+ * `agentKeyring.editScopes`: changes a credential's scopes and allowed agents. The credential
+ * comes from the tree (inline button), an args object or a picker.
+ *
+ * Args: `{ name, scopes?, agents? }` — when `scopes` or `agents` is given no prompt is shown and
+ * the other field is left as it is. Resolves the updated metadata.
+ */
+import * as vscode from 'vscode';
+import { CredentialNotFoundError } from '../../core/errors';
+import { CredentialPatchSchema } from '../../core/store/schemas';
+import {
+  ACTOR,
+  argCredentialName,
+  argObject,
+  optionalStrings,
+  type CommandContext,
+  type CommandHandler,
+} from './commandContext';
+import { ask, parseList, pickAllowedAgents, pickCredential, schemaValidator } from './prompts';
+
+const TITLE = 'Edit Scopes';
+
+export function editScopes(ctx: CommandContext): CommandHandler {
+  return async (arg) => {
+    const store = ctx.keyring.store;
+    const args = argObject(arg);
+    const name = argCredentialName(arg) ?? (await pickCredential(store, TITLE, Date.now()));
+    if (name === undefined) {
+      return undefined;
+    }
+    const current = await store.getCredential(name);
+    if (!current) {
+      throw new CredentialNotFoundError(name);
+    }
+    let scopes = optionalStrings(args, 'scopes');
+    let agents = optionalStrings(args, 'agents');
+    if (scopes === undefined && agents === undefined) {
+      const title = `${TITLE}: ${name}`;
+      const scopesText = await ask(
+        { title, step: 1, totalSteps: 2 },
+        {
+          prompt: 'Scopes agents may ask for, separated by commas',
+          value: current.allowed_scopes.join(', '),
+          validate: schemaValidator(CredentialPatchSchema, (t) => ({ allowed_scopes: parseList(t) })),
+        },
+      );
+      if (scopesText === undefined) {
+        return undefined;
+      }
+      scopes = parseList(scopesText);
+      agents = await pickAllowedAgents(store, { title, step: 2, totalSteps: 2 }, current.allowed_agents);
+      if (agents === undefined) {
+        return undefined;
+      }
+    }
+    const updated = await store.updateCredential(name, {
+      ...(scopes !== undefined ? { allowed_scopes: scopes } : {}),
+      ...(agents !== undefined ? { allowed_agents: agents } : {}),
+    });
+    const summary = `scopes ${updated.allowed_scopes.join(', ')}; agents ${updated.allowed_agents.join(', ') || 'none'}`;
+    await ctx.keyring.service.recordAdmin('update_credential', 'updated', {
+      credential: name,
+      reason: `${summary} (by ${ACTOR})`,
+      actor: ACTOR,
+    });
+    ctx.logger.info(`Credential '${name}' updated by ${ACTOR}: ${summary}.`);
+    ctx.refreshViews();
+    if (!args || args.kind === 'credential') {
+      void vscode.window.showInformationMessage(`Agent Keyring: '${name}' now allows ${summary}.`);
+    }
+    return updated;
+  };
+}

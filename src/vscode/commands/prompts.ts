@@ -1,0 +1,177 @@
+/**
+ * Prompts shared by the commands: input boxes validated as you type with the core's zod schemas,
+ * and pickers for credentials and agents. Every prompt resolves `undefined` on Esc, and callers
+ * then stop with nothing stored. Validation messages come from `formatZodError`, which never
+ * repeats the input (a user may paste a secret into the wrong box).
+ */
+import * as vscode from 'vscode';
+import type { z } from 'zod';
+import { formatZodError } from '../../core/store/schemas';
+import type { CredentialStore } from '../../core/store/credentialStore';
+import { credentialDescription } from '../views/format';
+
+/** Largest value SecretStorage gets from us (the core refuses more). */
+export const MAX_VALUE_BYTES = 64 * 1024;
+
+export interface Step {
+  title: string;
+  step: number;
+  totalSteps: number;
+}
+
+export type Validator = (
+  text: string,
+) =>
+  | string
+  | vscode.InputBoxValidationMessage
+  | undefined
+  | Thenable<string | vscode.InputBoxValidationMessage | undefined>;
+
+/** One input box of a multi-step flow. Resolves the text, or undefined on Esc. */
+export async function ask(
+  step: Step,
+  opts: {
+    prompt: string;
+    placeHolder?: string;
+    value?: string;
+    password?: boolean;
+    validate?: Validator;
+  },
+): Promise<string | undefined> {
+  return vscode.window.showInputBox({
+    title: `${step.title} (${step.step}/${step.totalSteps})`,
+    prompt: opts.prompt,
+    placeHolder: opts.placeHolder,
+    value: opts.value,
+    password: opts.password,
+    ignoreFocusOut: true,
+    validateInput: opts.validate,
+  });
+}
+
+/** Validates the text by parsing `toInput(text)` with a core schema; the first problem is shown. */
+export function schemaValidator(schema: z.ZodType, toInput: (text: string) => unknown): Validator {
+  return (text) => {
+    const r = schema.safeParse(toInput(text));
+    return r.success ? undefined : forOneBox(formatZodError(r.error));
+  };
+}
+
+/**
+ * The core names the field ("name: must be …", "allowed_scopes[1]: a scope must be …"); in a box
+ * that asks for one thing, say "Must be …" and "Entry 2: a scope must be …" instead.
+ */
+export function forOneBox(message: string): string {
+  return message
+    .replace(/(^|\. )[a-z_]+\[(\d+)\]: /g, (_m, lead: string, i: string) => `${lead}Entry ${Number(i) + 1}: `)
+    .replace(/(^|\. )[a-z_]+: ([a-z])/g, (_m, lead: string, c: string) => `${lead}${c.toUpperCase()}`);
+}
+
+/** "a, b  c" → ["a", "b", "c"]. */
+export function parseList(text: string): string[] {
+  return text
+    .split(/[\s,]+/)
+    .map((s) => s.trim())
+    .filter((s) => s.length > 0);
+}
+
+/** Checks a secret value without ever echoing it: present, within size, no stray whitespace. */
+export function validateSecretValue(text: string): string | vscode.InputBoxValidationMessage | undefined {
+  if (text.length === 0) {
+    return 'Paste the key itself (it cannot be empty).';
+  }
+  if (Buffer.byteLength(text, 'utf8') > MAX_VALUE_BYTES) {
+    return 'The value is larger than 64 KiB. Store the key itself, not a file.';
+  }
+  if (text.trim() !== text) {
+    return {
+      message:
+        'The value starts or ends with whitespace. That is kept as typed; remove it if it came from the paste.',
+      severity: vscode.InputBoxValidationSeverity.Warning,
+    };
+  }
+  return undefined;
+}
+
+/** Quick pick of the credentials; undefined on Esc or when there are none (after saying so). */
+export async function pickCredential(
+  store: CredentialStore,
+  title: string,
+  now: number,
+): Promise<string | undefined> {
+  const all = await store.listCredentials();
+  if (all.length === 0) {
+    void vscode.window.showInformationMessage(
+      'Agent Keyring has no credentials yet. Run "Agent Keyring: Add Credential" first.',
+    );
+    return undefined;
+  }
+  const picked = await vscode.window.showQuickPick(
+    all.map((c) => ({
+      label: c.name,
+      description: credentialDescription(c, now),
+      detail: c.description || undefined,
+    })),
+    { title, placeHolder: 'Pick a credential', matchOnDescription: true, matchOnDetail: true },
+  );
+  return picked?.label;
+}
+
+/** Quick pick of live agents; undefined on Esc or when there are none. */
+export async function pickAgent(store: CredentialStore, title: string): Promise<string | undefined> {
+  const live = (await store.listAgents()).filter((a) => !a.revoked_at);
+  if (live.length === 0) {
+    void vscode.window.showInformationMessage(
+      'Agent Keyring has no agents. Run "Agent Keyring: Add Agent…" first.',
+    );
+    return undefined;
+  }
+  const picked = await vscode.window.showQuickPick(
+    live.map((a) => ({ label: a.id, description: a.label !== a.id ? a.label : undefined })),
+    { title, placeHolder: 'Pick an agent' },
+  );
+  return picked?.label;
+}
+
+const EVERY_AGENT = '*';
+
+/**
+ * Multi-select of the agents allowed to use a credential: the live agents plus `*` (every agent).
+ * `*` picked together with others means `*` alone. Resolves [] for "nobody yet", undefined on Esc.
+ */
+export async function pickAllowedAgents(
+  store: CredentialStore,
+  step: Step,
+  current: readonly string[],
+): Promise<string[] | undefined> {
+  const agents = (await store.listAgents()).filter((a) => !a.revoked_at);
+  const items: vscode.QuickPickItem[] = [
+    {
+      label: EVERY_AGENT,
+      description: 'every agent, including ones added later',
+      picked: current.includes(EVERY_AGENT),
+    },
+    ...agents.map((a) => ({
+      label: a.id,
+      description: a.label !== a.id ? a.label : undefined,
+      picked: current.includes(a.id),
+    })),
+  ];
+  // Ids the credential allows that are not (or no longer) live agents stay selectable.
+  for (const id of current) {
+    if (id !== EVERY_AGENT && !agents.some((a) => a.id === id)) {
+      items.push({ label: id, description: 'not a live agent', picked: true });
+    }
+  }
+  const picked = await vscode.window.showQuickPick(items, {
+    title: `${step.title} (${step.step}/${step.totalSteps})`,
+    placeHolder: 'Agents that may use it (none picked: no agent yet)',
+    canPickMany: true,
+    ignoreFocusOut: true,
+  });
+  if (!picked) {
+    return undefined;
+  }
+  const ids = picked.map((p) => p.label);
+  return ids.includes(EVERY_AGENT) ? [EVERY_AGENT] : ids;
+}

@@ -1,0 +1,54 @@
+/**
+ * `agentKeyring.revokeAgent`: after a modal confirmation, revokes an agent: its token stops
+ * working at once and its leases are marked revoked (KeyringService.revokeAgent, audited).
+ *
+ * Args: `{ id, confirmed? }` or an Agents tree node — `confirmed: true` skips the confirmation in
+ * test mode only. Resolves true when revoked, undefined when cancelled.
+ */
+import * as vscode from 'vscode';
+import { AgentNotFoundError } from '../../core/store/credentialStore';
+import { VSCODE_AGENT_ID } from '../../core/model';
+import { ACTOR, argAgentId, argObject, type CommandContext, type CommandHandler } from './commandContext';
+import { pickAgent } from './prompts';
+
+const REVOKE = 'Revoke';
+
+export function revokeAgent(ctx: CommandContext): CommandHandler {
+  return async (arg) => {
+    const store = ctx.keyring.store;
+    const id = argAgentId(arg) ?? (await pickAgent(store, 'Revoke Agent'));
+    if (id === undefined) {
+      return undefined;
+    }
+    const agent = await store.getAgent(id);
+    if (!agent) {
+      throw new AgentNotFoundError(id);
+    }
+    if (agent.revoked_at) {
+      void vscode.window.showInformationMessage(`Agent Keyring: agent '${id}' is already revoked.`);
+      return true;
+    }
+    const confirmed = ctx.testMode && argObject(arg)?.confirmed === true;
+    if (!confirmed) {
+      const choice = await vscode.window.showWarningMessage(
+        `Revoke agent '${id}'?`,
+        {
+          modal: true,
+          detail:
+            id === VSCODE_AGENT_ID
+              ? 'In-editor chat loses access to every credential at once. Add the agent again to reconnect.'
+              : `Its token stops working at once and its leases are revoked. To reconnect '${id}', add it again and give it the new token.`,
+        },
+        REVOKE,
+      );
+      if (choice !== REVOKE) {
+        ctx.logger.info(`Revoke of agent '${id}' cancelled.`);
+        return undefined;
+      }
+    }
+    await ctx.keyring.service.revokeAgent(id, ACTOR);
+    ctx.logger.info(`Agent '${id}' revoked by ${ACTOR}.`);
+    ctx.refreshViews();
+    return true;
+  };
+}

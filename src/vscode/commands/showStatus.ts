@@ -1,0 +1,33 @@
+/**
+ * `agentKeyring.showStatus` (also the status bar item's click): server state, credentials and
+ * agents, rotations due, with buttons for what to do next.
+ */
+import * as vscode from 'vscode';
+import { isRotationDue } from '../views/format';
+import { describeState } from '../serverReport';
+import { CommandId } from './commandIds';
+import type { CommandContext, CommandHandler } from './commandContext';
+
+export function showStatus(ctx: CommandContext): CommandHandler {
+  return async () => {
+    const [credentials, agents] = await Promise.all([
+      ctx.keyring.store.listCredentials(),
+      ctx.keyring.store.listAgents(),
+    ]);
+    const live = agents.filter((a) => !a.revoked_at).length;
+    const due = credentials.filter((c) => isRotationDue(c, Date.now())).length;
+    const sessions =
+      ctx.server.state.kind === 'running' ? ` ${ctx.server.sessionCount} session(s) open.` : '';
+    const text = `Agent Keyring: ${describeState(ctx.server.state)}${sessions} ${credentials.length} credential(s)${due ? ` (${due} due for rotation)` : ''}, ${live} agent(s).`;
+    const running = ctx.server.state.kind === 'running' || ctx.server.state.kind === 'attached';
+    const action = running ? 'Stop Server' : 'Start Server';
+    void vscode.window.showInformationMessage(text, action, 'Show Log').then((choice) => {
+      if (choice === action) {
+        void vscode.commands.executeCommand(running ? CommandId.stopServer : CommandId.startServer);
+      } else if (choice === 'Show Log') {
+        ctx.showLog();
+      }
+    });
+    return text;
+  };
+}

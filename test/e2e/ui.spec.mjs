@@ -1,0 +1,343 @@
+// The UI suite: what a person does with Agent Keyring in a real VS Code (code-server in Chromium,
+// extension installed from the .vsix). Run by scripts/vscode/run-ui.mjs (`npm run test:ui`), which
+// hands each test { page, keyringPort, artifacts, log }. Tests run in order and build on each other
+// (the credential added first is rotated later), like a person's session.
+//
+// DOM hooks (TESTING.md): palette = F1 + `.quick-input-widget input`; tree rows `.monaco-list-row`;
+// dialogs `.monaco-dialog-box`; notifications `.notification-toast`.
+import * as assert from 'node:assert/strict';
+import { randomUUID } from 'node:crypto';
+import * as path from 'node:path';
+
+const NAME = `ui-${randomUUID().slice(0, 6)}`;
+const CANCELLED = `ui-esc-${randomUUID().slice(0, 6)}`;
+const DOOMED = `ui-doomed-${randomUUID().slice(0, 6)}`;
+const AGENT = `ui-agent-${randomUUID().slice(0, 4)}`;
+const CANARY_V1 = `canary-v1-${randomUUID()}`;
+const CANARY_V2 = `canary-v2-${randomUUID()}`;
+
+const shot = (env, file, opts = {}) => env.page.screenshot({ path: path.join(env.artifacts, file), ...opts });
+
+function quickInput(page) {
+  return page.locator('.quick-input-widget');
+}
+
+/**
+ * Opens the command palette and runs the command with this title. Right after the workbench
+ * loads, extension commands can be missing from the palette for a moment: retry then.
+ */
+async function palette(page, title) {
+  for (let attempt = 1; ; attempt++) {
+    await page.keyboard.press('Escape');
+    await page.keyboard.press('F1');
+    const input = quickInput(page).locator('input').first();
+    await input.waitFor({ state: 'visible' });
+    await input.fill(`>${title}`);
+    const row = quickInput(page).locator('.monaco-list-row', { hasText: title }).first();
+    try {
+      await row.waitFor({ state: 'visible', timeout: attempt < 3 ? 3_000 : 15_000 });
+    } catch (e) {
+      if (attempt < 3) {
+        continue;
+      }
+      throw e;
+    }
+    await page.keyboard.press('Enter');
+    return;
+  }
+}
+
+/** Waits for the quick input whose title contains `title`, then types `text` (may be '') and optionally Enter. */
+async function answer(page, title, text, { enter = true } = {}) {
+  const widget = quickInput(page);
+  await widget.locator('.quick-input-title', { hasText: title }).waitFor({ state: 'visible' });
+  const input = widget.locator('input').first();
+  await input.fill(text);
+  if (enter) {
+    await input.press('Enter');
+  }
+}
+
+/** The view pane whose header says `name` (Credentials, Agents, Audit). */
+function pane(page, name) {
+  return page.locator('.pane', {
+    has: page.locator('.pane-header', { hasText: new RegExp(`^\\s*${name}`, 'i') }),
+  });
+}
+
+async function openKeyring(page) {
+  const icon = page.locator('.activitybar [aria-label="Agent Keyring"]').first();
+  await icon.waitFor({ state: 'visible' });
+  const checked = await icon.getAttribute('aria-expanded');
+  const selected = await page
+    .locator('.activitybar .action-item.checked [aria-label="Agent Keyring"]')
+    .count();
+  if (!selected && checked !== 'true') {
+    await icon.click();
+  }
+  await pane(page, 'Credentials').waitFor({ state: 'visible' });
+}
+
+/** Expands the view section `name` if it is collapsed. */
+async function expandPane(page, name) {
+  const header = pane(page, name).locator('.pane-header').first();
+  if ((await header.getAttribute('aria-expanded')) === 'false') {
+    await header.click();
+  }
+}
+
+function treeRow(page, view, label) {
+  return pane(page, view).locator('.monaco-list-row', {
+    has: page.locator('.label-name', { hasText: label }),
+  });
+}
+
+async function assertNoCanaryOnPage(page) {
+  const text = await page.locator('.monaco-workbench').innerText();
+  for (const c of [CANARY_V1, CANARY_V2]) {
+    assert.ok(!text.includes(c), 'a secret value is visible on the page');
+  }
+}
+
+export const tests = [
+  {
+    name: 'the extension activates: status bar item and the Agent Keyring views (empty state)',
+    async run(env) {
+      const { page, keyringPort } = env;
+      const status = page.locator('.statusbar-item', { hasText: `Agent Keyring :${keyringPort}` });
+      await status.waitFor({ state: 'visible', timeout: 30_000 });
+      await openKeyring(page);
+      // Only the built-in agent exists: the Credentials view shows its welcome content.
+      const welcome = pane(page, 'Credentials').locator('.welcome-view-content');
+      await welcome.waitFor({ state: 'visible' });
+      assert.match(await welcome.innerText(), /No credentials yet/);
+      await welcome.locator('a, .monaco-button', { hasText: 'Add Credential' }).first().waitFor();
+      await shot(env, '01-empty-credentials-welcome.png');
+      await status.hover();
+      await page.locator('.monaco-hover, .workbench-hover', { hasText: 'agent session' }).first().waitFor();
+      await shot(env, '02-status-bar-tooltip.png', { clip: { x: 0, y: 560, width: 700, height: 240 } });
+      await page.mouse.move(640, 300);
+    },
+  },
+  {
+    name: 'Add Credential from the palette: validation as you type, then the tree shows it (v1)',
+    async run(env) {
+      const { page } = env;
+      await openKeyring(page);
+      await palette(page, 'Agent Keyring: Add Credential');
+      await answer(page, 'Add Credential (1/7)', CANARY_V1);
+      // A bad name is refused as typed, with the rule (and never echoes what was typed).
+      await answer(page, 'Add Credential (2/7)', 'Bad Name!', { enter: false });
+      const message = quickInput(page).locator('.quick-input-message');
+      await message.filter({ hasText: 'Must be 1–64 characters' }).waitFor();
+      await shot(env, '03-add-credential-validation.png');
+      await answer(page, 'Add Credential (2/7)', NAME);
+      await answer(page, 'Add Credential (3/7)', 'Search API key for the UI test');
+      await answer(page, 'Add Credential (4/7)', 'search_read, publish');
+      // Allowed agents: a multi-select of the known agents and *.
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (5/7)' }).waitFor();
+      const vscodeRow = quickInput(page).locator('.monaco-list-row', { hasText: 'vscode' }).first();
+      await vscodeRow
+        .locator('.monaco-custom-toggle, input[type=checkbox], .quick-input-list-checkbox')
+        .first()
+        .click();
+      await quickInput(page).locator('.quick-input-count', { hasText: '1 Selected' }).waitFor();
+      await shot(env, '04-add-credential-agents.png');
+      await quickInput(page).locator('.monaco-button', { hasText: 'OK' }).click();
+      await answer(page, 'Add Credential (6/7)', '900');
+      await answer(page, 'Add Credential (7/7)', 'api.example.com');
+      const row = treeRow(page, 'Credentials', NAME);
+      await row.waitFor({ state: 'visible' });
+      assert.match(await row.locator('.label-description').innerText(), /^v1 · (<1 min|\d+ min)$/);
+      await page.locator('.notification-toast', { hasText: `credential '${NAME}' added` }).waitFor();
+      await assertNoCanaryOnPage(page);
+    },
+  },
+  {
+    name: 'Esc in the middle of Add Credential stores nothing',
+    async run(env) {
+      const { page } = env;
+      await palette(page, 'Agent Keyring: Add Credential');
+      await answer(page, 'Add Credential (1/7)', 'canary-esc-value');
+      await answer(page, 'Add Credential (2/7)', CANCELLED);
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (3/7)' }).waitFor();
+      await page.keyboard.press('Escape');
+      await quickInput(page).waitFor({ state: 'hidden' });
+      await page.waitForTimeout(500);
+      assert.equal(await treeRow(page, 'Credentials', CANCELLED).count(), 0, 'nothing was stored');
+    },
+  },
+  {
+    name: 'the credential row: children without the value, inline Rotate / Edit Scopes, context menu',
+    async run(env) {
+      const { page } = env;
+      const row = treeRow(page, 'Credentials', NAME);
+      await row.click();
+      await page.keyboard.press('ArrowRight');
+      for (const child of ['Scopes', 'Allowed agents', 'Versions']) {
+        await treeRow(page, 'Credentials', child).first().waitFor();
+      }
+      await treeRow(page, 'Credentials', 'Scopes').first().click();
+      await page.keyboard.press('ArrowRight');
+      await treeRow(page, 'Credentials', 'Versions').first().click();
+      await page.keyboard.press('ArrowRight');
+      await treeRow(page, 'Credentials', 'search_read').waitFor();
+      await row.hover();
+      await row.locator('.action-label[aria-label="Rotate Credential"]').waitFor({ state: 'visible' });
+      await row.locator('.action-label[aria-label="Edit Scopes…"]').waitFor({ state: 'visible' });
+      await shot(env, '05-credentials-view.png');
+      // The row's tooltip: metadata only.
+      await row.locator('.label-name').hover();
+      const hover = page.locator('.monaco-hover, .workbench-hover', { hasText: 'Lease lifetime' }).first();
+      await hover.waitFor({ state: 'visible' });
+      assert.match(await hover.innerText(), /Scopes:\s*search_read,\s*publish/);
+      await shot(env, '05b-credential-tooltip.png');
+      await page.mouse.move(800, 500);
+      await row.click({ button: 'right' });
+      const menu = page.locator('.context-view .monaco-menu, .monaco-menu-container').first();
+      await menu.waitFor({ state: 'visible' });
+      const text = await menu.innerText();
+      for (const entry of ['Rotate Credential', 'Edit Scopes…', 'Copy Name', 'Revoke Credential']) {
+        assert.ok(text.includes(entry), `context menu has ${entry}: ${text}`);
+      }
+      await shot(env, '06-credential-context-menu.png');
+      await page.keyboard.press('Escape');
+      await assertNoCanaryOnPage(page);
+    },
+  },
+  {
+    name: 'Rotate Credential from the palette: new value, 1 h grace; the tree shows v2',
+    async run(env) {
+      const { page } = env;
+      await palette(page, 'Agent Keyring: Rotate Credential');
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Rotate Credential' }).waitFor();
+      await quickInput(page).locator('input').first().fill(NAME);
+      await quickInput(page).locator('.monaco-list-row', { hasText: NAME }).first().waitFor();
+      await page.keyboard.press('Enter');
+      await answer(page, `Rotate Credential: ${NAME} (v1) (1/2)`, CANARY_V2);
+      await quickInput(page).locator('.quick-input-title', { hasText: '(2/2)' }).waitFor();
+      await shot(env, '07-rotate-grace-period.png');
+      await quickInput(page).locator('input').first().fill('1 hour');
+      await page.keyboard.press('Enter');
+      const toast = page.locator('.notification-toast', { hasText: `'${NAME}' is now version 2` });
+      await toast.waitFor();
+      await page.waitForTimeout(400); // the toast fades in
+      await shot(env, '08-rotate-done.png');
+      const row = treeRow(page, 'Credentials', NAME);
+      await page.waitForFunction(
+        (name) =>
+          [...globalThis.document.querySelectorAll('.monaco-list-row')].some(
+            (r) =>
+              r.querySelector('.label-name')?.textContent?.includes(name) &&
+              /^v2 · /.test(r.querySelector('.label-description')?.textContent ?? ''),
+          ),
+        NAME,
+      );
+      assert.match(await row.locator('.label-description').innerText(), /^v2 · /);
+      await assertNoCanaryOnPage(page);
+    },
+  },
+  {
+    name: 'Add Agent: the token is shown once in a modal with Copy Token; the Agents view lists the agent',
+    async run(env) {
+      const { page } = env;
+      await openKeyring(page);
+      await palette(page, 'Agent Keyring: Add Agent…');
+      await answer(page, 'Add Agent (1/3)', AGENT);
+      await answer(page, 'Add Agent (2/3)', 'UI test agent');
+      await answer(page, 'Add Agent (3/3)', '08:00-20:00');
+      const dialog = page.locator('.monaco-dialog-box');
+      await dialog.waitFor({ state: 'visible' });
+      const text = await dialog.innerText();
+      assert.match(text, /shown only this once/);
+      const token = /akr_[A-Za-z0-9_-]{43}/.exec(text)?.[0];
+      assert.ok(token, 'the modal shows the token');
+      await shot(env, '09-add-agent-token-modal.png');
+      await dialog.locator('.monaco-button', { hasText: 'Copy Token' }).click();
+      await dialog.waitFor({ state: 'hidden' });
+      // The extension host writes the clipboard after the dialog closed: poll for it.
+      await page.waitForFunction(
+        async (t) => (await navigator.clipboard.readText().catch(() => '')) === t,
+        token,
+        { timeout: 5_000 },
+      );
+      await expandPane(page, 'Agents');
+      const row = treeRow(page, 'Agents', AGENT);
+      await row.waitFor();
+      assert.match(await row.locator('.label-description').innerText(), /^never seen · UI test agent$/);
+      await row.click();
+      await page.keyboard.press('ArrowRight');
+      const vscodeRow = treeRow(page, 'Agents', 'vscode').first();
+      await vscodeRow.click();
+      await page.keyboard.press('ArrowRight');
+      await treeRow(page, 'Agents', NAME).first().waitFor();
+      await shot(env, '10-agents-view.png');
+    },
+  },
+  {
+    name: 'Revoke Credential from the context menu asks in a modal, then removes it',
+    async run(env) {
+      const { page } = env;
+      await openKeyring(page);
+      await palette(page, 'Agent Keyring: Add Credential');
+      await answer(page, 'Add Credential (1/7)', 'canary-doomed-value');
+      await answer(page, 'Add Credential (2/7)', DOOMED);
+      await answer(page, 'Add Credential (3/7)', '');
+      await answer(page, 'Add Credential (4/7)', 'read');
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (5/7)' }).waitFor();
+      await quickInput(page).locator('.monaco-button', { hasText: 'OK' }).click();
+      await answer(page, 'Add Credential (6/7)', '3600');
+      await answer(page, 'Add Credential (7/7)', '');
+      const row = treeRow(page, 'Credentials', DOOMED);
+      await row.waitFor();
+      await row.click({ button: 'right' });
+      const item = page.locator('.monaco-menu .action-label', { hasText: 'Revoke Credential' });
+      await item.hover();
+      await item.click();
+      const dialog = page.locator('.monaco-dialog-box');
+      // A click during the menu's fade-in can be dropped; the item is focused then, so Enter runs it.
+      await dialog.waitFor({ state: 'visible', timeout: 3_000 }).catch(async () => {
+        await page.keyboard.press('Enter');
+        await dialog.waitFor({ state: 'visible' });
+      });
+      assert.match(await dialog.innerText(), new RegExp(`Revoke credential '${DOOMED}'\\?`));
+      await shot(env, '11-revoke-confirm-modal.png');
+      await dialog.locator('.monaco-button', { hasText: /^Revoke$/ }).click();
+      await row.waitFor({ state: 'detached' });
+    },
+  },
+  {
+    name: 'the Audit view lists what happened, newest first',
+    async run(env) {
+      const { page } = env;
+      await openKeyring(page);
+      await expandPane(page, 'Audit');
+      const audit = pane(page, 'Audit');
+      await audit
+        .locator('.monaco-list-row', { hasText: `removed ${DOOMED}` })
+        .first()
+        .waitFor();
+      await audit
+        .locator('.monaco-list-row', { hasText: `rotated ${NAME}` })
+        .first()
+        .waitFor();
+      const first = await audit.locator('.monaco-list-row').first().innerText();
+      assert.match(first, new RegExp(`removed ${DOOMED}`), 'newest first');
+      await shot(env, '12-audit-view.png');
+      await assertNoCanaryOnPage(page);
+    },
+  },
+  {
+    name: '"MCP: List Servers" shows Agent Keyring',
+    async run(env) {
+      const { page } = env;
+      await palette(page, 'MCP: List Servers');
+      const row = quickInput(page).locator('.monaco-list-row', { hasText: 'Agent Keyring' }).first();
+      await row.waitFor({ state: 'visible' });
+      await shot(env, '13-mcp-list-servers.png');
+      const text = await row.innerText();
+      assert.match(text, /Agent Keyring/);
+      await page.keyboard.press('Escape');
+    },
+  },
+];
