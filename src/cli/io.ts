@@ -87,6 +87,8 @@ async function readAllStdin(what: string): Promise<string> {
 /** Reads one line from the terminal in raw mode, echoing nothing. */
 function promptHidden(prompt: string): Promise<string> {
   const stdin = process.stdin;
+  // Echo off before the prompt shows: a fast typist (or a script) must never see the value echoed.
+  stdin.setRawMode(true);
   process.stderr.write(prompt);
   return new Promise((resolve, reject) => {
     let value = '';
@@ -118,7 +120,6 @@ function promptHidden(prompt: string): Promise<string> {
         }
       }
     };
-    stdin.setRawMode(true);
     stdin.resume();
     stdin.on('data', onData);
   });
