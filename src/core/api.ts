@@ -4,7 +4,16 @@
  * stable `code` on refusal; anything else is an internal error.
  */
 import type { Disposable } from './ports';
-import type { AgentId, AgentMeta, ClientInfo, CredentialMeta, CredentialName, IsoTime, Scope, SecretValue } from './model';
+import type {
+  AgentId,
+  AgentMeta,
+  ClientInfo,
+  CredentialMeta,
+  CredentialName,
+  IsoTime,
+  Scope,
+  SecretValue,
+} from './model';
 
 /** Who is calling: identity comes from the bearer token, never from a tool argument. */
 export interface CallContext {

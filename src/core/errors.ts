@@ -63,7 +63,14 @@ export class AlreadyExistsError extends KeyringError {
 /** Policy or anomaly refusal; `code` says which. */
 export class PolicyDeniedError extends KeyringError {
   constructor(
-    code: 'scope_denied' | 'agent_denied' | 'anomaly_denied' | 'approval_denied' | 'rate_limited' | 'rotate_denied' | 'host_denied',
+    code:
+      | 'scope_denied'
+      | 'agent_denied'
+      | 'anomaly_denied'
+      | 'approval_denied'
+      | 'rate_limited'
+      | 'rotate_denied'
+      | 'host_denied',
     message: string,
     details: Record<string, unknown> = {},
   ) {
@@ -88,7 +95,9 @@ export class UpstreamError extends KeyringError {
 }
 
 export class UnauthorizedError extends KeyringError {
-  constructor(message = 'Missing or unknown bearer token. Create an agent token with Agent Keyring (Connect Agent… or `agent-keyring agent add`) and send it as `Authorization: Bearer <token>`.') {
+  constructor(
+    message = 'Missing or unknown bearer token. Create an agent token with Agent Keyring (Connect Agent… or `agent-keyring agent add`) and send it as `Authorization: Bearer <token>`.',
+  ) {
     super('unauthorized', message);
   }
 }

@@ -57,7 +57,12 @@ export async function auditKey(secrets: SecretBackend): Promise<Buffer> {
 export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
   const { clock, logger } = parts;
   const store = new CredentialStore({ metadata: parts.metadata, secrets: parts.secrets, clock, logger });
-  const audit = await AuditLog.open({ path: parts.auditPath, hmacKey: await auditKey(parts.secrets), clock, logger });
+  const audit = await AuditLog.open({
+    path: parts.auditPath,
+    hmacKey: await auditKey(parts.secrets),
+    clock,
+    logger,
+  });
   const anomaly = new AnomalyEngine({ config: parts.anomalyConfig ?? DEFAULT_ANOMALY_CONFIG, clock });
   if (parts.loadHistory !== false) {
     const history: { agent_id: string | null; ts: string; decision: string }[] = [];
@@ -89,7 +94,16 @@ export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
     await audit.flush();
     audit.dispose();
   };
-  return { service, store, audit, anomaly, grants, auditPath: parts.auditPath, close, dispose: () => void close() };
+  return {
+    service,
+    store,
+    audit,
+    anomaly,
+    grants,
+    auditPath: parts.auditPath,
+    close,
+    dispose: () => void close(),
+  };
 }
 
 export interface FileKeyringOptions {
@@ -108,7 +122,12 @@ export async function openFileKeyring(opts: FileKeyringOptions): Promise<Keyring
   const key = await loadMasterKey(dir, { logger: opts.logger });
   const metadata = new FileMetadataStore(dir, { logger: opts.logger });
   const secrets = new EncryptedFileSecretBackend(dir, key, { logger: opts.logger });
-  const keyring = await createKeyring({ ...opts, metadata, secrets, auditPath: path.join(dir, 'audit.jsonl') });
+  const keyring = await createKeyring({
+    ...opts,
+    metadata,
+    secrets,
+    auditPath: path.join(dir, 'audit.jsonl'),
+  });
   const close = async (): Promise<void> => {
     await keyring.close();
     metadata.dispose();

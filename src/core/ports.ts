@@ -73,7 +73,14 @@ export interface Approver {
 
 /** Told about `alert` and `deny` anomaly outcomes (VS Code shows a notification). */
 export interface AlertSink {
-  alert(event: { agent_id: AgentId; credential: CredentialName; scope: Scope; rules: AnomalyRuleId[]; action: 'alert' | 'deny' | 'approve'; message: string }): void;
+  alert(event: {
+    agent_id: AgentId;
+    credential: CredentialName;
+    scope: Scope;
+    rules: AnomalyRuleId[];
+    action: 'alert' | 'deny' | 'approve';
+    message: string;
+  }): void;
 }
 
 export const NO_APPROVER: Approver = { ask: async () => 'deny' };

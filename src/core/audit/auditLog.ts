@@ -69,6 +69,8 @@ export class AuditLog implements Disposable {
   #disposed = false;
   /** Chain head as of this process's last successful batch; undefined = must re-read from disk. */
   #head: AuditHead | undefined;
+  /** The log's folder exists (checked once, and again after any failed write). */
+  #dirReady = false;
   #listeners = new Set<(events: AuditEvent[]) => void>();
   #knownSecrets: (() => Iterable<string>) | undefined;
   #matcherCache: { key: string; matcher: RegExp | undefined } | undefined;
@@ -265,7 +267,10 @@ export class AuditLog implements Disposable {
     let batch: Pending[] = [];
     let events: AuditEvent[] = [];
     try {
-      await fsp.mkdir(nodePath.dirname(this.path), { recursive: true });
+      if (!this.#dirReady) {
+        await fsp.mkdir(nodePath.dirname(this.path), { recursive: true });
+        this.#dirReady = true;
+      }
       await withAuditLock(this.path, this.#logger, async () => {
         batch = this.#queue.splice(0, MAX_BATCH);
         events = await this.#appendLocked(batch);
@@ -276,6 +281,7 @@ export class AuditLog implements Disposable {
         batch = this.#queue.splice(0, MAX_BATCH);
       }
       this.#head = undefined; // re-read the chain head from disk next time
+      this.#dirReady = false; // and make sure the folder is there
       this.#log(
         'error',
         `Audit log: could not write ${batch.length} event(s) to ${this.path}: ${redactError(e, [])}. The requests were refused (fail-closed); check the disk and the file's permissions.`,
