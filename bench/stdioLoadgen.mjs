@@ -1,0 +1,146 @@
+// stdio load generator: starts one `agent-keyring bridge` per virtual agent (each with its own
+// AGENT_KEYRING_TOKEN) and speaks newline-delimited JSON-RPC to it — exactly what a stdio-only MCP
+// client does. The bridge forwards to the HTTP server (a third process). Responses are checked
+// like the HTTP load generator's. Bridges are stopped by closing stdin, then by PID.
+//
+// Config (JSON on stdin): { cli, url, tokens, concurrency, warmupPerAgent, maxCalls, maxSeconds,
+//   tool, args, expect }
+// Output: one JSON line: { calls, errors, firstErrors, elapsedMs, p50, p99, max, callsPerSec }
+import { spawn } from 'node:child_process';
+import { once } from 'node:events';
+import { createInterface } from 'node:readline';
+import { checkToolResult, initializeBody, killPid, summarize, toolCallBody } from './lib/common.mjs';
+
+const MAX_ERRORS_KEPT = 5;
+const REQUEST_TIMEOUT_MS = 30_000;
+
+async function readStdin() {
+  let text = '';
+  for await (const chunk of process.stdin) {
+    text += chunk;
+  }
+  return JSON.parse(text);
+}
+
+function startBridge(cli, url, token) {
+  const child = spawn(process.execPath, [cli, 'bridge', '--url', url], {
+    stdio: ['pipe', 'pipe', 'pipe'],
+    env: { ...process.env, AGENT_KEYRING_TOKEN: token },
+  });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr = (stderr + d.toString()).slice(-2000)));
+  const pending = new Map();
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    let msg;
+    try {
+      msg = JSON.parse(line);
+    } catch {
+      return; // not JSON-RPC: the bridge must never do this; counted as a timeout of the request
+    }
+    const p = msg.id !== undefined ? pending.get(msg.id) : undefined;
+    if (p) {
+      pending.delete(msg.id);
+      clearTimeout(p.timer);
+      p.resolve(msg);
+    }
+  });
+  child.once('exit', () => {
+    for (const p of pending.values()) {
+      clearTimeout(p.timer);
+      p.reject(new Error(`bridge exited: ${stderr.slice(-300)}`));
+    }
+    pending.clear();
+  });
+  const request = (msg) =>
+    new Promise((resolve, reject) => {
+      const timer = setTimeout(() => {
+        pending.delete(msg.id);
+        reject(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`));
+      }, REQUEST_TIMEOUT_MS);
+      pending.set(msg.id, { resolve, reject, timer });
+      child.stdin.write(JSON.stringify(msg) + '\n');
+    });
+  const notify = (msg) => child.stdin.write(JSON.stringify(msg) + '\n');
+  const stop = async () => {
+    if (child.exitCode !== null || child.signalCode !== null) {
+      return;
+    }
+    const exited = once(child, 'exit');
+    child.stdin.end();
+    const timer = setTimeout(() => killPid(child.pid), 5000);
+    await exited;
+    clearTimeout(timer);
+  };
+  return { request, notify, stop, pid: child.pid };
+}
+
+async function main() {
+  const cfg = await readStdin();
+  let errors = 0;
+  const firstErrors = [];
+  const fail = (what) => {
+    errors++;
+    if (firstErrors.length < MAX_ERRORS_KEPT) {
+      firstErrors.push(what);
+    }
+  };
+  const bridges = Array.from({ length: cfg.concurrency }, (_, i) =>
+    startBridge(cfg.cli, cfg.url, cfg.tokens[i % cfg.tokens.length]),
+  );
+  try {
+    const agents = await Promise.all(
+      bridges.map(async (b, i) => {
+        const init = await b.request(initializeBody(1, `bench-stdio-${i}`));
+        if (!init.result) {
+          throw new Error(`initialize through bridge ${i} failed: ${JSON.stringify(init.error)}`);
+        }
+        b.notify({ jsonrpc: '2.0', method: 'notifications/initialized' });
+        let nextId = 2;
+        return async () => {
+          const id = nextId++;
+          const msg = await b.request(toolCallBody(id, cfg.tool, cfg.args));
+          return checkToolResult(msg, id, cfg.expect);
+        };
+      }),
+    );
+    const warmEnd = performance.now() + cfg.maxSeconds * 1000;
+    await Promise.all(
+      agents.map(async (call) => {
+        for (let k = 0; k < cfg.warmupPerAgent && performance.now() < warmEnd; k++) {
+          const problem = await call().catch((e) => e.message);
+          if (problem) {
+            fail(`warm-up: ${problem}`);
+          }
+        }
+      }),
+    );
+    const latencies = [];
+    let issued = 0;
+    const start = performance.now();
+    const end = start + cfg.maxSeconds * 1000;
+    await Promise.all(
+      agents.map(async (call) => {
+        while (issued < cfg.maxCalls && performance.now() < end) {
+          issued++;
+          const t0 = performance.now();
+          const problem = await call().catch((e) => `request failed: ${e.message}`);
+          const dt = performance.now() - t0;
+          if (problem) {
+            fail(problem);
+          } else {
+            latencies.push(dt);
+          }
+        }
+      }),
+    );
+    const elapsed = performance.now() - start;
+    process.stdout.write(JSON.stringify(summarize(latencies, elapsed, errors, firstErrors)) + '\n');
+  } finally {
+    await Promise.all(bridges.map((b) => b.stop()));
+  }
+}
+
+main().catch((e) => {
+  process.stderr.write(`stdioLoadgen: ${e.stack ?? e}\n`);
+  process.exit(1);
+});
