@@ -11,6 +11,7 @@ import { chmodSync, existsSync, readFileSync, rmSync } from 'node:fs';
 import { dirname, join, relative } from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
+import { copyWebviewAssets } from './scripts/webviewAssets.mjs';
 
 const ROOT = dirname(fileURLToPath(import.meta.url));
 const args = new Set(process.argv.slice(2));
@@ -34,6 +35,7 @@ const NATIVE_OPTIONAL = ['@napi-rs/keyring'];
  * @property {string} outfile     bundle, relative to the repo root
  * @property {string[]} external  modules left as run-time require()s
  * @property {boolean} [executable] add a `#!/usr/bin/env node` line and chmod 755
+ * @property {'browser'} [platform] a webview script: an IIFE for the browser (default: node, cjs)
  */
 
 /** @type {Entry[]} */
@@ -50,6 +52,13 @@ const ENTRIES = [
     entry: 'src/extension.ts',
     outfile: 'dist/extension.js',
     external: ['vscode', ...NATIVE_OPTIONAL],
+  },
+  {
+    name: 'audit-webview',
+    entry: 'src/webview-ui/audit/main.ts',
+    outfile: 'media/dist/audit.js',
+    external: [],
+    platform: 'browser',
   },
 ];
 
@@ -136,10 +145,13 @@ function optionsFor(e) {
     entryPoints: [entryPath],
     outfile: join(ROOT, e.outfile),
     bundle: true,
-    format: 'cjs',
-    platform: 'node',
-    target: 'node20',
+    format: e.platform === 'browser' ? 'iife' : 'cjs',
+    platform: e.platform ?? 'node',
+    target: e.platform === 'browser' ? 'es2022' : 'node20',
     external: e.external,
+    // jsonc-parser's `main` is a UMD build whose internal require()s esbuild cannot follow;
+    // its ES module build bundles cleanly.
+    alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
     banner: needsBanner ? { js: HASHBANG } : undefined,
     minify: production,
     sourcemap: !production,
@@ -151,6 +163,7 @@ function optionsFor(e) {
 }
 
 async function main() {
+  console.log(`✔ webview assets: ${copyWebviewAssets(ROOT)}`);
   const present = [];
   for (const e of ENTRIES) {
     if (existsSync(join(ROOT, e.entry))) {

@@ -32,7 +32,9 @@ import {
 import { StatusBar } from './vscode/statusBar';
 import { ensureVscodeAgentToken } from './vscode/vscodeAgent';
 import { AGENTS_VIEW_ID, AgentsTree } from './vscode/views/agentsTree';
-import { AUDIT_VIEW_ID, AuditTree } from './vscode/views/auditTree';
+import { exportAuditToFile, formatForPath, pickExportTarget } from './vscode/commands/exportAuditLog';
+import { verifyAudit } from './vscode/commands/verifyAuditLog';
+import { AUDIT_VIEW_ID, AuditViewProvider } from './vscode/webview/auditView';
 import { CREDENTIALS_VIEW_ID, CredentialsTree } from './vscode/views/credentialsTree';
 
 export { DEFAULT_PORT } from './vscode/settings';
@@ -48,7 +50,11 @@ export interface AgentKeyringTestApi {
   readonly keyring: Keyring;
   readonly server: ServerController;
   readonly logger: Logger;
-  readonly trees: { credentials: CredentialsTree; agents: AgentsTree; audit: AuditTree };
+  readonly trees: { credentials: CredentialsTree; agents: AgentsTree };
+  /** The Audit webview view: its message handler (`openSession`) and, under test, what crossed. */
+  readonly auditView: AuditViewProvider;
+  /** The approval modal and alert notifications, with test overrides for their UI. */
+  readonly approvals: { approver: ModalApprover; alerts: NotificationAlerts };
   readonly statusBar: StatusBar;
   /** The settings as last read (after validation). */
   settings(): Settings;
@@ -71,7 +77,11 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
 
   let settings = loadSettings(logger);
   const approver = disposables.add(new ModalApprover(logger, () => settings.approvalTimeoutSeconds * 1000));
-  const alerts = disposables.add(new NotificationAlerts());
+  // "Show in Audit" on an alert reveals its event in the Audit view (built once the keyring is).
+  const auditViewRef: { current?: AuditViewProvider } = {};
+  const alerts = disposables.add(
+    new NotificationAlerts({ reveal: (t) => void auditViewRef.current?.reveal(t) }),
+  );
 
   let keyring: Keyring;
   const secrets = new SecretStorageBackend(context.secrets);
@@ -113,7 +123,6 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
       }),
     ),
     agents: disposables.add(new AgentsTree({ store: keyring.store, clock: SYSTEM_CLOCK })),
-    audit: disposables.add(new AuditTree({ audit: keyring.audit, auditPath: keyring.auditPath, logger })),
   };
   disposables.add(
     vscode.window.createTreeView(CREDENTIALS_VIEW_ID, {
@@ -124,11 +133,35 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
   disposables.add(
     vscode.window.createTreeView(AGENTS_VIEW_ID, { treeDataProvider: trees.agents, showCollapseAll: true }),
   );
-  disposables.add(vscode.window.createTreeView(AUDIT_VIEW_ID, { treeDataProvider: trees.audit }));
+  const ring = keyring;
+  const auditView = disposables.add(
+    new AuditViewProvider({
+      audit: ring.audit,
+      auditPath: ring.auditPath,
+      logger,
+      extensionUri: context.extensionUri,
+      record: testMode,
+      onShown: () => alerts.markAllSeen(),
+      options: async () => ({
+        agents: (await ring.store.listAgents()).map((a) => a.id).sort(),
+        credentials: (await ring.store.listCredentials()).map((c) => c.name).sort(),
+      }),
+      verify: () => verifyAudit(ring.auditPath, logger),
+      export: async (filter, format) => {
+        const target = await pickExportTarget(format);
+        if (!target) {
+          return { ok: true, message: '' };
+        }
+        const count = await exportAuditToFile(ring.auditPath, target, formatForPath(target.path), filter);
+        return { ok: true, message: `Exported ${count} event(s) to ${target.fsPath}.` };
+      },
+    }),
+  );
+  auditViewRef.current = auditView;
+  disposables.add(vscode.window.registerWebviewViewProvider(AUDIT_VIEW_ID, auditView));
   const refreshViews = (): void => {
     trees.credentials.refresh();
     trees.agents.refresh();
-    trees.audit.refresh();
   };
 
   disposables.add(
@@ -187,7 +220,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
   };
 
   return testMode
-    ? { secrets, keyring, server, logger, trees, statusBar, settings: () => settings, SecretValue }
+    ? {
+        secrets,
+        keyring,
+        server,
+        logger,
+        trees,
+        auditView,
+        approvals: { approver, alerts },
+        statusBar,
+        settings: () => settings,
+        SecretValue,
+      }
     : undefined;
 }
 

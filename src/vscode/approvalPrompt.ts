@@ -1,8 +1,12 @@
 /**
- * The human side of anomaly rules in the editor: a modal approval prompt ({@link Approver}) and
- * notifications for alerts ({@link AlertSink}). Neither ever shows a value: only ids and scopes.
- * Both count what is still waiting for the person (open prompts, unanswered notifications) for
- * the status bar.
+ * The human side of anomaly rules in the editor: a modal approval prompt ({@link ModalApprover},
+ * rule action `approve`) and notifications for `alert`/`deny` outcomes ({@link NotificationAlerts},
+ * with "Show in Audit"). Neither ever shows a value: only ids, scopes and the agent's reason.
+ * Both count what waits for the person (open prompts, unread alerts) for the status bar.
+ *
+ * VS Code has no API to close a modal: when a prompt times out, the agent is answered (Deny) at
+ * once, the prompt's text says so up front ("answer within N s"), and a late click is reported as
+ * too late instead of granting anything.
  */
 import * as vscode from 'vscode';
 import type { AlertSink, ApprovalAnswer, ApprovalRequest, Approver, Logger } from '../core/ports';
@@ -11,9 +15,27 @@ import { DEFAULT_APPROVAL_TIMEOUT_SECONDS } from './settings';
 /** An unanswered prompt counts as Deny after this long by default (the agent is waiting). */
 export const APPROVAL_TIMEOUT_MS = DEFAULT_APPROVAL_TIMEOUT_SECONDS * 1000;
 
-const ALLOW_ONCE = 'Allow once';
-const ALLOW_HOUR = 'Allow for 1 hour';
-const DENY = 'Deny';
+export const ALLOW_ONCE = 'Allow once';
+export const ALLOW_HOUR = 'Allow for 1 hour';
+export const DENY = 'Deny';
+export const SHOW_IN_AUDIT = 'Show in Audit';
+
+/** `vscode.window.showWarningMessage` with a modal; swappable under test. */
+export type ShowModal = (
+  message: string,
+  options: vscode.MessageOptions,
+  ...items: string[]
+) => Thenable<string | undefined>;
+/** A non-modal notification with buttons; swappable under test. */
+export type ShowNotification = (message: string, ...items: string[]) => Thenable<string | undefined>;
+
+/** Where "Show in Audit" points: the audit event of that request. */
+export interface AlertTarget {
+  agent_id: string;
+  credential: string;
+  scope: string;
+  at: number;
+}
 
 /** Something waiting for the person; the status bar shows the count. */
 export interface Waiting {
@@ -21,25 +43,131 @@ export interface Waiting {
   readonly onDidChangeWaiting: vscode.Event<number>;
 }
 
-class WaitingCounter implements Waiting, vscode.Disposable {
+/** How a person reads a rule id. */
+export function describeRule(rule: string, scope: string): string {
+  switch (rule) {
+    case 'sensitive_scope':
+      return `'${scope}' is a sensitive scope`;
+    case 'outside_active_hours':
+      return "outside the agent's active hours";
+    case 'agent_id_mismatch':
+      return "the agent_id it sent does not match its token's agent";
+    case 'burst':
+      return 'a burst of requests';
+    case 'probing':
+      return 'many refused requests (probing)';
+    case 'first_use':
+      return 'first use of this credential by this agent';
+    case 'unusual_hours':
+      return "outside the agent's usual hours";
+    default:
+      return rule;
+  }
+}
+
+function hhmm(ms: number): string {
+  const at = new Date(ms);
+  return `${String(at.getHours()).padStart(2, '0')}:${String(at.getMinutes()).padStart(2, '0')}`;
+}
+
+const TIMED_OUT = Symbol('timed out');
+
+export class ModalApprover implements Approver, Waiting, vscode.Disposable {
   readonly #emitter = new vscode.EventEmitter<number>();
   readonly onDidChangeWaiting = this.#emitter.event;
-  #count = 0;
+  #open = 0;
+  #show: ShowModal;
+  #notify: ShowNotification;
+  #timeoutOverrideMs: number | undefined;
 
-  get waiting(): number {
-    return this.#count;
+  constructor(
+    private readonly logger: Logger,
+    /** Read at each prompt, so a settings change applies to the next one. */
+    private readonly timeoutMs: () => number = () => APPROVAL_TIMEOUT_MS,
+    ui: { show?: ShowModal; notify?: ShowNotification } = {},
+  ) {
+    this.#show = ui.show ?? ((m, o, ...items) => vscode.window.showWarningMessage(m, o, ...items));
+    this.#notify = ui.notify ?? ((m, ...items) => vscode.window.showInformationMessage(m, ...items));
   }
 
-  /** Counts `p` as waiting until it settles. */
-  track<T>(p: Thenable<T>): Thenable<T> {
-    this.#count++;
-    this.#emitter.fire(this.#count);
-    const done = (): void => {
-      this.#count--;
-      this.#emitter.fire(this.#count);
-    };
-    p.then(done, done);
-    return p;
+  /** Prompts waiting for an answer now. */
+  get waiting(): number {
+    return this.#open;
+  }
+
+  /**
+   * Test mode only (reached through the test API): answer prompts with `show` instead of the real
+   * modal, and/or use a shorter timeout. `undefined` restores the default.
+   */
+  setTestOverrides(o: { show?: ShowModal; timeoutMs?: number } | undefined): void {
+    this.#show = o?.show ?? ((m, opt, ...items) => vscode.window.showWarningMessage(m, opt, ...items));
+    this.#timeoutOverrideMs = o?.timeoutMs;
+  }
+
+  /** The modal's text for a request (what the person reads). */
+  static texts(request: ApprovalRequest, timeoutMs: number): { message: string; detail: string } {
+    const seconds = Math.round(timeoutMs / 1000);
+    const who =
+      request.agent_label && request.agent_label !== request.agent_id
+        ? `${request.agent_label} (${request.agent_id})`
+        : request.agent_id;
+    const message = `${who} asks for '${request.scope}' on '${request.credential}' at ${hhmm(request.at)} (answer within ${seconds} s)`;
+    const rules = request.rules.map((r) => `${describeRule(r, request.scope)} [${r}]`).join('; ');
+    const detail = [
+      request.reason ? `Reason given: "${request.reason}"` : 'The agent gave no reason.',
+      `Rule: ${rules || 'approval required'}. Tool: ${request.tool}.`,
+      '',
+      `"${ALLOW_HOUR}" lets this agent use '${request.scope}' on '${request.credential}' without asking again for an hour.`,
+      `Cancel, Esc, or no answer within ${seconds} s count as Deny: the agent is refused at ${seconds} s even if this dialog is still open.`,
+    ].join('\n');
+    return { message, detail };
+  }
+
+  async ask(request: ApprovalRequest): Promise<ApprovalAnswer> {
+    const timeoutMs = this.#timeoutOverrideMs ?? this.timeoutMs();
+    const { message, detail } = ModalApprover.texts(request, timeoutMs);
+    // Deny first: it is the default button, so an Enter meant for the editor (the modal takes
+    // focus while the person types) refuses instead of handing out a sensitive scope.
+    const prompt = Promise.resolve(
+      this.#show(message, { modal: true, detail }, DENY, ALLOW_ONCE, ALLOW_HOUR),
+    );
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
+      timer = setTimeout(() => resolve(TIMED_OUT), timeoutMs);
+    });
+    // Counts as waiting until answered or timed out (not until the modal closes: it may never).
+    this.#change(+1);
+    let choice: string | undefined | typeof TIMED_OUT;
+    try {
+      choice = await Promise.race([prompt.catch(() => undefined), timeout]);
+    } finally {
+      clearTimeout(timer);
+      this.#change(-1);
+    }
+    const what = `${request.agent_id} → ${request.credential}/${request.scope}`;
+    if (choice === TIMED_OUT) {
+      this.logger.info(`Approval for ${what}: deny (no answer within ${Math.round(timeoutMs / 1000)} s)`);
+      void prompt.then(
+        (late) => {
+          if (late === ALLOW_ONCE || late === ALLOW_HOUR) {
+            this.logger.info(`Approval for ${what}: '${late}' came after the timeout; nothing was granted.`);
+            void this.#notify(
+              `Agent Keyring: too late — the request of ${request.agent_id} for '${request.scope}' on '${request.credential}' (${hhmm(request.at)}) had already been denied after ${Math.round(timeoutMs / 1000)} s. The agent can ask again.`,
+            );
+          }
+        },
+        () => undefined,
+      );
+      return 'deny';
+    }
+    const answer: ApprovalAnswer = choice === ALLOW_ONCE ? 'once' : choice === ALLOW_HOUR ? 'hour' : 'deny';
+    this.logger.info(`Approval for ${what}: ${answer}${choice ? '' : ' (dialog closed)'}`);
+    return answer;
+  }
+
+  #change(delta: number): void {
+    this.#open += delta;
+    this.#emitter.fire(this.#open);
   }
 
   dispose(): void {
@@ -47,52 +175,77 @@ class WaitingCounter implements Waiting, vscode.Disposable {
   }
 }
 
-export class ModalApprover extends WaitingCounter implements Approver {
-  constructor(
-    private readonly logger: Logger,
-    /** Read at each prompt, so a settings change applies to the next one. */
-    private readonly timeoutMs: () => number = () => APPROVAL_TIMEOUT_MS,
-  ) {
-    super();
+/**
+ * Notifications for `alert` and `deny` outcomes, each with "Show in Audit". `approve` outcomes
+ * are not notified: the modal asks. An alert counts as unread until its notification is closed
+ * or the Audit view is shown ({@link markAllSeen}).
+ */
+export class NotificationAlerts implements AlertSink, Waiting, vscode.Disposable {
+  readonly #emitter = new vscode.EventEmitter<number>();
+  readonly onDidChangeWaiting = this.#emitter.event;
+  readonly #unread = new Set<number>();
+  #next = 0;
+  #show: ShowNotification;
+  readonly #reveal: (target: AlertTarget) => void;
+
+  constructor(options: { reveal: (target: AlertTarget) => void; show?: ShowNotification }) {
+    this.#reveal = options.reveal;
+    this.#show = options.show ?? ((m, ...items) => vscode.window.showWarningMessage(m, ...items));
   }
 
-  async ask(request: ApprovalRequest): Promise<ApprovalAnswer> {
-    const at = new Date(request.at);
-    const time = `${String(at.getHours()).padStart(2, '0')}:${String(at.getMinutes()).padStart(2, '0')}`;
-    const timeoutMs = this.timeoutMs();
-    const detail = [
-      request.reason ? `Reason given: ${request.reason}` : 'No reason given.',
-      `Rules: ${request.rules.join(', ')}. Tool: ${request.tool}.`,
-      `No answer within ${Math.round(timeoutMs / 1000)} s counts as Deny.`,
-    ].join('\n');
-    const prompt = this.track(
-      vscode.window.showWarningMessage(
-        `${request.agent_label} asks for '${request.scope}' on '${request.credential}' at ${time}`,
-        { modal: true, detail },
-        ALLOW_ONCE,
-        ALLOW_HOUR,
-        DENY,
-      ),
-    );
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<undefined>((resolve) => {
-      timer = setTimeout(() => resolve(undefined), timeoutMs);
-    });
-    const choice = await Promise.race([prompt, timeout]);
-    clearTimeout(timer);
-    const answer: ApprovalAnswer = choice === ALLOW_ONCE ? 'once' : choice === ALLOW_HOUR ? 'hour' : 'deny';
-    this.logger.info(
-      `Approval for ${request.agent_id} → ${request.credential}/${request.scope}: ${answer}${choice ? '' : ' (no answer)'}`,
-    );
-    return answer;
+  get waiting(): number {
+    return this.#unread.size;
   }
-}
 
-export class NotificationAlerts extends WaitingCounter implements AlertSink {
+  /** Test mode only: answer notifications with `show` instead of the real UI; `undefined` restores it. */
+  setTestOverrides(o: { show?: ShowNotification } | undefined): void {
+    this.#show = o?.show ?? ((m, ...items) => vscode.window.showWarningMessage(m, ...items));
+  }
+
   alert(event: Parameters<AlertSink['alert']>[0]): void {
-    const show =
-      event.action === 'alert' ? vscode.window.showInformationMessage : vscode.window.showWarningMessage;
-    // A notification counts as waiting until the person closes it (or clears the notification center).
-    void this.track(show(`Agent Keyring: ${event.message}`));
+    if (event.action === 'approve') {
+      return;
+    }
+    const id = ++this.#next;
+    this.#unread.add(id);
+    this.#emitter.fire(this.#unread.size);
+    const target: AlertTarget = {
+      agent_id: event.agent_id,
+      credential: event.credential,
+      scope: event.scope,
+      at: Date.now(),
+    };
+    const why = event.rules.map((r) => describeRule(r, event.scope)).join('; ') || 'an anomaly rule fired';
+    const text =
+      event.action === 'deny'
+        ? `Agent Keyring: refused '${event.scope}' on '${event.credential}' to agent '${event.agent_id}': ${why}.`
+        : `Agent Keyring: agent '${event.agent_id}' got '${event.credential}' (scope '${event.scope}'): ${why}.`;
+    Promise.resolve(this.#show(text, SHOW_IN_AUDIT)).then(
+      (choice) => {
+        this.#seen(id);
+        if (choice === SHOW_IN_AUDIT) {
+          this.#reveal(target);
+        }
+      },
+      () => this.#seen(id),
+    );
+  }
+
+  /** The person looked at the Audit view: every alert counts as read. */
+  markAllSeen(): void {
+    if (this.#unread.size > 0) {
+      this.#unread.clear();
+      this.#emitter.fire(0);
+    }
+  }
+
+  #seen(id: number): void {
+    if (this.#unread.delete(id)) {
+      this.#emitter.fire(this.#unread.size);
+    }
+  }
+
+  dispose(): void {
+    this.#emitter.dispose();
   }
 }

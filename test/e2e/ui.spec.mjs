@@ -8,11 +8,13 @@
 import * as assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import * as path from 'node:path';
+import { auditTests } from './audit.spec.mjs';
 
 const NAME = `ui-${randomUUID().slice(0, 6)}`;
 const CANCELLED = `ui-esc-${randomUUID().slice(0, 6)}`;
 const DOOMED = `ui-doomed-${randomUUID().slice(0, 6)}`;
 const AGENT = `ui-agent-${randomUUID().slice(0, 4)}`;
+const CONNECTED = `ui-claude-${randomUUID().slice(0, 4)}`;
 const CANARY_V1 = `canary-v1-${randomUUID()}`;
 const CANARY_V2 = `canary-v2-${randomUUID()}`;
 
@@ -306,27 +308,17 @@ export const tests = [
       await row.waitFor({ state: 'detached' });
     },
   },
-  {
-    name: 'the Audit view lists what happened, newest first',
-    async run(env) {
-      const { page } = env;
-      await openKeyring(page);
-      await expandPane(page, 'Audit');
-      const audit = pane(page, 'Audit');
-      await audit
-        .locator('.monaco-list-row', { hasText: `removed ${DOOMED}` })
-        .first()
-        .waitFor();
-      await audit
-        .locator('.monaco-list-row', { hasText: `rotated ${NAME}` })
-        .first()
-        .waitFor();
-      const first = await audit.locator('.monaco-list-row').first().innerText();
-      assert.match(first, new RegExp(`removed ${DOOMED}`), 'newest first');
-      await shot(env, '12-audit-view.png');
-      await assertNoCanaryOnPage(page);
-    },
-  },
+  // The Audit webview and the approval modal: test/e2e/audit.spec.mjs.
+  ...auditTests({
+    palette,
+    answer,
+    quickInput,
+    openKeyring,
+    pane,
+    shot,
+    names: { removed: DOOMED, rotated: NAME },
+    canaries: [CANARY_V1, CANARY_V2],
+  }),
   {
     name: '"MCP: List Servers" shows Agent Keyring',
     async run(env) {
@@ -338,6 +330,80 @@ export const tests = [
       const text = await row.innerText();
       assert.match(text, /Agent Keyring/);
       await page.keyboard.press('Escape');
+    },
+  },
+  {
+    name: 'Connect Agent…: new agent → Claude Code .mcp.json; the token is shown once, the file refers to the env var',
+    async run(env) {
+      const { page } = env;
+      await openKeyring(page);
+      await palette(page, 'Agent Keyring: Connect Agent…');
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Connect Agent (1/2)' }).waitFor();
+      await quickInput(page).locator('.monaco-list-row', { hasText: 'New agent…' }).first().waitFor();
+      await shot(env, '14-connect-agent-pick.png');
+      await page.keyboard.press('Enter');
+      await answer(page, 'Add Agent (1/3)', CONNECTED);
+      await answer(page, 'Add Agent (2/3)', 'Claude Code');
+      await answer(page, 'Add Agent (3/3)', '');
+      await quickInput(page).locator('.quick-input-title', { hasText: `Connect Agent (2/2): ${CONNECTED}` }).waitFor();
+      await quickInput(page).locator('input').first().fill('project .mcp.json');
+      await quickInput(page).locator('.monaco-list-row', { hasText: 'Claude Code — project .mcp.json' }).first().waitFor();
+      await shot(env, '15-connect-agent-client.png');
+      await page.keyboard.press('Enter');
+      const dialog = page.locator('.monaco-dialog-box');
+      await dialog.waitFor({ state: 'visible' });
+      const text = await dialog.innerText();
+      assert.match(text, /added to \.mcp\.json \(entry 'agent-keyring'\)/);
+      const token = /akr_[A-Za-z0-9_-]{43}/.exec(text)?.[0];
+      assert.ok(token, 'the modal shows the new token once');
+      assert.match(text, /export AGENT_KEYRING_TOKEN=<token>/);
+      assert.match(text, /shown only this once/);
+      await shot(env, '16-connect-agent-done.png');
+      await dialog.locator('.monaco-button', { hasText: 'Open File' }).click();
+      await dialog.waitFor({ state: 'hidden' });
+      const editor = page.locator('.editor-instance .view-lines').first();
+      await page.locator('.tab', { hasText: '.mcp.json' }).first().waitFor();
+      await editor.waitFor();
+      await page.waitForFunction(() =>
+        [...globalThis.document.querySelectorAll('.editor-instance .view-line')].some((l) =>
+          l.textContent?.includes('AGENT_KEYRING_TOKEN'),
+        ),
+      );
+      const content = (await editor.innerText()).replace(/\u00a0/g, ' '); // Monaco renders spaces as NBSP
+      assert.match(content, /"agent-keyring"/);
+      assert.match(content, /Bearer \$\{AGENT_KEYRING_TOKEN\}/);
+      assert.ok(!content.includes(token), 'the token is not written to the file');
+      await shot(env, '17-connect-agent-mcp-json.png');
+      // What VS Code's own .mcp.json validation says about the reference (for the screenshot).
+      await page.locator('.editor-instance .view-line', { hasText: 'Authorization' }).locator('span', { hasText: 'AGENT_KEYRING' }).first().hover().catch(() => undefined);
+      await page.locator('.monaco-hover').first().waitFor({ timeout: 3_000 }).catch(() => undefined);
+      await shot(env, '17b-mcp-json-hover.png');
+      await page.mouse.move(900, 600);
+      await expandPane(page, 'Agents');
+      await treeRow(page, 'Agents', CONNECTED).first().waitFor();
+    },
+  },
+  {
+    name: 'the walkthrough: four steps with buttons; the connect step shows its guide',
+    async run(env) {
+      const { page } = env;
+      await palette(page, 'Welcome: Open Walkthrough...');
+      await quickInput(page).locator('input').first().fill('Agent Keyring');
+      await quickInput(page).locator('.monaco-list-row', { hasText: 'Get started with Agent Keyring' }).first().click();
+      const wt = page.locator('.gettingStartedContainer');
+      await wt.locator('.getting-started-step', { hasText: 'Add a credential' }).first().waitFor();
+      for (const step of ['Copilot is connected already', 'Connect a CLI agent', 'Watch the audit']) {
+        await wt.locator('.getting-started-step', { hasText: step }).first().waitFor();
+      }
+      // Side bar hidden: the walkthrough then has room for each step's media next to the steps.
+      await page.keyboard.press('Control+B');
+      await page.waitForTimeout(800);
+      await shot(env, '18-walkthrough.png');
+      await wt.locator('.getting-started-step', { hasText: 'Connect a CLI agent' }).first().click();
+      await wt.locator('.monaco-button, a', { hasText: 'Connect Agent…' }).first().waitFor();
+      await page.waitForTimeout(800);
+      await shot(env, '19-walkthrough-connect-step.png');
+      await page.keyboard.press('Control+B');
     },
   },
 ];

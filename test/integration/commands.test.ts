@@ -22,12 +22,13 @@ import {
   valueOf,
   type RenderedItem,
 } from './helpers';
+import { nextAuditViewChange, renderAuditView } from './auditHelpers';
 
 async function renderAll(api: AgentKeyringTestApi): Promise<RenderedItem[]> {
   return [
     ...(await renderTree(api.trees.credentials)),
     ...(await renderTree(api.trees.agents)),
-    ...(await renderTree(api.trees.audit)),
+    ...(await renderAuditView(api)),
   ];
 }
 
@@ -219,7 +220,7 @@ suite('commands and views', () => {
       await changed;
       await agentsChanged;
       assert.ok(row(await renderTree(api.trees.credentials), other));
-      const auditChanged = nextChange(api.trees.audit);
+      const auditChanged = (await nextAuditViewChange(api)).changed;
       await api.keyring.service.recordAdmin('add_credential', 'created', { credential: other, actor: 'cli' });
       await auditChanged;
     } finally {

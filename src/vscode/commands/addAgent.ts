@@ -108,3 +108,6 @@ async function prompt(
   }
   return { id, label: label.trim() || undefined, active_hours: hours.trim() || undefined };
 }
+
+/** The id → label → active hours prompts, reused by Connect Agent… to create an agent. */
+export { prompt as promptNewAgent };

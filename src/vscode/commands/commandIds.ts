@@ -8,6 +8,8 @@
  *   copyCredentialName → copyCredentialName.ts
  * - addAgent → addAgent.ts, revokeAgent → revokeAgent.ts
  * - startServer → startServer.ts, stopServer → stopServer.ts, showStatus → showStatus.ts
+ * - connectAgent → connectAgent.ts, importEnv → importEnv.ts, scanConfigs → scanConfigs.ts
+ * - showAuditLog → showAuditLog.ts, verifyAuditLog → verifyAuditLog.ts, exportAuditLog → exportAuditLog.ts
  */
 export const CommandId = {
   addCredential: 'agentKeyring.addCredential',
@@ -20,6 +22,12 @@ export const CommandId = {
   startServer: 'agentKeyring.startServer',
   stopServer: 'agentKeyring.stopServer',
   showStatus: 'agentKeyring.showStatus',
+  connectAgent: 'agentKeyring.connectAgent',
+  importEnv: 'agentKeyring.importEnv',
+  scanConfigs: 'agentKeyring.scanConfigs',
+  showAuditLog: 'agentKeyring.showAuditLog',
+  verifyAuditLog: 'agentKeyring.verifyAuditLog',
+  exportAuditLog: 'agentKeyring.exportAuditLog',
 } as const;
 
 export type CommandId = (typeof CommandId)[keyof typeof CommandId];

@@ -10,14 +10,20 @@ import { addAgent } from './addAgent';
 import { addCredential } from './addCredential';
 import type { CommandContext, CommandHandler } from './commandContext';
 import { CommandId } from './commandIds';
+import { connectAgent } from './connectAgent';
 import { copyCredentialName } from './copyCredentialName';
 import { editScopes } from './editScopes';
+import { exportAuditLog } from './exportAuditLog';
+import { importEnv } from './importEnv';
 import { revokeAgent } from './revokeAgent';
 import { revokeCredential } from './revokeCredential';
 import { rotateCredential } from './rotateCredential';
+import { scanConfigs } from './scanConfigs';
+import { showAuditLog } from './showAuditLog';
 import { showStatus } from './showStatus';
 import { startServer } from './startServer';
 import { stopServer } from './stopServer';
+import { verifyAuditLog } from './verifyAuditLog';
 
 const FACTORIES: Record<CommandId, (ctx: CommandContext) => CommandHandler> = {
   [CommandId.addCredential]: addCredential,
@@ -30,6 +36,12 @@ const FACTORIES: Record<CommandId, (ctx: CommandContext) => CommandHandler> = {
   [CommandId.startServer]: startServer,
   [CommandId.stopServer]: stopServer,
   [CommandId.showStatus]: showStatus,
+  [CommandId.connectAgent]: connectAgent,
+  [CommandId.importEnv]: importEnv,
+  [CommandId.scanConfigs]: scanConfigs,
+  [CommandId.showAuditLog]: showAuditLog,
+  [CommandId.verifyAuditLog]: verifyAuditLog,
+  [CommandId.exportAuditLog]: exportAuditLog,
 };
 
 export function registerCommands(ctx: CommandContext): vscode.Disposable {

@@ -2,13 +2,16 @@
  * `agentKeyring.revokeAgent`: after a modal confirmation, revokes an agent: its token stops
  * working at once and its leases are marked revoked (KeyringService.revokeAgent, audited).
  *
- * Args: `{ id, confirmed? }` or an Agents tree node — `confirmed: true` skips the confirmation in
- * test mode only. Resolves true when revoked, undefined when cancelled.
+ * Then offers to remove the MCP config entries Connect Agent wrote for it (connectAgent.ts).
+ *
+ * Args: `{ id, confirmed?, removeConfigs? }` or an Agents tree node — `confirmed: true` skips the
+ * confirmation and `removeConfigs` answers the removal offer, in test mode only. Resolves true when revoked, undefined when cancelled.
  */
 import * as vscode from 'vscode';
 import { AgentNotFoundError } from '../../core/store/credentialStore';
 import { VSCODE_AGENT_ID } from '../../core/model';
 import { ACTOR, argAgentId, argObject, type CommandContext, type CommandHandler } from './commandContext';
+import { offerToRemoveConnections } from './connectAgent';
 import { pickAgent } from './prompts';
 
 const REVOKE = 'Revoke';
@@ -49,6 +52,8 @@ export function revokeAgent(ctx: CommandContext): CommandHandler {
     await ctx.keyring.service.revokeAgent(id, ACTOR);
     ctx.logger.info(`Agent '${id}' revoked by ${ACTOR}.`);
     ctx.refreshViews();
+    // Config entries Connect Agent wrote for it: offered for removal (only those).
+    await offerToRemoveConnections(ctx, id, argObject(arg));
     return true;
   };
 }

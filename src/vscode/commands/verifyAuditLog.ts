@@ -1,0 +1,69 @@
+/**
+ * `agentKeyring.verifyAuditLog`: checks the hash chain of the audit log (and its end against the
+ * `.head` sidecar) and says so: an information message when intact, an error message naming the
+ * first bad line otherwise, with "Open Audit File" (at that line) and "Show Audit Log".
+ * Args (tests, other callers): `{ silent?: boolean }` — no message, just the result.
+ */
+import * as vscode from 'vscode';
+import { isKeyringError } from '../../core/errors';
+import type { AuditVerifyResult } from '../../core/audit/verify';
+import { verifyAuditFile } from '../../core/audit/verify';
+import type { Logger } from '../../core/ports';
+import { argObject, type CommandContext, type CommandHandler } from './commandContext';
+import { CommandId } from './commandIds';
+
+/**
+ * Verifies the audit file at `auditPath`. A log that does not exist yet is an empty, intact log
+ * (count 0), not an error.
+ */
+export async function verifyAudit(auditPath: string, logger: Logger): Promise<AuditVerifyResult> {
+  try {
+    return await verifyAuditFile(auditPath, logger);
+  } catch (e) {
+    if (isKeyringError(e) && e.code === 'invalid_input') {
+      return { ok: true, count: 0 };
+    }
+    throw e;
+  }
+}
+
+/** One sentence for a person: "intact, N events" or "damaged: line N: …". */
+export function describeVerifyResult(r: AuditVerifyResult): string {
+  if (r.ok) {
+    return r.count === 0
+      ? 'The audit log is empty: nothing recorded yet.'
+      : `The audit log is intact: ${r.count} event${r.count === 1 ? '' : 's'}, hash chain verified.`;
+  }
+  return `The audit log was tampered with or damaged at ${r.firstBad?.reason ?? 'an unknown line.'}`;
+}
+
+export function verifyAuditLog(ctx: CommandContext): CommandHandler {
+  return async (arg) => {
+    const silent = argObject(arg)?.silent === true;
+    const result = await verifyAudit(ctx.keyring.auditPath, ctx.logger);
+    const text = `Agent Keyring: ${describeVerifyResult(result)}`;
+    if (result.ok) {
+      ctx.logger.info(text);
+      if (!silent) {
+        void vscode.window.showInformationMessage(text);
+      }
+      return result;
+    }
+    ctx.logger.error(text);
+    if (!silent) {
+      void vscode.window.showErrorMessage(text, 'Open Audit File', 'Show Audit Log').then(async (choice) => {
+        if (choice === 'Open Audit File') {
+          const line = Math.max(0, (result.firstBad?.line ?? 1) - 1);
+          const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(ctx.keyring.auditPath));
+          await vscode.window.showTextDocument(doc, {
+            selection: new vscode.Range(line, 0, line, 0),
+            preview: true,
+          });
+        } else if (choice === 'Show Audit Log') {
+          await vscode.commands.executeCommand(CommandId.showAuditLog);
+        }
+      });
+    }
+    return result;
+  };
+}
