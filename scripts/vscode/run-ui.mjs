@@ -398,31 +398,59 @@ async function main() {
   const grep = process.env.AKR_GREP;
   const env2 = { page, base, keyringPort, artifacts: ARTIFACTS, log };
   const results = [];
+  // A UI test that fails is run once more (the workbench sometimes drops a keystroke or a click
+  // while it animates); a pass on the retry is reported as flaky, never silently.
+  const attempt = async (t) => {
+    const s = Date.now();
+    try {
+      await t.run(env2);
+      return { ok: true, ms: Date.now() - s };
+    } catch (e) {
+      const shot = path.join(ARTIFACTS, `failure-${results.length + 1}.png`);
+      await page.screenshot({ path: shot }).catch(() => undefined);
+      // Leave no prompt open for what runs next.
+      await page.keyboard.press('Escape').catch(() => undefined);
+      await page.keyboard.press('Escape').catch(() => undefined);
+      return { ok: false, ms: Date.now() - s, error: String(e?.stack ?? e), shot };
+    }
+  };
+  const printError = (r) =>
+    console.log(
+      `${r.error
+        .split('\n')
+        .map((l) => `         ${l}`)
+        .join('\n')}\n         screenshot: ${path.relative(REPO, r.shot)}`,
+    );
   for (const t of tests) {
     if (grep && !t.name.includes(grep)) {
       continue;
     }
-    const s = Date.now();
-    try {
-      await t.run(env2);
-      results.push({ name: t.name, ok: true, ms: Date.now() - s });
-      console.log(`  ok   ${t.name} (${Date.now() - s} ms)`);
-    } catch (e) {
-      results.push({ name: t.name, ok: false, ms: Date.now() - s, error: e?.stack ?? String(e) });
-      console.log(`  FAIL ${t.name} (${Date.now() - s} ms)`);
-      console.log(
-        String(e?.stack ?? e)
-          .split('\n')
-          .map((l) => `         ${l}`)
-          .join('\n'),
-      );
-      const shot = path.join(ARTIFACTS, `failure-${results.length}.png`);
-      await page.screenshot({ path: shot }).catch(() => undefined);
-      console.log(`         screenshot: ${path.relative(REPO, shot)}`);
-      // Leave no prompt open for the next test.
-      await page.keyboard.press('Escape').catch(() => undefined);
-      await page.keyboard.press('Escape').catch(() => undefined);
+    const first = await attempt(t);
+    if (first.ok) {
+      results.push({ name: t.name, ok: true, ms: first.ms });
+      console.log(`  ok   ${t.name} (${first.ms} ms)`);
+      continue;
     }
+    console.log(`  retry ${t.name} (first attempt failed after ${first.ms} ms):`);
+    printError(first);
+    const second = await attempt(t);
+    results.push({
+      name: t.name,
+      ok: second.ok,
+      flaky: second.ok,
+      ms: second.ms,
+      error: second.error ?? first.error,
+    });
+    if (second.ok) {
+      console.log(`  ok   ${t.name} (flaky: passed on the retry, ${second.ms} ms)`);
+    } else {
+      console.log(`  FAIL ${t.name} (${second.ms} ms)`);
+      printError(second);
+    }
+  }
+  const flaky = results.filter((r) => r.flaky).length;
+  if (flaky > 0) {
+    log(`${flaky} test(s) passed only on the retry: see the 'retry' lines above.`);
   }
   const passed = results.filter((r) => r.ok).length;
   const failed = results.length - passed;

@@ -228,7 +228,14 @@ export function auditTests(h) {
         await view.locator('#export').click();
         const saveBox = quickInput(page);
         await saveBox.locator('input').first().waitFor({ state: 'visible' });
-        const proposed = await saveBox.locator('input').first().inputValue();
+        // The simple save dialog shows the folder first and fills in the file name a moment later.
+        let proposed = '';
+        for (const deadline = Date.now() + 5_000; Date.now() < deadline; await page.waitForTimeout(100)) {
+          proposed = await saveBox.locator('input').first().inputValue();
+          if (proposed.endsWith('.csv')) {
+            break;
+          }
+        }
         assert.match(proposed, /agent-keyring-audit-\d{4}-\d\d-\d\d\.csv$/);
         await shot(env, '23-audit-export-dialog.png');
         await page.keyboard.press('Enter');
