@@ -107,6 +107,18 @@ suite('external agent over HTTP', () => {
     const leases = api.keyring.service.leases({ agentId }).filter((l) => l.credential === cred);
     assert.equal(leases.length, 1, 'the lease is issued to the agent of the token');
 
+    // A rotation from the editor reaches the external agent on its very next request.
+    const rotated = `${canary}-v2`;
+    await vscode.commands.executeCommand('agentKeyring.rotateCredential', {
+      name: cred,
+      value: rotated,
+      graceSeconds: 0,
+    });
+    const after = await call(client, 'get_credential', { name: cred, scope: 'search_read' });
+    assert.equal(after.isError, false, after.text.replaceAll(canary, '<canary>'));
+    assert.equal(after.structured?.version, 2);
+    assert.equal(after.structured?.value, rotated);
+
     // The Agents tree: last seen, and the grant with its scope.
     const items = await renderTree(api.trees.agents);
     assert.match(items.find((i) => i.depth === 0 && i.label === agentId)?.description ?? '', /seen just now/);
