@@ -2,8 +2,10 @@
 // to count file-system calls: every fs.promises function, every callback/sync fs function, and
 // FileHandle methods (sync = fsync). On SIGUSR2 it appends a JSON snapshot of the counters to the
 // file named by AKR_FS_COUNT_FILE, so the bench can diff two snapshots around a measured run.
-// With AKR_FS_NO_SYNC=1, FileHandle.sync/datasync resolve at once WITHOUT syncing: a what-if used
-// only to attribute latency to fsync — never a configuration to run.
+// With AKR_FS_NO_SYNC=1, FileHandle.sync/datasync resolve at once WITHOUT syncing, and the O_DSYNC /
+// O_SYNC bits are removed from numeric open flags (the audit log opens its file with O_DSYNC, so
+// each write is itself the flush): a what-if used only to attribute latency to the flush — never a
+// configuration to run.
 'use strict';
 const fs = require('node:fs');
 
@@ -23,13 +25,25 @@ function wrapAll(obj, prefix) {
   }
 }
 
+const NO_SYNC = process.env.AKR_FS_NO_SYNC === '1';
+const SYNC_BITS = (fs.constants.O_DSYNC ?? 0) | (fs.constants.O_SYNC ?? 0);
+/** Open flags without the synchronous-write bits (what-if only). */
+function unsynced(flags) {
+  return NO_SYNC && typeof flags === 'number' ? flags & ~SYNC_BITS : flags;
+}
+/** FileHandles opened with O_DSYNC/O_SYNC: each of their writes is also a flush to the disk. */
+const syncHandles = new WeakSet();
 const promises = fs.promises;
 let handleProtoPatched = false;
 const open = promises.open;
 wrapAll(promises, 'promises.');
-promises.open = async function (...args) {
+promises.open = async function (path, flags, ...rest) {
   bump('promises.open');
-  const fh = await open.apply(this, args);
+  const syncOpen = typeof flags === 'number' && (flags & SYNC_BITS) !== 0;
+  const fh = await open.call(this, path, unsynced(flags), ...rest);
+  if (syncOpen) {
+    syncHandles.add(fh);
+  }
   if (!handleProtoPatched) {
     handleProtoPatched = true;
     const proto = Object.getPrototypeOf(fh);
@@ -46,9 +60,13 @@ promises.open = async function (...args) {
     ]) {
       const orig = proto[m];
       if (typeof orig === 'function') {
-        const skip = process.env.AKR_FS_NO_SYNC === '1' && (m === 'sync' || m === 'datasync');
+        const skip = NO_SYNC && (m === 'sync' || m === 'datasync');
         proto[m] = function (...a) {
-          bump(`handle.${m}`);
+          bump(
+            m === 'write' && syncHandles.has(this)
+              ? 'handle.write on an O_DSYNC file (write + flush)'
+              : `handle.${m}`,
+          );
           return skip ? Promise.resolve() : orig.apply(this, a);
         };
       }

@@ -510,8 +510,9 @@ export class KeyringService implements KeyringApi, Disposable {
     }
   }
 
+  /** @param cred from the request's snapshot (taken in #decide): the metadata is not re-read. */
   async #readCurrentValue(cred: CredentialMeta): Promise<SecretValue> {
-    const value = await this.#store.readValue(cred.name, cred.version);
+    const value = await this.#store.readVersionValue(cred.name, cred.version);
     if (!value) {
       throw new StoreError(
         `The value of '${cred.name}' (version ${cred.version}) is missing from the secret store. Ask the user to rotate it to set a new value.`,

@@ -345,9 +345,14 @@ export const tests = [
       await answer(page, 'Add Agent (1/3)', CONNECTED);
       await answer(page, 'Add Agent (2/3)', 'Claude Code');
       await answer(page, 'Add Agent (3/3)', '');
-      await quickInput(page).locator('.quick-input-title', { hasText: `Connect Agent (2/2): ${CONNECTED}` }).waitFor();
+      await quickInput(page)
+        .locator('.quick-input-title', { hasText: `Connect Agent (2/2): ${CONNECTED}` })
+        .waitFor();
       await quickInput(page).locator('input').first().fill('project .mcp.json');
-      await quickInput(page).locator('.monaco-list-row', { hasText: 'Claude Code — project .mcp.json' }).first().waitFor();
+      await quickInput(page)
+        .locator('.monaco-list-row', { hasText: 'Claude Code — project .mcp.json' })
+        .first()
+        .waitFor();
       await shot(env, '15-connect-agent-client.png');
       await page.keyboard.press('Enter');
       const dialog = page.locator('.monaco-dialog-box');
@@ -375,8 +380,17 @@ export const tests = [
       assert.ok(!content.includes(token), 'the token is not written to the file');
       await shot(env, '17-connect-agent-mcp-json.png');
       // What VS Code's own .mcp.json validation says about the reference (for the screenshot).
-      await page.locator('.editor-instance .view-line', { hasText: 'Authorization' }).locator('span', { hasText: 'AGENT_KEYRING' }).first().hover().catch(() => undefined);
-      await page.locator('.monaco-hover').first().waitFor({ timeout: 3_000 }).catch(() => undefined);
+      await page
+        .locator('.editor-instance .view-line', { hasText: 'Authorization' })
+        .locator('span', { hasText: 'AGENT_KEYRING' })
+        .first()
+        .hover()
+        .catch(() => undefined);
+      await page
+        .locator('.monaco-hover')
+        .first()
+        .waitFor({ timeout: 3_000 })
+        .catch(() => undefined);
       await shot(env, '17b-mcp-json-hover.png');
       await page.mouse.move(900, 600);
       await expandPane(page, 'Agents');
@@ -389,7 +403,10 @@ export const tests = [
       const { page } = env;
       await palette(page, 'Welcome: Open Walkthrough...');
       await quickInput(page).locator('input').first().fill('Agent Keyring');
-      await quickInput(page).locator('.monaco-list-row', { hasText: 'Get started with Agent Keyring' }).first().click();
+      await quickInput(page)
+        .locator('.monaco-list-row', { hasText: 'Get started with Agent Keyring' })
+        .first()
+        .click();
       const wt = page.locator('.gettingStartedContainer');
       await wt.locator('.getting-started-step', { hasText: 'Add a credential' }).first().waitFor();
       for (const step of ['Copilot is connected already', 'Connect a CLI agent', 'Watch the audit']) {

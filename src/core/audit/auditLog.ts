@@ -2,19 +2,29 @@
  * The audit log (DESIGN §6): append-only JSONL, one event per decision, hash-chained, durable
  * before anything is released, shared safely by several processes.
  *
- * Write path per batch: take the cross-process lock → open the file for append → if its size is
- * not what this process last saw, pick up the chain head another process left (via the `.head`
- * sidecar, else the last line) → one `write` of every queued line → one `fsync` → update the
- * sidecar → release the lock → resolve every caller of the batch.
+ * Write path per batch (group commit: every event queued while the previous batch was being
+ * written goes into one batch):
+ *   take the cross-process lock (`mkdir`, synchronous) → check that the path is still the file this
+ *   process has open (`stat`; else reopen) → if its size is not what this process last wrote, pick
+ *   up the chain head another process left (via the `.head` sidecar, else the last line) → ONE
+ *   `write` of every queued line on a descriptor opened with `O_DSYNC` (the write returns only once
+ *   the lines and the file size are on stable storage: `write` + `fdatasync` in one system call
+ *   and one thread-pool hop) → update the sidecar in place (see {@link HeadFileWriter}) → release
+ *   the lock (`rmdir`) → resolve every caller of the batch.
+ * Where `O_DSYNC` does not exist (Windows) the write is followed by an explicit `fdatasync`.
+ * `fdatasync`, not `fsync`: what it skips is only the file's timestamps; the data and the size
+ * needed to read it back are flushed either way.
  */
 import { createHmac, randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import { promises as fsp } from 'node:fs';
 import * as nodePath from 'node:path';
 import { AuditUnavailableError, InvalidInputError } from '../errors';
 import type { AuditEvent, AuditEventInput, SecretValue } from '../model';
 import type { Clock, Disposable, Logger } from '../ports';
 import { GENESIS_HASH, eventLine, isHash, sealEvent } from './chain';
-import { type AuditHead, readHeadFile, withAuditLock, writeHeadFile } from './headFile';
+import { AuditLock } from './auditLock';
+import { type AuditHead, HeadFileWriter, lockPath, readHeadFile } from './headFile';
 import { countNewlines, readLastLine } from './lines';
 import { buildSecretMatcher, redact, redactError } from './redact';
 
@@ -26,6 +36,13 @@ export const MIN_AUDIT_KEY_BYTES = 16;
 
 /** Most events written in one batch (bounds one write's size). */
 const MAX_BATCH = 5000;
+
+/**
+ * Flags of the audit file's descriptor: append, read (to find the chain head after another
+ * writer), create, and O_DSYNC where the platform has it (each write is durable when it returns).
+ */
+const O_DSYNC: number | undefined = (fs.constants as { O_DSYNC?: number }).O_DSYNC;
+const AUDIT_OPEN_FLAGS = fs.constants.O_APPEND | fs.constants.O_RDWR | fs.constants.O_CREAT | (O_DSYNC ?? 0);
 
 /** A fresh random audit key (32 bytes) for `value_fingerprint`s; store it in the SecretBackend. */
 export function generateAuditKey(): Buffer {
@@ -71,6 +88,10 @@ export class AuditLog implements Disposable {
   #head: AuditHead | undefined;
   /** The log's folder exists (checked once, and again after any failed write). */
   #dirReady = false;
+  readonly #lock: AuditLock;
+  readonly #headFile: HeadFileWriter;
+  /** The audit file, kept open between batches; its inode is checked against the path per batch. */
+  #file: { fh: fsp.FileHandle; ino: number; dev: number } | undefined;
   #listeners = new Set<(events: AuditEvent[]) => void>();
   #knownSecrets: (() => Iterable<string>) | undefined;
   #matcherCache: { key: string; matcher: RegExp | undefined } | undefined;
@@ -81,6 +102,8 @@ export class AuditLog implements Disposable {
     this.#clock = options.clock;
     this.#logger = options.logger;
     this.#knownSecrets = options.knownSecrets;
+    this.#lock = new AuditLock(lockPath(this.path), this.#logger);
+    this.#headFile = new HeadFileWriter(this.path, this.#logger);
   }
 
   /**
@@ -168,12 +191,24 @@ export class AuditLog implements Disposable {
   dispose(): void {
     this.#disposed = true;
     this.#kick();
+    if (!this.#draining) {
+      void this.#closeFiles();
+    }
   }
 
-  /** {@link dispose} and wait until the queue is written. */
+  /** {@link dispose} and wait until the queue is written and the files are closed. */
   async close(): Promise<void> {
     this.dispose();
     await this.flush();
+    await this.#closeFiles();
+  }
+
+  async #closeFiles(): Promise<void> {
+    const file = this.#file;
+    this.#file = undefined;
+    await file?.fh.close().catch(() => undefined);
+    await this.#headFile.close();
+    this.#lock.dispose();
   }
 
   #prepare(input: AuditEventInput): AuditEventInput & { ts: string } {
@@ -253,6 +288,9 @@ export class AuditLog implements Disposable {
         this.#draining = undefined;
         // Events queued while the last batch finished.
         this.#kick();
+        if (this.#disposed && !this.#draining) {
+          void this.#closeFiles();
+        }
       });
   }
 
@@ -271,10 +309,13 @@ export class AuditLog implements Disposable {
         await fsp.mkdir(nodePath.dirname(this.path), { recursive: true });
         this.#dirReady = true;
       }
-      await withAuditLock(this.path, this.#logger, async () => {
+      await this.#lock.acquire();
+      try {
         batch = this.#queue.splice(0, MAX_BATCH);
         events = await this.#appendLocked(batch);
-      });
+      } finally {
+        this.#lock.release();
+      }
     } catch (e) {
       if (batch.length === 0) {
         // Failed before taking the batch (folder or lock): fail what is queued now.
@@ -282,6 +323,9 @@ export class AuditLog implements Disposable {
       }
       this.#head = undefined; // re-read the chain head from disk next time
       this.#dirReady = false; // and make sure the folder is there
+      const file = this.#file; // and reopen the file
+      this.#file = undefined;
+      await file?.fh.close().catch(() => undefined);
       this.#log(
         'error',
         `Audit log: could not write ${batch.length} event(s) to ${this.path}: ${redactError(e, [])}. The requests were refused (fail-closed); check the disk and the file's permissions.`,
@@ -302,66 +346,83 @@ export class AuditLog implements Disposable {
     }
   }
 
-  /** Under the lock: find the head, write + fsync the lines, update the sidecar. */
+  /** Under the lock: find the head, write the lines durably, update the sidecar. */
   async #appendLocked(batch: Pending[]): Promise<AuditEvent[]> {
-    let created = false;
-    try {
-      await fsp.stat(this.path);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT') {
-        throw e;
-      }
-      created = true;
+    const { fh, size, created } = await this.#openFile();
+    let head = this.#head;
+    let prefix = '';
+    if (!head || head.size !== size) {
+      const synced = await this.#resync(fh, size);
+      head = synced.head;
+      prefix = synced.needsNewline ? '\n' : '';
     }
-    const fh = await fsp.open(this.path, 'a+', 0o600);
+    let prev = head.hash;
+    let text = prefix;
+    const events: AuditEvent[] = new Array<AuditEvent>(batch.length);
+    for (let i = 0; i < batch.length; i++) {
+      const event = sealEvent(batch[i].input, prev);
+      events[i] = event;
+      prev = event.hash;
+      text += eventLine(event) + '\n';
+    }
+    const buf = Buffer.from(text, 'utf8');
     try {
-      const { size } = await fh.stat();
-      let head = this.#head;
-      let prefix = '';
-      if (!head || head.size !== size) {
-        const synced = await this.#resync(fh, size);
-        head = synced.head;
-        prefix = synced.needsNewline ? '\n' : '';
+      let off = 0;
+      while (off < buf.length) {
+        const { bytesWritten } = await fh.write(buf, off, buf.length - off);
+        off += bytesWritten;
       }
-      const events: AuditEvent[] = [];
-      let prev = head.hash;
-      for (const p of batch) {
-        const event = sealEvent(p.input, prev);
-        events.push(event);
-        prev = event.hash;
+      if (O_DSYNC === undefined) {
+        await fh.datasync();
       }
-      const buf = Buffer.from(prefix + events.map((e) => eventLine(e) + '\n').join(''), 'utf8');
-      try {
-        let off = 0;
-        while (off < buf.length) {
-          const { bytesWritten } = await fh.write(buf, off, buf.length - off);
-          off += bytesWritten;
-        }
-        await fh.sync();
-      } catch (e) {
-        // Best effort: drop a partial batch so the next one does not follow half a line.
-        await fh.truncate(size).catch(() => undefined);
-        throw e;
+    } catch (e) {
+      // Best effort: drop a partial batch so the next one does not follow half a line.
+      await fh.truncate(size).catch(() => undefined);
+      throw e;
+    }
+    if (created) {
+      await syncDirectory(nodePath.dirname(this.path));
+    }
+    const next: AuditHead = {
+      count: head.count + events.length,
+      hash: prev,
+      size: size + buf.length,
+    };
+    this.#head = next;
+    try {
+      await this.#headFile.write(next);
+    } catch (e) {
+      // The lines are durable and chained; the next batch rewrites the sidecar. Until then,
+      // verify reports the lines after the recorded head.
+      this.#log('error', `Audit log: could not update ${this.path}.head: ${redactError(e, [])}`);
+    }
+    return events;
+  }
+
+  /**
+   * The open audit file and its current size. The descriptor is kept between batches; a `stat` of
+   * the path (synchronous, microseconds) proves it is still the same file — deleted, moved or
+   * replaced files are reopened (and then resynced, since the size no longer matches).
+   */
+  async #openFile(): Promise<{ fh: fsp.FileHandle; size: number; created: boolean }> {
+    const st = fs.statSync(this.path, { throwIfNoEntry: false });
+    const current = this.#file;
+    if (current && st && st.ino === current.ino && st.dev === current.dev) {
+      return { fh: current.fh, size: st.size, created: false };
+    }
+    this.#file = undefined;
+    await current?.fh.close().catch(() => undefined);
+    const fh = await fsp.open(this.path, AUDIT_OPEN_FLAGS, 0o600);
+    try {
+      const opened = await fh.stat();
+      if (!opened.isFile()) {
+        throw Object.assign(new Error(`${this.path} is not a regular file`), { code: 'EISDIR' });
       }
-      if (created) {
-        await syncDirectory(nodePath.dirname(this.path));
-      }
-      const next: AuditHead = {
-        count: head.count + events.length,
-        hash: prev,
-        size: size + buf.length,
-      };
-      this.#head = next;
-      try {
-        await writeHeadFile(this.path, next);
-      } catch (e) {
-        // The lines are durable and chained; the next batch rewrites the sidecar. Until then,
-        // verify reports the lines after the recorded head.
-        this.#log('error', `Audit log: could not update ${this.path}.head: ${redactError(e, [])}`);
-      }
-      return events;
-    } finally {
+      this.#file = { fh, ino: opened.ino, dev: opened.dev };
+      return { fh, size: opened.size, created: st === undefined };
+    } catch (e) {
       await fh.close().catch(() => undefined);
+      throw e;
     }
   }
 

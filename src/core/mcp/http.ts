@@ -16,13 +16,13 @@ import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest, type Implementation } from '@modelcontextprotocol/sdk/types.js';
 import type { KeyringApi } from '../api';
 import { InvalidInputError } from '../errors';
 import type { AgentMeta } from '../model';
 import { NULL_LOGGER, SYSTEM_CLOCK, type Clock, type Disposable, type Logger } from '../ports';
 import { createCredentialServer, type CredentialServer } from './server';
+import { NodeStreamableHttpTransport } from './streamableHttpTransport';
 
 export const MCP_PATH = '/mcp';
 export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
@@ -65,7 +65,7 @@ export interface HttpHost {
 interface Session {
   id: string;
   agentId: string;
-  transport: StreamableHTTPServerTransport;
+  transport: NodeStreamableHttpTransport;
   mcp: CredentialServer;
   lastSeen: number;
   /** Requests (including open GET event streams) in progress: a session in use is never idle. */
@@ -149,7 +149,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
 
   const createSession = async (
     agent: AgentMeta,
-  ): Promise<{ transport: StreamableHTTPServerTransport; session: () => Session | undefined }> => {
+  ): Promise<{ transport: NodeStreamableHttpTransport; session: () => Session | undefined }> => {
     if (sessions.size >= maxSessions) {
       throw new HttpRefusal(
         503,
@@ -159,9 +159,10 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
     }
     const mcp = createCredentialServer({ api, agentId: agent.id, logger, serverInfo: opts.serverInfo });
     let session: Session | undefined;
-    const transport = new StreamableHTTPServerTransport({
+    // Our own node:http transport (same wire behaviour as the SDK's, JSON responses; see
+    // streamableHttpTransport.ts for why).
+    const transport = new NodeStreamableHttpTransport({
       sessionIdGenerator: randomUUID,
-      enableJsonResponse: true,
       onsessioninitialized: (id) => {
         session = { id, agentId: agent.id, transport, mcp, lastSeen: clock.now(), inFlight: 0 };
         sessions.set(id, session);
@@ -202,8 +203,8 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
         'Forbidden: requests from web pages are not accepted (Origin is not a loopback http origin).',
       );
     }
-    // 3. Path
-    const path = pathOf(req.url);
+    // 3. Path (the exact path is by far the common case; anything else is normalised first)
+    const path = req.url === MCP_PATH ? MCP_PATH : pathOf(req.url);
     if (path !== MCP_PATH) {
       throw new HttpRefusal(404, -32000, `Not found: the MCP endpoint is ${MCP_PATH}.`);
     }
@@ -253,7 +254,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
         throw new HttpRefusal(400, -32700, 'Parse error: the request body is not valid JSON.');
       }
     }
-    (req as http.IncomingMessage & { auth?: AuthInfo }).auth = { token, clientId: agent.id, scopes: [] };
+    const auth: AuthInfo = { token, clientId: agent.id, scopes: [] };
 
     if (!session) {
       if (method !== 'POST' || !isInitialize(body)) {
@@ -264,7 +265,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
         );
       }
       const created = await createSession(agent);
-      await created.transport.handleRequest(req, res, body);
+      await created.transport.handleRequest(req, res, body, auth);
       if (!created.session()) {
         // initialize was refused by the transport (it already answered); nothing to keep.
         await created.transport.close().catch(() => undefined);
@@ -274,7 +275,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
     session.inFlight++;
     session.lastSeen = clock.now();
     try {
-      await session.transport.handleRequest(req, res, body);
+      await session.transport.handleRequest(req, res, body, auth);
     } finally {
       // A GET event stream stays open after handleRequest resolves; count it until the socket ends.
       const s = session;

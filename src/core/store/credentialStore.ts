@@ -151,6 +151,18 @@ export class CredentialStore {
   }
 
   /**
+   * The stored value of one version, for a caller that already holds a metadata snapshot naming
+   * that version (the request path: one metadata revalidation per request). Unlike
+   * {@link readValue} it does not re-read the metadata; the secret backend still revalidates.
+   * @returns undefined when that version's value is gone.
+   * @throws StoreError when the backend fails.
+   */
+  async readVersionValue(name: CredentialName, version: number): Promise<SecretValue | undefined> {
+    const v = await this.secrets.get(secretKey(name, version));
+    return v === undefined ? undefined : new SecretValue(v);
+  }
+
+  /**
    * The current version and its value, consistent with each other even while another process
    * rotates (re-reads the metadata if the value it pointed at was just superseded).
    * @throws CredentialNotFoundError; StoreError when the current value is missing from the backend.

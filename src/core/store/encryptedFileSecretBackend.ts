@@ -37,6 +37,14 @@ export class EncryptedFileSecretBackend implements SecretBackend, Disposable {
   private readonly lockDir: string;
   private readonly key: Buffer;
   private cleanedTempFiles = false;
+  /**
+   * Decrypted values of the current document, by key. An entry is immutable within one document
+   * (any write or another process's change gives a new document object), so a value is decrypted
+   * once per version of the file instead of on every read; the map goes away with its document.
+   * The plain values live in this process's memory as long as the file is unchanged — no longer
+   * exposed than while they are handed out, and never written anywhere.
+   */
+  private decrypted = new WeakMap<Entries, Map<string, string>>();
 
   /**
    * @param masterKey 32 bytes (see `loadMasterKey`).
@@ -72,7 +80,20 @@ export class EncryptedFileSecretBackend implements SecretBackend, Disposable {
   async get(key: string): Promise<string | undefined> {
     const entries = await this.entries.read();
     const blob = Object.prototype.hasOwnProperty.call(entries, key) ? entries[key] : undefined;
-    return blob === undefined ? undefined : this.decrypt(key, blob);
+    if (blob === undefined) {
+      return undefined;
+    }
+    let values = this.decrypted.get(entries);
+    if (!values) {
+      values = new Map();
+      this.decrypted.set(entries, values);
+    }
+    let value = values.get(key);
+    if (value === undefined) {
+      value = this.decrypt(key, blob);
+      values.set(key, value);
+    }
+    return value;
   }
 
   /** Encrypts and stores `value` under `key` (atomic, under the secrets lock). */
