@@ -45,6 +45,8 @@ async function bundleSizes() {
       platform: 'node',
       target: 'node20',
       external: ['vscode', '@napi-rs/keyring'],
+      // As esbuild.mjs: jsonc-parser's UMD `main` cannot be bundled, its ES module build can.
+      alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
       minify: production,
       sourcemap: !production,
       sourcesContent: false,
