@@ -69,6 +69,7 @@ export interface AgentKeyringTestApi {
 let closeRunning: (() => Promise<void>) | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<AgentKeyringTestApi | undefined> {
+  const startedAt = performance.now();
   const disposables = new DisposableStore();
   context.subscriptions.push(disposables);
   const channel = disposables.add(vscode.window.createOutputChannel('Agent Keyring', { log: true }));
@@ -219,6 +220,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
     disposables.dispose();
   };
 
+  logger.info(`Activated in ${(performance.now() - startedAt).toFixed(1)} ms.`);
   return testMode
     ? {
         secrets,
