@@ -14,56 +14,35 @@
 // Prints the in-host mocha report and a closing line `N passed, N failed`; exits non-zero on any
 // failure, timeout or missing report. Logs and screenshots go to .test-artifacts/integration/.
 // Every process started here is stopped by its PID (process group) on exit, error or timeout.
-import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import process from 'node:process';
-import { fileURLToPath } from 'node:url';
 
-const NODE_VERSION = '24.21.0';
-const CODE_SERVER_VERSION = '4.139.1';
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CACHE = process.env.AKR_CACHE || path.join(os.homedir(), '.cache', 'agent-keyring-ci');
-const NODE24 = path.join(CACHE, `node-${NODE_VERSION}`, 'bin', 'node');
-const SERVER_MAIN = path.join(
+import {
   CACHE,
-  `code-server-${CODE_SERVER_VERSION}`,
-  'lib/node_modules/code-server/lib/vscode/out/server-main.js',
-);
-const CHROMIUM = '/usr/bin/chromium';
+  CHROMIUM,
+  CODE_SERVER_ROOT,
+  createHarness,
+  fail,
+  freePort,
+  makeRunDirs,
+  NODE24,
+  NODE_VERSION,
+  REPO,
+  runEnv,
+  TIMEOUT_MS,
+  waitForHttp,
+  writeJson,
+} from './harness.mjs';
+
+const SERVER_MAIN = path.join(CODE_SERVER_ROOT, 'lib/node_modules/code-server/lib/vscode/out/server-main.js');
 const EXTENSION_MAIN = path.join(REPO, 'dist', 'extension.js');
 const TESTS_INDEX = path.join(REPO, 'out', 'test', 'integration', 'index.js');
 const ARTIFACTS = path.join(REPO, '.test-artifacts', 'integration');
-const TIMEOUT_MS = Number(process.env.AKR_TIMEOUT_MS || 300_000);
 const SERVER_READY_TIMEOUT_MS = 60_000;
 
-const t0 = Date.now();
-const since = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
-const log = (msg) => console.log(`[integration ${since()}] ${msg}`);
-
-/** Everything to undo, last first. Each entry must never throw. */
-const cleanups = [];
-let cleaningUp;
-function cleanup() {
-  cleaningUp ??= (async () => {
-    for (const fn of cleanups.splice(0).reverse()) {
-      try {
-        await fn();
-      } catch (e) {
-        console.error(`[integration] cleanup step failed: ${e?.message ?? e}`);
-      }
-    }
-  })();
-  return cleaningUp;
-}
-
-function fail(message) {
-  const err = new Error(message);
-  err.userFacing = true;
-  return err;
-}
+const h = createHarness('integration');
+const { log } = h;
 
 function checkPrerequisites() {
   const missing = [];
@@ -84,69 +63,15 @@ function checkPrerequisites() {
   }
 }
 
-/** A port that was free a moment ago on 127.0.0.1 (the OS picks it). */
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
+/** Waits until the VS Code server answers `url` with a status below 500. */
+function waitForServer(url, child, deadline) {
+  return waitForHttp(url, child, deadline, {
+    accept: (res) => res.status < 500,
+    exitedMessage: (code) =>
+      `The VS Code server exited with code ${code} before answering. See ${ARTIFACTS}/server.log`,
+    timeoutMessage: (lastError) =>
+      `The VS Code server did not answer ${url} within ${SERVER_READY_TIMEOUT_MS / 1000}s (${lastError}).`,
   });
-}
-
-function writeJson(file, value) {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
-}
-
-/** Stops a process group we started (detached => its PID is the group id): TERM, then KILL. */
-async function stopProcessGroup(child, name) {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return;
-  }
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const signal = (sig) => {
-    try {
-      process.kill(-child.pid, sig);
-    } catch {
-      // already gone
-    }
-  };
-  signal('SIGTERM');
-  const timer = new Promise((resolve) => setTimeout(() => resolve('timeout'), 5_000));
-  if ((await Promise.race([exited, timer])) === 'timeout') {
-    log(`${name} (pid ${child.pid}) did not stop on SIGTERM; sending SIGKILL`);
-    signal('SIGKILL');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 2_000))]);
-  }
-}
-
-async function waitForServer(url, child, deadline) {
-  let lastError = 'no answer yet';
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) {
-      throw fail(
-        `The VS Code server exited with code ${child.exitCode} before answering. See ${ARTIFACTS}/server.log`,
-      );
-    }
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      await res.arrayBuffer();
-      if (res.status < 500) {
-        return;
-      }
-      lastError = `HTTP ${res.status}`;
-    } catch (e) {
-      lastError = e?.cause?.code ?? e?.message ?? String(e);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw fail(
-    `The VS Code server did not answer ${url} within ${SERVER_READY_TIMEOUT_MS / 1000}s (${lastError}).`,
-  );
 }
 
 function printReport(reportFile) {
@@ -178,8 +103,18 @@ async function main() {
   fs.mkdirSync(ARTIFACTS, { recursive: true });
 
   // --- per-run temp dir: XDG_*, TMPDIR, server/user data, extensions, workspace, browser profile
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'akr-int-'));
-  cleanups.push(() => {
+  const { tmp, dirs } = makeRunDirs('akr-int-', [
+    'xdg-config',
+    'xdg-data',
+    'xdg-cache',
+    'tmp',
+    'server-data',
+    'user-data',
+    'extensions',
+    'workspace',
+    'browser',
+  ]);
+  h.addCleanup(() => {
     // The remote extension host's logs (exthost, MCP servers, our output channel) live server-side.
     const serverLogs = path.join(tmp, 'user-data', 'logs');
     if (fs.existsSync(serverLogs)) {
@@ -191,22 +126,6 @@ async function main() {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   });
-  const dirs = Object.fromEntries(
-    [
-      'xdg-config',
-      'xdg-data',
-      'xdg-cache',
-      'tmp',
-      'server-data',
-      'user-data',
-      'extensions',
-      'workspace',
-      'browser',
-    ].map((d) => [d, path.join(tmp, d)]),
-  );
-  for (const d of Object.values(dirs)) {
-    fs.mkdirSync(d, { recursive: true });
-  }
   const reportFile = path.join(tmp, 'report.json');
   const [vscodePort, keyringPort] = [await freePort(), await freePort()];
 
@@ -226,20 +145,12 @@ async function main() {
   fs.writeFileSync(path.join(dirs.workspace, 'README.md'), '# Agent Keyring integration test workspace\n');
 
   // --- VS Code server (Node 24)
-  const env = {
-    ...process.env,
-    PATH: `${path.dirname(NODE24)}${path.delimiter}${process.env.PATH}`,
-    XDG_CONFIG_HOME: dirs['xdg-config'],
-    XDG_DATA_HOME: dirs['xdg-data'],
-    XDG_CACHE_HOME: dirs['xdg-cache'],
-    TMPDIR: dirs.tmp,
+  const env = runEnv(dirs, {
     AKR_INTEGRATION_REPORT: reportFile,
     AKR_INTEGRATION_WORKSPACE: dirs.workspace,
     AKR_INTEGRATION_KEYRING_PORT: String(keyringPort),
     ...(process.env.AKR_GREP ? { AKR_INTEGRATION_GREP: process.env.AKR_GREP } : {}),
-  };
-  delete env.ELECTRON_RUN_AS_NODE;
-  delete env.VSCODE_IPC_HOOK_CLI;
+  });
   const serverArgs = [
     SERVER_MAIN,
     '--host',
@@ -258,17 +169,13 @@ async function main() {
     '--extensions-dir',
     dirs.extensions,
   ];
-  const serverLog = fs.createWriteStream(path.join(ARTIFACTS, 'server.log'));
-  const server = spawn(NODE24, serverArgs, {
-    cwd: dirs.workspace,
-    env,
-    detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  cleanups.push(() => new Promise((r) => serverLog.end(r)));
-  cleanups.push(() => stopProcessGroup(server, 'VS Code server'));
-  server.stdout.pipe(serverLog, { end: false });
-  server.stderr.pipe(serverLog, { end: false });
+  const server = h.spawnDetached(
+    NODE24,
+    serverArgs,
+    { cwd: dirs.workspace, env },
+    path.join(ARTIFACTS, 'server.log'),
+    'VS Code server',
+  );
   log(`VS Code server pid ${server.pid} on 127.0.0.1:${vscodePort} (keyring port ${keyringPort})`);
 
   const base = `http://127.0.0.1:${vscodePort}`;
@@ -276,31 +183,12 @@ async function main() {
   log('VS Code server answers');
 
   // --- Chromium via playwright-core
-  const { chromium } = await import('playwright-core');
-  const context = await chromium.launchPersistentContext(dirs.browser, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    env: { ...env, TMPDIR: dirs.tmp },
-    viewport: { width: 1280, height: 800 },
+  const { page } = await h.launchChromium({
+    userDataDir: dirs.browser,
+    env,
+    tmpDir: dirs.tmp,
+    artifacts: ARTIFACTS,
   });
-  cleanups.push(() => context.close().catch(() => undefined));
-  const browserPid = context.browser()?.process?.()?.pid;
-  log(`Chromium started${browserPid ? ` (pid ${browserPid})` : ''}`);
-
-  const page = context.pages()[0] ?? (await context.newPage());
-  const consoleLog = fs.createWriteStream(path.join(ARTIFACTS, 'browser-console.log'));
-  cleanups.push(() => new Promise((r) => consoleLog.end(r)));
-  page.on('console', (m) => consoleLog.write(`[${m.type()}] ${m.text()}\n`));
-  page.on('pageerror', (e) => consoleLog.write(`[pageerror] ${e.stack ?? e.message}\n`));
 
   let resolveExit;
   const exitCode = new Promise((resolve) => (resolveExit = resolve));
@@ -326,7 +214,7 @@ async function main() {
   log('opening the workbench; the extension host runs the suite');
   await page.goto(url, { waitUntil: 'domcontentloaded', timeout: 60_000 });
 
-  const remaining = TIMEOUT_MS - (Date.now() - t0);
+  const remaining = TIMEOUT_MS - (Date.now() - h.t0);
   let timer;
   const timedOut = new Promise(
     (resolve) => (timer = setTimeout(() => resolve('timeout'), Math.max(remaining, 1_000))),
@@ -369,29 +257,9 @@ async function main() {
   return 0;
 }
 
-for (const sig of ['SIGINT', 'SIGTERM']) {
-  process.on(sig, () => {
-    log(`${sig}: stopping everything started here`);
-    void cleanup().then(() => process.exit(130));
-  });
-}
+h.handleSignals(['SIGINT', 'SIGTERM']);
 
 // Last resort if something hangs outside the awaited steps: stop everything, fail.
-const watchdog = setTimeout(() => {
-  console.error(`[integration] watchdog: still running after ${(TIMEOUT_MS + 30_000) / 1000}s; stopping.`);
-  console.log('0 passed, 1 failed');
-  void cleanup().then(() => process.exit(1));
-}, TIMEOUT_MS + 30_000);
-watchdog.unref();
+h.startWatchdog(TIMEOUT_MS + 30_000);
 
-let code;
-try {
-  code = await main();
-} catch (e) {
-  console.error(e?.userFacing ? `[integration] ${e.message}` : e);
-  code = 1;
-} finally {
-  await cleanup();
-  log(`done in ${since()}`);
-}
-process.exit(code);
+await h.runMain(main);

@@ -17,68 +17,33 @@
 // failure. Every process started here is stopped by its PID (process group) on exit or timeout.
 import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
-import * as net from 'node:net';
-import * as os from 'node:os';
 import * as path from 'node:path';
 import process from 'node:process';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { pathToFileURL } from 'node:url';
 
-const NODE_VERSION = '24.21.0';
-const CODE_SERVER_VERSION = '4.139.1';
-const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const CACHE = process.env.AKR_CACHE || path.join(os.homedir(), '.cache', 'agent-keyring-ci');
-const NODE24 = path.join(CACHE, `node-${NODE_VERSION}`, 'bin', 'node');
-const CODE_SERVER = path.join(
+import {
   CACHE,
-  `code-server-${CODE_SERVER_VERSION}`,
-  'lib/node_modules/code-server/out/node/entry.js',
-);
-const CHROMIUM = '/usr/bin/chromium';
+  CHROMIUM,
+  CODE_SERVER_ROOT,
+  createHarness,
+  fail,
+  freePort,
+  makeRunDirs,
+  NODE24,
+  NODE_VERSION,
+  REPO,
+  runEnv,
+  TIMEOUT_MS,
+  waitForHttp,
+  writeJson,
+} from './harness.mjs';
+
+const CODE_SERVER = path.join(CODE_SERVER_ROOT, 'lib/node_modules/code-server/out/node/entry.js');
 const SPEC = path.join(REPO, 'test', 'e2e', 'ui.spec.mjs');
 const ARTIFACTS = path.join(REPO, '.test-artifacts', 'ui');
-const TIMEOUT_MS = Number(process.env.AKR_TIMEOUT_MS || 300_000);
 
-const t0 = Date.now();
-const since = () => `${((Date.now() - t0) / 1000).toFixed(1)}s`;
-const log = (msg) => console.log(`[ui ${since()}] ${msg}`);
-
-const cleanups = [];
-let cleaningUp;
-function cleanup() {
-  cleaningUp ??= (async () => {
-    for (const fn of cleanups.splice(0).reverse()) {
-      try {
-        await fn();
-      } catch (e) {
-        console.error(`[ui] cleanup step failed: ${e?.message ?? e}`);
-      }
-    }
-  })();
-  return cleaningUp;
-}
-
-function fail(message) {
-  const err = new Error(message);
-  err.userFacing = true;
-  return err;
-}
-
-function freePort() {
-  return new Promise((resolve, reject) => {
-    const srv = net.createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const { port } = srv.address();
-      srv.close(() => resolve(port));
-    });
-  });
-}
-
-function writeJson(file, value) {
-  fs.mkdirSync(path.dirname(file), { recursive: true });
-  fs.writeFileSync(file, JSON.stringify(value, null, 2) + '\n');
-}
+const h = createHarness('ui');
+const { log } = h;
 
 /** Runs a command to completion; output to `logFile`. Rejects with the tail of the log on failure. */
 function run(cmd, args, opts, logFile) {
@@ -101,49 +66,14 @@ function run(cmd, args, opts, logFile) {
   });
 }
 
-/** Stops a process group we started (detached => its PID is the group id): TERM, then KILL. */
-async function stopProcessGroup(child, name) {
-  if (child.exitCode !== null || child.signalCode !== null) {
-    return;
-  }
-  const exited = new Promise((resolve) => child.once('exit', resolve));
-  const signal = (sig) => {
-    try {
-      process.kill(-child.pid, sig);
-    } catch {
-      // already gone
-    }
-  };
-  signal('SIGTERM');
-  const timer = new Promise((resolve) => setTimeout(() => resolve('timeout'), 5_000));
-  if ((await Promise.race([exited, timer])) === 'timeout') {
-    log(`${name} (pid ${child.pid}) did not stop on SIGTERM; sending SIGKILL`);
-    signal('SIGKILL');
-    await Promise.race([exited, new Promise((r) => setTimeout(r, 2_000))]);
-  }
-}
-
-async function waitForHealthz(url, child, deadline) {
-  let lastError = 'no answer yet';
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) {
-      throw fail(
-        `code-server exited with code ${child.exitCode} before answering. See ${ARTIFACTS}/code-server.log`,
-      );
-    }
-    try {
-      const res = await fetch(url, { signal: AbortSignal.timeout(2_000) });
-      await res.arrayBuffer();
-      if (res.ok) {
-        return;
-      }
-      lastError = `HTTP ${res.status}`;
-    } catch (e) {
-      lastError = e?.cause?.code ?? e?.message ?? String(e);
-    }
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw fail(`code-server did not answer ${url} in time (${lastError}).`);
+/** Waits until code-server answers `url` with a 2xx status. */
+function waitForHealthz(url, child, deadline) {
+  return waitForHttp(url, child, deadline, {
+    accept: (res) => res.ok,
+    exitedMessage: (code) =>
+      `code-server exited with code ${code} before answering. See ${ARTIFACTS}/code-server.log`,
+    timeoutMessage: (lastError) => `code-server did not answer ${url} in time (${lastError}).`,
+  });
 }
 
 /** Name → uncompressed size of every entry of a zip file (reads the central directory). */
@@ -252,32 +182,24 @@ async function main() {
     return r;
   };
 
-  const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'akr-ui-'));
-  cleanups.push(() => {
+  const { tmp, dirs } = makeRunDirs('akr-ui-', [
+    'xdg-config',
+    'xdg-data',
+    'xdg-cache',
+    'tmp',
+    'user-data',
+    'extensions',
+    'workspace',
+    'browser',
+  ]);
+  h.addCleanup(() => {
     if (process.env.AKR_KEEP_TMP === '1') {
       log(`kept temp dir ${tmp}`);
     } else {
       fs.rmSync(tmp, { recursive: true, force: true });
     }
   });
-  const dirs = Object.fromEntries(
-    ['xdg-config', 'xdg-data', 'xdg-cache', 'tmp', 'user-data', 'extensions', 'workspace', 'browser'].map(
-      (d) => [d, path.join(tmp, d)],
-    ),
-  );
-  for (const d of Object.values(dirs)) {
-    fs.mkdirSync(d, { recursive: true });
-  }
-  const env = {
-    ...process.env,
-    PATH: `${path.dirname(NODE24)}${path.delimiter}${process.env.PATH}`,
-    XDG_CONFIG_HOME: dirs['xdg-config'],
-    XDG_DATA_HOME: dirs['xdg-data'],
-    XDG_CACHE_HOME: dirs['xdg-cache'],
-    TMPDIR: dirs.tmp,
-  };
-  delete env.ELECTRON_RUN_AS_NODE;
-  delete env.VSCODE_IPC_HOOK_CLI;
+  const env = runEnv(dirs);
 
   // --- 1. the .vsix, as a user gets it
   let vsix = process.env.AKR_UI_VSIX;
@@ -326,8 +248,7 @@ async function main() {
   fs.writeFileSync(path.join(dirs.workspace, 'README.md'), '# Agent Keyring UI test workspace\n');
   const configFile = path.join(tmp, 'code-server.yaml');
   fs.writeFileSync(configFile, 'auth: none\ncert: false\n');
-  const csLog = fs.createWriteStream(path.join(ARTIFACTS, 'code-server.log'));
-  const server = spawn(
+  const server = h.spawnDetached(
     NODE24,
     [
       CODE_SERVER,
@@ -347,43 +268,23 @@ async function main() {
       dirs.extensions,
       dirs.workspace,
     ],
-    { cwd: dirs.workspace, env, detached: true, stdio: ['ignore', 'pipe', 'pipe'] },
+    { cwd: dirs.workspace, env },
+    path.join(ARTIFACTS, 'code-server.log'),
+    'code-server',
   );
-  cleanups.push(() => new Promise((r) => csLog.end(r)));
-  cleanups.push(() => stopProcessGroup(server, 'code-server'));
-  server.stdout.pipe(csLog, { end: false });
-  server.stderr.pipe(csLog, { end: false });
   log(`code-server pid ${server.pid} on 127.0.0.1:${csPort} (keyring port ${keyringPort})`);
   const base = `http://127.0.0.1:${csPort}`;
   await timed('code-server ready', () => waitForHealthz(`${base}/healthz`, server, Date.now() + 60_000));
 
   // --- 4. Chromium
-  const { chromium } = await import('playwright-core');
-  const context = await chromium.launchPersistentContext(dirs.browser, {
-    executablePath: CHROMIUM,
-    headless: true,
-    args: [
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
-    env: { ...env, TMPDIR: dirs.tmp },
-    viewport: { width: 1280, height: 800 },
-    permissions: ['clipboard-read', 'clipboard-write'],
+  const { page } = await h.launchChromium({
+    userDataDir: dirs.browser,
+    env,
+    tmpDir: dirs.tmp,
+    artifacts: ARTIFACTS,
+    options: { permissions: ['clipboard-read', 'clipboard-write'] },
+    pageTimeoutMs: 15_000,
   });
-  cleanups.push(() => context.close().catch(() => undefined));
-  const browserPid = context.browser()?.process?.()?.pid;
-  log(`Chromium started${browserPid ? ` (pid ${browserPid})` : ''}`);
-  const page = context.pages()[0] ?? (await context.newPage());
-  page.setDefaultTimeout(15_000);
-  const consoleLog = fs.createWriteStream(path.join(ARTIFACTS, 'browser-console.log'));
-  cleanups.push(() => new Promise((r) => consoleLog.end(r)));
-  page.on('console', (m) => consoleLog.write(`[${m.type()}] ${m.text()}\n`));
-  page.on('pageerror', (e) => consoleLog.write(`[pageerror] ${e.stack ?? e.message}\n`));
 
   await timed('workbench loaded', async () => {
     await page.goto(`${base}/?folder=${encodeURIComponent(dirs.workspace)}`, {
@@ -474,29 +375,8 @@ async function main() {
 process.stdout.on('error', () => undefined);
 process.stderr.on('error', () => undefined);
 
-for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGPIPE']) {
-  process.on(sig, () => {
-    log(`${sig}: stopping everything started here`);
-    void cleanup().then(() => process.exit(130));
-  });
-}
+h.handleSignals(['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGPIPE']);
 
-const watchdog = setTimeout(() => {
-  console.error(`[ui] watchdog: still running after ${TIMEOUT_MS / 1000}s; stopping.`);
-  console.log('0 passed, 1 failed');
-  void cleanup().then(() => process.exit(1));
-}, TIMEOUT_MS);
-watchdog.unref();
+h.startWatchdog(TIMEOUT_MS);
 
-let code;
-try {
-  code = await main();
-} catch (e) {
-  console.error(e?.userFacing ? `[ui] ${e.message}` : e);
-  console.log('0 passed, 1 failed');
-  code = 1;
-} finally {
-  await cleanup();
-  log(`done in ${since()}`);
-}
-process.exit(code);
+await h.runMain(main, { failLineOnError: true });
