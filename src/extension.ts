@@ -7,10 +7,11 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
-import { createKeyring, type Keyring } from './core/keyring';
+import { createKeyring, replayAuditHistory, type Keyring } from './core/keyring';
 import { SecretValue } from './core/model';
 import type { Logger, SecretBackend } from './core/ports';
 import { SYSTEM_CLOCK } from './core/ports';
+import { CredentialStore } from './core/store/credentialStore';
 import { FileMetadataStore } from './core/store/fileMetadataStore';
 import { NotificationAlerts, ModalApprover } from './vscode/approvalPrompt';
 import { ALL_COMMAND_IDS } from './vscode/commands/commandIds';
@@ -90,17 +91,35 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
     const dir = context.globalStorageUri.fsPath;
     await fs.mkdir(dir, { recursive: true });
     const metadata = disposables.add(new FileMetadataStore(dir, { logger }));
-    keyring = await createKeyring({
-      metadata,
-      secrets,
-      auditPath: path.join(dir, 'audit.jsonl'),
-      clock: SYSTEM_CLOCK,
-      logger,
-      anomalyConfig: settings.anomaly,
-      approver,
-      alerts,
-    });
-    await ensureVscodeAgentToken(keyring.store, secrets, logger);
+    const store = new CredentialStore({ metadata, secrets, clock: SYSTEM_CLOCK, logger });
+    const auditPath = path.join(dir, 'audit.jsonl');
+    // Events stamped before this moment are replayed below; later ones the engine sees live.
+    const liveFrom = SYSTEM_CLOCK.now();
+    // The audit key and the `vscode` agent's token are independent SecretStorage round trips
+    // (each a hop to the window): wait for both at once rather than one after the other.
+    const [ring] = await Promise.all([
+      createKeyring({
+        metadata,
+        secrets,
+        store,
+        auditPath,
+        clock: SYSTEM_CLOCK,
+        logger,
+        anomalyConfig: settings.anomaly,
+        approver,
+        alerts,
+        loadHistory: false,
+      }),
+      ensureVscodeAgentToken(store, secrets, logger),
+    ]);
+    keyring = ring;
+    // The learned-hours history is replayed from the audit log in the background, so a long log
+    // does not hold up activation. Until it is in, the rules see only this session's requests: a
+    // probing lockout (or usual hours) learned from earlier sessions applies a moment later.
+    const anomaly = ring.anomaly;
+    void replayAuditHistory(auditPath, anomaly, { beforeMs: liveFrom }).catch((e: unknown) =>
+      logger.warn('Could not replay the audit history for the anomaly rules; they start from scratch.', e),
+    );
   } catch (e) {
     // Keep the commands answering (with the reason) rather than "command not found".
     const message = e instanceof Error ? e.message : String(e);

@@ -29,6 +29,11 @@ export interface KeyringParts {
   fetch?: typeof fetch;
   /** Rebuild the learned-hours history from the audit log (skipped by short-lived CLI commands). */
   loadHistory?: boolean;
+  /**
+   * A store already built over `metadata` and `secrets`, so the caller can start work on it (e.g.
+   * ensuring an agent) while the rest is wired. Default: a new one over `metadata` and `secrets`.
+   */
+  store?: CredentialStore;
 }
 
 export interface Keyring extends Disposable {
@@ -53,10 +58,34 @@ export async function auditKey(secrets: SecretBackend): Promise<Buffer> {
   return key;
 }
 
+/**
+ * Rebuilds the anomaly engine's learned state (usual hours, probing lockouts) from the audit log
+ * at `auditPath`. With `beforeMs`, only events stamped earlier are replayed: a caller replaying
+ * in the background after the keyring went live passes the time it went live, so events the
+ * engine already saw live are not counted twice. Returns how many events were replayed.
+ * @throws the `fs` error when the log exists but cannot be read (a missing log replays nothing).
+ */
+export async function replayAuditHistory(
+  auditPath: string,
+  anomaly: AnomalyEngine,
+  opts: { beforeMs?: number } = {},
+): Promise<number> {
+  const history: { agent_id: string | null; ts: string; decision: string }[] = [];
+  for await (const e of readAuditEvents(auditPath)) {
+    if (opts.beforeMs !== undefined && !(Date.parse(e.ts) < opts.beforeMs)) {
+      continue;
+    }
+    history.push({ agent_id: e.agent_id, ts: e.ts, decision: e.decision });
+  }
+  anomaly.loadHistory(history);
+  return history.length;
+}
+
 /** Wires a keyring over the given backends. */
 export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
   const { clock, logger } = parts;
-  const store = new CredentialStore({ metadata: parts.metadata, secrets: parts.secrets, clock, logger });
+  const store =
+    parts.store ?? new CredentialStore({ metadata: parts.metadata, secrets: parts.secrets, clock, logger });
   const audit = await AuditLog.open({
     path: parts.auditPath,
     hmacKey: await auditKey(parts.secrets),
@@ -65,11 +94,7 @@ export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
   });
   const anomaly = new AnomalyEngine({ config: parts.anomalyConfig ?? DEFAULT_ANOMALY_CONFIG, clock });
   if (parts.loadHistory !== false) {
-    const history: { agent_id: string | null; ts: string; decision: string }[] = [];
-    for await (const e of readAuditEvents(parts.auditPath)) {
-      history.push({ agent_id: e.agent_id, ts: e.ts, decision: e.decision });
-    }
-    anomaly.loadHistory(history);
+    await replayAuditHistory(parts.auditPath, anomaly);
   }
   const grants = new ApprovalGrants(clock);
   const service = new KeyringService({
