@@ -12,6 +12,7 @@
 import { isDeepStrictEqual } from 'node:util';
 import type * as SmolToml from 'smol-toml' with { 'resolution-mode': 'import' };
 import { InvalidInputError } from '../errors';
+import { joinLines, splitLines, type Line } from '../textLines';
 import type { EditResult } from './jsonConfig';
 
 // smol-toml's types are ESM-only; it ships CommonJS too (`require` → dist/index.cjs), which is what
@@ -176,28 +177,6 @@ function cannotEdit(label: string, name: string): InvalidInputError {
     `Cannot edit the '${name}' entry in ${label} safely (it is not a plain [mcp_servers.${name}] table, or mcp_servers is an inline table). Edit the file by hand; it was not changed.`,
     { file: label },
   );
-}
-
-interface Line {
-  text: string;
-  eol: string;
-}
-
-function splitLines(text: string): Line[] {
-  const out: Line[] = [];
-  const re = /([^\r\n]*)(\r\n|\n|\r|$)/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) !== null) {
-    if (m[0] === '') {
-      break;
-    }
-    out.push({ text: m[1], eol: m[2] });
-  }
-  return out;
-}
-
-function joinLines(lines: Line[]): string {
-  return lines.map((l) => l.text + l.eol).join('');
 }
 
 function isBlankOrComment(line: string): boolean {

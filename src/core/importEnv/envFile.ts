@@ -7,6 +7,7 @@
 import { parse as dotenvParse } from 'dotenv';
 import { InvalidInputError } from '../errors';
 import { ID_PATTERN, SecretValue } from '../model';
+import { splitLines } from '../textLines';
 
 /**
  * dotenv's LINE grammar (dotenv 16–18 `parse`), plus the `d` flag for match indices. dotenv runs
@@ -28,24 +29,6 @@ export interface ParsedEnv {
   keys: EnvKey[];
   /** The value of `key` as dotenv reads it. */
   value(key: string): SecretValue | undefined;
-}
-
-interface Line {
-  text: string;
-  eol: string;
-}
-
-function splitLines(text: string): Line[] {
-  const out: Line[] = [];
-  const re = /([^\r\n]*)(\r\n|\n|\r|$)/g;
-  let m: RegExpExecArray | null;
-  while ((m = re.exec(text)) !== null) {
-    if (m[0] === '') {
-      break;
-    }
-    out.push({ text: m[1], eol: m[2] });
-  }
-  return out;
 }
 
 /** Every definition of every key: 0-based [first, last] line ranges, in file order. */

@@ -7,43 +7,8 @@ import { CSV_COLUMNS, csvCell, exportAudit } from '../../../src/core/audit/expor
 import { verifyAuditFile } from '../../../src/core/audit/verify';
 import { InvalidInputError } from '../../../src/core/errors';
 import type { AuditEvent } from '../../../src/core/model';
+import { parseCsv } from '../../helpers/csv';
 import { sampleInput, tempDir, writeChain } from './helpers';
-
-/** Minimal RFC 4180 parser (quoted fields, doubled quotes, CRLF records) to read the export back. */
-function parseCsv(text: string): string[][] {
-  const rows: string[][] = [];
-  let row: string[] = [];
-  let cell = '';
-  let quoted = false;
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i];
-    if (quoted) {
-      if (c === '"' && text[i + 1] === '"') {
-        cell += '"';
-        i++;
-      } else if (c === '"') {
-        quoted = false;
-      } else {
-        cell += c;
-      }
-    } else if (c === '"') {
-      quoted = true;
-    } else if (c === ',') {
-      row.push(cell);
-      cell = '';
-    } else if (c === '\r' && text[i + 1] === '\n') {
-      row.push(cell);
-      rows.push(row);
-      row = [];
-      cell = '';
-      i++;
-    } else {
-      cell += c;
-    }
-  }
-  assert.equal(cell, '', 'export ends with CRLF');
-  return rows;
-}
 
 async function exportToString(
   file: string,
@@ -96,7 +61,7 @@ describe('exportAudit', () => {
     );
     const { text, count } = await exportToString(file, 'csv');
     assert.equal(count, 3);
-    const rows = parseCsv(text);
+    const rows = parseCsv(text, { requireFinalCrlf: true });
     assert.deepEqual(rows[0], [...CSV_COLUMNS]);
     assert.equal(rows.length, 4);
     const col = (name: (typeof CSV_COLUMNS)[number]): number => CSV_COLUMNS.indexOf(name);
