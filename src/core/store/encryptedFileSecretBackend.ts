@@ -36,7 +36,6 @@ export class EncryptedFileSecretBackend implements SecretBackend, Disposable {
   private readonly entries: CachedJsonFile<Entries>;
   private readonly lockDir: string;
   private readonly key: Buffer;
-  private cleanedTempFiles = false;
   /**
    * Decrypted values of the current document, by key. An entry is immutable within one document
    * (any write or another process's change gives a new document object), so a value is decrypted
@@ -154,10 +153,8 @@ export class EncryptedFileSecretBackend implements SecretBackend, Disposable {
     await withFileLock(
       this.lockDir,
       async (guard) => {
-        if (!this.cleanedTempFiles) {
-          this.cleanedTempFiles = true;
-          await removeOrphanTempFiles(this.dir, SECRETS_FILE);
-        }
+        // Under the lock, every write: a writer killed mid-write leaves its temp file behind.
+        await removeOrphanTempFiles(this.dir, SECRETS_FILE);
         const draft: Record<string, string> = { ...(await this.entries.load()) };
         if (change(draft)) {
           const sorted = Object.fromEntries(

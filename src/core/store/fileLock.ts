@@ -49,8 +49,6 @@ const NO_OWNER_GRACE_MS = 1000;
  * the file system path, so two store instances over the same directory must share the queue.
  */
 const queues = new Map<string, Promise<unknown>>();
-/** Lock paths whose leftovers (broken-lock directories of killed processes) were already swept. */
-const swept = new Set<string>();
 
 /**
  * Runs `fn` while holding the exclusive lock `lockDir` (a directory path such as
@@ -102,10 +100,9 @@ async function lockedRun<T>(
       `Cannot write the lock owner file in ${lockDir}: ${(e as Error).message}. Check the store directory's permissions and free space.`,
     );
   }
-  if (!swept.has(lockDir)) {
-    swept.add(lockDir);
-    await sweepBrokenLocks(lockDir);
-  }
+  // Every time, not once per process: a process killed while breaking a lock can leave its
+  // tomb at any moment of a long-running server's life. One readdir; store writes are rare.
+  await sweepBrokenLocks(lockDir);
   const guard: LockGuard = {
     assertHeld: async () => {
       const current = await readOwner(lockDir);

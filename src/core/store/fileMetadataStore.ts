@@ -130,7 +130,6 @@ export class FileMetadataStore implements MetadataStore, Disposable {
   private readonly doc: CachedJsonFile<KeyringMetadata>;
   private readonly lockDir: string;
   private readonly logger: Logger;
-  private cleanedTempFiles = false;
 
   constructor(
     readonly dir: string,
@@ -162,10 +161,8 @@ export class FileMetadataStore implements MetadataStore, Disposable {
     return withFileLock(
       this.lockDir,
       async (guard) => {
-        if (!this.cleanedTempFiles) {
-          this.cleanedTempFiles = true;
-          await removeOrphanTempFiles(this.dir, METADATA_FILE);
-        }
+        // Under the lock, every write: a writer killed mid-write leaves its temp file behind.
+        await removeOrphanTempFiles(this.dir, METADATA_FILE);
         const fresh = await this.doc.load();
         const before = serializeMetadata(fresh);
         const draft = structuredClone<KeyringMetadata>(fresh);
