@@ -1,5 +1,6 @@
 // HTTP load generator: a separate process from the server under test. Speaks real MCP over
-// Streamable HTTP with a keep-alive http.Agent: each virtual agent initializes once (its own token
+// Streamable HTTP, one keep-alive connection per virtual agent (lib/rawHttp.mjs: a lean HTTP/1.1
+// client, so the generator is not the bottleneck): each agent initializes once (its own token
 // and session), sends notifications/initialized, then loops tools/call POSTs with its session
 // header. Every response is checked (successful result, right id); errors are counted, never hidden.
 //
@@ -7,7 +8,6 @@
 //   { url, tokens?: string[] (one per agent; omitted = no Authorization), concurrency,
 //     warmupPerAgent, maxCalls, maxSeconds, tool, args, expect: 'get_credential'|'echo'|'any' }
 // Output: one JSON line on stdout: { calls, errors, firstErrors, elapsedMs, p50, p99, max, callsPerSec }
-import * as http from 'node:http';
 import {
   checkToolResult,
   initializeBody,
@@ -16,6 +16,7 @@ import {
   summarize,
   toolCallBody,
 } from './lib/common.mjs';
+import { RawHttpConnection, requestHead } from './lib/rawHttp.mjs';
 
 const MAX_ERRORS_KEPT = 5;
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -28,46 +29,10 @@ async function readStdin() {
   return JSON.parse(text);
 }
 
-function post(agent, url, headers, body) {
-  return new Promise((resolve, reject) => {
-    const payload = JSON.stringify(body);
-    const req = http.request(
-      url,
-      {
-        method: 'POST',
-        agent,
-        headers: {
-          'content-type': 'application/json',
-          accept: 'application/json, text/event-stream',
-          'content-length': Buffer.byteLength(payload),
-          ...headers,
-        },
-        timeout: REQUEST_TIMEOUT_MS,
-      },
-      (res) => {
-        const chunks = [];
-        res.on('data', (c) => chunks.push(c));
-        res.on('end', () =>
-          resolve({
-            status: res.statusCode,
-            headers: res.headers,
-            text: Buffer.concat(chunks).toString('utf8'),
-          }),
-        );
-        res.on('error', reject);
-      },
-    );
-    req.on('timeout', () => req.destroy(new Error(`no answer within ${REQUEST_TIMEOUT_MS} ms`)));
-    req.on('error', reject);
-    req.end(payload);
-  });
-}
-
 async function main() {
   const cfg = await readStdin();
   const url = new URL(cfg.url);
   const concurrency = cfg.concurrency;
-  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency, maxFreeSockets: concurrency });
   const deadline = () => performance.now() + cfg.maxSeconds * 1000;
   let errors = 0;
   const firstErrors = [];
@@ -78,35 +43,44 @@ async function main() {
     }
   };
 
-  // One virtual agent: its own token and session.
+  // One virtual agent: its own connection, token and session.
   const makeAgent = async (i) => {
+    const conn = new RawHttpConnection(url, { timeoutMs: REQUEST_TIMEOUT_MS });
+    await conn.connect();
     const auth = cfg.tokens ? { authorization: `Bearer ${cfg.tokens[i % cfg.tokens.length]}` } : {};
-    const init = await post(agent, url, auth, initializeBody(1, `bench-loadgen-${i}`));
+    const base = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    const init = await conn.request(
+      requestHead('POST', url, { ...base, ...auth }),
+      JSON.stringify(initializeBody(1, `bench-loadgen-${i}`)),
+    );
+    const initText = init.body.toString('utf8');
     const session = init.headers['mcp-session-id'];
-    const initMsg =
-      init.status === 200 ? parseRpcBody(init.headers['content-type'], init.text)[0] : undefined;
+    const initMsg = init.status === 200 ? parseRpcBody(init.headers['content-type'], initText)[0] : undefined;
     if (init.status !== 200 || !initMsg?.result) {
-      throw new Error(`initialize for agent ${i} failed: HTTP ${init.status} ${init.text.slice(0, 200)}`);
+      throw new Error(`initialize for agent ${i} failed: HTTP ${init.status} ${initText.slice(0, 200)}`);
     }
     const headers = {
       ...auth,
       'mcp-protocol-version': PROTOCOL_VERSION,
       ...(session ? { 'mcp-session-id': session } : {}),
     };
-    const note = await post(agent, url, headers, { jsonrpc: '2.0', method: 'notifications/initialized' });
+    // Built once per agent: every call sends the same header block.
+    const postHead = requestHead('POST', url, { ...base, ...headers });
+    const note = await conn.request(postHead, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
     if (note.status !== 202 && note.status !== 200) {
       throw new Error(`notifications/initialized for agent ${i}: HTTP ${note.status}`);
     }
     let nextId = 2;
     const call = async () => {
       const id = nextId++;
-      const res = await post(agent, url, headers, toolCallBody(id, cfg.tool, cfg.args));
+      const res = await conn.request(postHead, JSON.stringify(toolCallBody(id, cfg.tool, cfg.args)));
+      const text = res.body.toString('utf8');
       if (res.status !== 200) {
-        return `HTTP ${res.status}: ${res.text.slice(0, 160)}`;
+        return `HTTP ${res.status}: ${text.slice(0, 160)}`;
       }
       let msgs;
       try {
-        msgs = parseRpcBody(res.headers['content-type'], res.text);
+        msgs = parseRpcBody(res.headers['content-type'], text);
       } catch {
         return 'response is not JSON';
       }
@@ -114,15 +88,9 @@ async function main() {
     };
     const close = async () => {
       if (session) {
-        await new Promise((resolve) => {
-          const req = http.request(url, { method: 'DELETE', agent, headers }, (res) => {
-            res.resume();
-            res.on('end', resolve);
-          });
-          req.on('error', resolve);
-          req.end();
-        });
+        await conn.request(requestHead('DELETE', url, headers), '').catch(() => undefined);
       }
+      conn.close();
     };
     return { call, close };
   };
@@ -169,7 +137,6 @@ async function main() {
   );
   const elapsed = performance.now() - start;
   await Promise.all(agents.map((a) => a.close()));
-  agent.destroy();
   process.stdout.write(JSON.stringify(summarize(latencies, elapsed, errors, firstErrors)) + '\n');
 }
 

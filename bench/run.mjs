@@ -308,8 +308,9 @@ async function main() {
     if (ONLY.has('http')) {
       ours = await startOurs(store);
       const baseline = await startScript('baseline.mjs');
+      const sdkDefault = await startScript('baselineExpress.mjs');
       const limit = await startScript('limit.mjs');
-      log(`ours ${ours.url}, baseline ${baseline.url}, limit ${limit.url}`);
+      log(`ours ${ours.url}, baseline ${baseline.url}, SDK default ${sdkDefault.url}, limit ${limit.url}`);
       for (const s of shapes) {
         // A fresh server per shape: the lease table grows with every call (see the soak row), so a
         // shape must not inherit the calls of the previous one.
@@ -318,6 +319,7 @@ async function main() {
         for (const [name, server, call, tokensFor] of [
           ['ours', ours, getCred, tokens],
           ['baseline', baseline, echo, undefined],
+          ['sdkdefault', sdkDefault, echo, undefined],
           ...(s.key !== 'c50' ? [['limit', limit, echo, undefined]] : []),
         ]) {
           log(`HTTP ${name} ${s.key}…`);
@@ -341,6 +343,7 @@ async function main() {
         }
       }
       await stop(baseline);
+      await stop(sdkDefault);
       await stop(limit);
       await stop(ours);
       ours = undefined;
@@ -570,7 +573,8 @@ function render(R) {
   for (const k of ['seq', 'c10', 'c50']) {
     const label = k === 'seq' ? 'sequential' : `${k.slice(1)} concurrent agents`;
     rows.push(row(`limit (plain node:http, canned), ${label}`, H[`limit.${k}`]));
-    rows.push(row(`baseline (SDK echo), ${label}`, H[`baseline.${k}`]));
+    rows.push(row(`baseline (SDK echo on node:http), ${label}`, H[`baseline.${k}`]));
+    rows.push(row(`SDK default stack (Express echo), ${label}`, H[`sdkdefault.${k}`]));
     rows.push(row(`**ours get_credential**, ${label}`, H[`ours.${k}`], H[`baseline.${k}`]));
   }
   if (R.soak) {
@@ -594,9 +598,11 @@ function render(R) {
     const o = H[`ours.${k}`];
     const b = H[`baseline.${k}`];
     const l = H[`limit.${k}`];
+    const d = H[`sdkdefault.${k}`];
     ratios.push([
       k === 'seq' ? 'sequential' : `${k.slice(1)} agents`,
       ratio(o?.callsPerSec, b?.callsPerSec),
+      ratio(o?.callsPerSec, d?.callsPerSec),
       ratio(o?.p50, b?.p50),
       ratio(o?.p99, b?.p99),
       l ? ratio(o?.callsPerSec, l.callsPerSec) : '-',
@@ -611,6 +617,7 @@ function render(R) {
       [
         'load',
         'calls/s ours÷baseline',
+        'calls/s ours÷SDK default (Express)',
         'p50 ours÷baseline',
         'p99 ours÷baseline',
         'calls/s ours÷limit',

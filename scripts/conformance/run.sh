@@ -37,7 +37,7 @@ NODE24="$NODE_DIR/bin/node"
 CONF_DIR="$CACHE/conformance-$CONFORMANCE_VERSION"
 INSP_DIR="$CACHE/inspector-$INSPECTOR_VERSION"
 EXPECTED="$REPO_ROOT/test/conformance/expected-failures.yaml"
-CLI="$REPO_ROOT/dist/cli.js"
+CLI="${AKR_CLI:-$REPO_ROOT/dist/cli.js}"  # AKR_CLI: test another build of the CLI
 
 log() { printf '[conformance] %s\n' "$*"; }
 now() { date +%s.%N; }

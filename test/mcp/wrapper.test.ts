@@ -68,6 +68,32 @@ describe('tool wrapper (fake api)', () => {
     assert.equal(r2.structuredContent?.hint, 'not [REDACTED]');
   });
 
+  it('answers an unknown tool name with a not_found refusal that lists the tools', async () => {
+    const r = await call(conn.client, 'get_credentials', { name: 'alpha', scope: 'read' });
+    assert.equal(r.isError, true);
+    assert.equal(r.structuredContent?.code, 'not_found');
+    assert.equal(r.structuredContent?.tool, 'get_credentials');
+    assert.match(
+      textOf(r),
+      /^There is no tool "get_credentials"\. The tools are get_credential, list_credentials, rotate_credential, http_request; call one of them\./,
+    );
+    assert.equal(api.calls.length, 0, 'the core is not asked');
+    // A long or odd name is cut, never repeated whole.
+    const long = `x${'y'.repeat(500)}${VALUE}`;
+    const r2 = await call(conn.client, long);
+    assert.equal(r2.structuredContent?.code, 'not_found');
+    assert.ok(!JSON.stringify(r2).includes(VALUE));
+  });
+
+  it('validates arguments once, with the strict schema, through our own tools/call handler', async () => {
+    const r = await call(conn.client, 'get_credential', { name: 'alpha', scope: 'read', extra: 1 });
+    assert.equal(r.structuredContent?.code, 'invalid_input');
+    assert.match(textOf(r), /unknown field 'extra': remove it/);
+    const ok = await call(conn.client, 'get_credential', { name: 'alpha', scope: 'read' });
+    assert.equal(ok.isError, undefined);
+    assert.equal(ok.structuredContent?.value, VALUE);
+  });
+
   it('passes new_value to the core as a SecretValue', async () => {
     const NEW = `canary-new-${randomUUID()}`;
     const r = await call(conn.client, 'rotate_credential', {

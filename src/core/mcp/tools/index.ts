@@ -14,7 +14,12 @@
 import { randomUUID } from 'node:crypto';
 import type { McpServer, RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
-import type { CallToolResult, ServerNotification, ServerRequest } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolRequestSchema,
+  type CallToolResult,
+  type ServerNotification,
+  type ServerRequest,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { z } from 'zod';
 import type { CallContext, KeyringApi } from '../../api';
 import { isKeyringError, type KeyringError } from '../../errors';
@@ -53,12 +58,21 @@ const FIELD_LIKE = /^[A-Za-z_][A-Za-z0-9_]{0,31}$/;
 /** Issues listed in one `invalid_input` refusal. */
 const MAX_ISSUES = 8;
 
+const TOOLS_BY_NAME = new Map(TOOLS.map((def) => [def.name, def]));
+
 /**
  * Registers {@link TOOLS} on `server`. Each handler never throws: it always resolves with a
  * `CallToolResult` (see the module comment for the shapes).
+ *
+ * `tools/list` is McpServer's (names, JSON Schemas, annotations). `tools/call` is answered by our
+ * own handler, which goes straight to {@link runTool}: McpServer's handler would validate the
+ * arguments and the output a second time with the listing schemas (two more zod passes and async
+ * hops per call) — runTool already parses the arguments with the tool's strict schema and checks
+ * the output against its output schema. An unknown tool name is an `isError` result, as with
+ * McpServer, but with our refusal shape (`not_found`, the list of tools).
  */
 export function registerTools(server: McpServer, host: ToolHost): RegisteredTool[] {
-  return TOOLS.map((def) =>
+  const registered = TOOLS.map((def) =>
     server.registerTool(
       def.name,
       {
@@ -71,6 +85,19 @@ export function registerTools(server: McpServer, host: ToolHost): RegisteredTool
       (args: unknown, extra: ToolExtra) => runTool(def, args, extra, host),
     ),
   );
+  // Registered after McpServer installed its own (it installs it once, on the first registerTool).
+  server.server.setRequestHandler(CallToolRequestSchema, (request, extra) => {
+    const def = TOOLS_BY_NAME.get(request.params.name);
+    if (!def || !registered[TOOLS.indexOf(def)].enabled) {
+      return refusal({
+        code: 'not_found',
+        message: `There is no tool ${JSON.stringify(echo(request.params.name))}. The tools are ${TOOLS.map((t) => t.name).join(', ')}; call one of them.`,
+        details: { tool: echo(request.params.name) },
+      });
+    }
+    return runTool(def, request.params.arguments, extra, host);
+  });
+  return registered;
 }
 
 /** Runs one tool call through validation, the core and result shaping. Never throws. */

@@ -125,13 +125,29 @@ function jsonSchemaOf(schema: z.ZodType, io: 'input' | 'output'): Record<string,
  * never rejects arguments itself) and lists as the strict schema's JSON Schema.
  */
 export function listingInputSchema(strict: z.ZodObject): z.ZodType {
-  return z.looseObject({}).meta(jsonSchemaOf(strict, 'input'));
+  return memo(listingInputs, strict, () => z.looseObject({}).meta(jsonSchemaOf(strict, 'input')));
 }
 
 /** The `outputSchema` handed to the SDK: the success shape or the refusal shape. */
 export function listingOutputSchema(success: z.ZodObject): z.ZodType {
-  return z.looseObject({}).meta({
-    type: 'object',
-    anyOf: [jsonSchemaOf(success, 'output'), jsonSchemaOf(refusalSchema, 'output')],
-  });
+  return memo(listingOutputs, success, () =>
+    z.looseObject({}).meta({
+      type: 'object',
+      anyOf: [jsonSchemaOf(success, 'output'), jsonSchemaOf(refusalSchema, 'output')],
+    }),
+  );
+}
+
+// Every MCP session registers the tools on its own McpServer; the JSON Schema conversion (~1 ms a
+// tool) is done once per process instead. zod schemas are immutable, so sharing them is safe.
+const listingInputs = new WeakMap<z.ZodObject, z.ZodType>();
+const listingOutputs = new WeakMap<z.ZodObject, z.ZodType>();
+
+function memo(cache: WeakMap<z.ZodObject, z.ZodType>, key: z.ZodObject, make: () => z.ZodType): z.ZodType {
+  let v = cache.get(key);
+  if (!v) {
+    v = make();
+    cache.set(key, v);
+  }
+  return v;
 }
