@@ -133,7 +133,38 @@ export function orderEvent(
 /** {@link orderEvent}, then `hash` filled in: the event exactly as it is written. */
 export function sealEvent(input: AuditEventInput & { ts: string }, prevHash: string): AuditEvent {
   const unsealed = orderEvent(input, prevHash);
-  return { ...unsealed, hash: computeEventHash(unsealed) };
+  const hash = createHash('sha256')
+    .update(prevHash + '\n' + canonicalOrdered(unsealed), 'utf8')
+    .digest('hex');
+  return { ...unsealed, hash };
+}
+
+/**
+ * {@link canonicalJson} of an event built by {@link orderEvent}, without the generic recursive
+ * sort: that shape is fixed, so the keys are written in code-unit order by hand and one
+ * `JSON.stringify` does the rest (it drops `undefined` and writes non-finite numbers as `null`, as
+ * `canonical` does). The write path hashes every event; verify keeps using the generic form, and
+ * the tests check both agree.
+ */
+export function canonicalOrdered(e: Omit<AuditEvent, 'hash'>): string {
+  const c = e.client;
+  return JSON.stringify({
+    agent_id: e.agent_id,
+    claimed_agent_id: e.claimed_agent_id,
+    client: c === null ? null : { conversation_id: c.conversation_id, name: c.name, version: c.version },
+    code: e.code,
+    credential: e.credential,
+    decision: e.decision,
+    lease_id: e.lease_id,
+    prev_hash: e.prev_hash,
+    reason: e.reason,
+    rules: e.rules,
+    scope: e.scope,
+    tool: e.tool,
+    ts: e.ts,
+    value_fingerprint: e.value_fingerprint,
+    version: e.version,
+  });
 }
 
 /** The line as written (no trailing newline): fields in {@link AUDIT_FIELDS} order. */
