@@ -297,7 +297,17 @@ async function main() {
   // --- 5. the suite
   const { tests } = await import(pathToFileURL(SPEC).href);
   const grep = process.env.AKR_GREP;
-  const env2 = { page, base, keyringPort, artifacts: ARTIFACTS, log };
+  // workspace: the folder VS Code has open (tests write files a user would have, e.g. a .env);
+  // userDataDir: where the extension host's logs (the Agent Keyring output channel) are written.
+  const env2 = {
+    page,
+    base,
+    keyringPort,
+    artifacts: ARTIFACTS,
+    log,
+    workspace: dirs.workspace,
+    userDataDir: dirs['user-data'],
+  };
   const results = [];
   // A UI test that fails is run once more (the workbench sometimes drops a keystroke or a click
   // while it animates); a pass on the retry is reported as flaky, never silently.

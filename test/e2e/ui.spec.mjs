@@ -7,6 +7,7 @@
 // dialogs `.monaco-dialog-box`; notifications `.notification-toast`.
 import * as assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { auditTests } from './audit.spec.mjs';
 
@@ -100,6 +101,355 @@ async function assertNoCanaryOnPage(page) {
     assert.ok(!text.includes(c), 'a secret value is visible on the page');
   }
 }
+
+// --- Import from .env… (test/e2e: owned by the .env import; appended to `tests` below) ----------
+// A person with a project .env: run the command from the palette, pick the file, accept the
+// suggestions (or customize each key), see the Credentials tree and a summary — and never a value,
+// neither on screen nor in the extension's log.
+const ENV_CANARIES = {
+  OPENAI_API_KEY: `canary-openai-${randomUUID()}`,
+  NPM_TOKEN: `canary-npm-${randomUUID()}`,
+  GITHUB_TOKEN: `canary-gh-${randomUUID()}`,
+  SERPAPI_KEY: `canary-serp-${randomUUID()}`,
+  DATABASE_URL: `postgres://app:canary-db-${randomUUID()}@db.internal:5432/app`,
+};
+const ENV_CANARIES_2 = {
+  GITHUB_TOKEN: `canary-gh2-${randomUUID()}`,
+  OPENAI_API_KEY: `canary-openai2-${randomUUID()}`,
+  ANTHROPIC_API_KEY: `canary-anthropic-${randomUUID()}`,
+};
+/** The unique part of every .env value (`canary-…-<uuid>`), which must never be seen. */
+/** Every GITHUB_TOKEN value the customize test wrote (one per attempt). */
+const rotatedValues = [];
+const allEnvCanaries = () =>
+  [...Object.values(ENV_CANARIES), ...Object.values(ENV_CANARIES_2), ...rotatedValues].map(
+    (v) => /canary-[a-z0-9]+-[0-9a-f-]{36}/.exec(v)[0],
+  );
+
+/** Every text a person could see in the workbench: rendered text and the values of input boxes. */
+async function visibleText(page) {
+  const text = await page.locator('.monaco-workbench').innerText();
+  const inputs = await page
+    .locator('.monaco-workbench input, .monaco-workbench textarea')
+    .evaluateAll((els) => els.map((e) => e.value ?? ''));
+  return `${text}\n${inputs.join('\n')}`;
+}
+
+async function assertNoEnvCanaryOnPage(page, where) {
+  const text = await visibleText(page);
+  for (const c of allEnvCanaries()) {
+    assert.ok(!text.includes(c), `a .env value is visible on the page (${where})`);
+  }
+}
+
+/** The extension host's log files (the "Agent Keyring" output channel is one of them). */
+function logFiles(dir) {
+  const out = [];
+  const walk = (d) => {
+    for (const e of fs.readdirSync(d, { withFileTypes: true })) {
+      const p = path.join(d, e.name);
+      if (e.isDirectory()) {
+        walk(p);
+      } else if (e.name.endsWith('.log')) {
+        out.push(p);
+      }
+    }
+  };
+  walk(path.join(dir, 'logs'));
+  return out;
+}
+
+/** Waits until the Agent Keyring log says `line`, then checks no log file holds a .env value. */
+async function assertLogSaysButHidesValues(env, line) {
+  let files;
+  for (const deadline = Date.now() + 10_000; ; await env.page.waitForTimeout(200)) {
+    files = logFiles(env.userDataDir).filter((f) => fs.readFileSync(f, 'utf8').includes(line));
+    if (files.length > 0 || Date.now() > deadline) {
+      break;
+    }
+  }
+  assert.ok(files.length > 0, `the Agent Keyring log says "${line}"`);
+  for (const f of logFiles(env.userDataDir)) {
+    const text = fs.readFileSync(f, 'utf8');
+    for (const c of allEnvCanaries()) {
+      assert.ok(!text.includes(c), `a .env value is in the log ${path.basename(f)}`);
+    }
+  }
+}
+
+/** Clicks the checkbox of the quick-pick row whose label matches `label` (multi-select). */
+async function toggleRow(page, label) {
+  await quickInput(page)
+    .locator('.monaco-list-row', { has: page.locator('.label-name', { hasText: label }) })
+    .locator('.monaco-custom-toggle, input[type=checkbox], .quick-input-list-checkbox')
+    .first()
+    .click();
+}
+
+/** Waits until the quick input's box holds `value`. */
+async function inputValue(page, value) {
+  await page.waitForFunction(
+    (v) => globalThis.document.querySelector('.quick-input-widget input')?.value === v,
+    value,
+  );
+}
+
+/**
+ * Expands a tree row by its twistie. The view repaints when the store changes (our own import
+ * included), which can swallow a click: check aria-expanded and click again if needed.
+ */
+async function expandTreeRow(page, row) {
+  for (let attempt = 1; ; attempt++) {
+    await row.waitFor();
+    if ((await row.getAttribute('aria-expanded')) === 'true') {
+      return;
+    }
+    if (attempt > 3) {
+      throw new Error(`the tree row did not expand: ${await row.innerText()}`);
+    }
+    await row.locator('.monaco-tl-twistie').click();
+    await page
+      .waitForFunction((el) => el.getAttribute('aria-expanded') === 'true', await row.elementHandle(), {
+        timeout: 2_000,
+      })
+      .catch(() => undefined);
+  }
+}
+
+/** The Credentials view with room to read it: Agents and Audit collapsed, every credential collapsed. */
+async function roomForCredentials(page) {
+  await openKeyring(page);
+  for (const name of ['Agents', 'Audit']) {
+    const header = pane(page, name).locator('.pane-header').first();
+    if ((await header.getAttribute('aria-expanded')) === 'true') {
+      await header.click();
+    }
+  }
+  const credentials = pane(page, 'Credentials');
+  await credentials.locator('.pane-header').hover();
+  // Disabled while nothing is expanded (or the view is empty): nothing to do then.
+  const collapse = credentials.locator(
+    '.pane-header .action-label[aria-label^="Collapse All"]:not([aria-disabled="true"])',
+  );
+  if (await collapse.count()) {
+    await collapse.first().click();
+  }
+}
+
+/** A screenshot of the quick input once it has faded in (a new picker animates its opacity). */
+async function pickerShot(env, file) {
+  await env.page.waitForFunction(() => {
+    const w = globalThis.document.querySelector('.quick-input-widget');
+    return w && globalThis.getComputedStyle(w).opacity === '1';
+  });
+  await shot(env, file);
+}
+
+/** The palette → Import from .env… → the file `label`. */
+async function startImport(page, label) {
+  await palette(page, 'Agent Keyring: Import from .env…');
+  await quickInput(page)
+    .locator('.quick-input-title', { hasText: /^Import from \.env$/ })
+    .waitFor();
+  await quickInput(page).locator('input').first().fill(label);
+  await quickInput(page)
+    .locator('.monaco-list-row', { has: page.locator('.label-name').getByText(label, { exact: true }) })
+    .first()
+    .click();
+  await quickInput(page)
+    .locator('.quick-input-title', { hasText: `Import from .env: ${label} (1/3)` })
+    .waitFor();
+}
+
+const importEnvTests = [
+  {
+    name: 'Import from .env…: five keys with suggested names and scopes, accepted in three steps; no value on screen or in the log',
+    async run(env) {
+      const { page } = env;
+      const file = path.join(env.workspace, '.env');
+      const text = [
+        '# my-app',
+        'NODE_ENV=development',
+        'PORT=3000',
+        ...Object.entries(ENV_CANARIES).map(([k, v]) => `${k}=${v}`),
+        '',
+      ].join('\n');
+      fs.writeFileSync(file, text);
+      await roomForCredentials(page);
+      await startImport(page, '.env');
+      // The key pick: five secrets selected with their suggestion, NODE_ENV and PORT offered, not selected.
+      const widget = quickInput(page);
+      await widget.locator('.quick-input-count', { hasText: '5 Selected' }).waitFor();
+      const row = (key) =>
+        widget.locator('.monaco-list-row', {
+          has: page.locator('.label-name', { hasText: new RegExp(`^${key}$`) }),
+        });
+      assert.match(await row('NPM_TOKEN').innerText(), /→ npm_token · read, publish · line 5/);
+      assert.match(await row('OPENAI_API_KEY').innerText(), /→ openai_api_key · inference/);
+      assert.match(await row('GITHUB_TOKEN').innerText(), /→ github_token · repo_read/);
+      await row('PORT').waitFor();
+      await assertNoEnvCanaryOnPage(page, 'key pick');
+      await pickerShot(env, '30-import-env-keys.png');
+      await page.keyboard.press('Enter');
+      // "Import 5 keys as shown" is the default; Enter takes it.
+      await widget.locator('.quick-input-title', { hasText: 'Import from .env: .env (2/3)' }).waitFor();
+      await widget.locator('.monaco-list-row', { hasText: 'Import 5 keys as shown' }).first().waitFor();
+      await pickerShot(env, '31-import-env-how.png');
+      await page.keyboard.press('Enter');
+      await widget.locator('.quick-input-title', { hasText: 'Import from .env: .env (3/3)' }).waitFor();
+      await toggleRow(page, /^vscode$/);
+      await widget.locator('.quick-input-count', { hasText: '1 Selected' }).waitFor();
+      await widget.locator('.monaco-button', { hasText: 'OK' }).click();
+
+      const names = ['openai_api_key', 'npm_token', 'github_token', 'serpapi_key', 'database_url'];
+      const toast = page.locator('.notification-toast', {
+        hasText: `Imported 5 keys from .env (${names.join(', ')})`,
+      });
+      await toast.waitFor();
+      for (const n of names) {
+        await treeRow(page, 'Credentials', n).first().waitFor();
+      }
+      await page.waitForTimeout(400); // the toast fades in
+      await assertNoEnvCanaryOnPage(page, 'after the import');
+      await shot(env, '32-import-env-done.png');
+      // The summary's button replaces the values in the file by comments; nothing else changes.
+      await toast.locator('.monaco-button', { hasText: 'Remove Values from .env' }).click();
+      await page.locator('.notification-toast', { hasText: '.env now names the 5 credentials' }).waitFor();
+      assert.equal(
+        fs.readFileSync(file, 'utf8'),
+        [
+          '# my-app',
+          'NODE_ENV=development',
+          'PORT=3000',
+          ...names.map((n) => `# ${n.toUpperCase()} moved to Agent Keyring as '${n}'`),
+          '',
+        ].join('\n'),
+      );
+      await assertLogSaysButHidesValues(env, 'Imported 5 keys from .env');
+    },
+  },
+  {
+    name: 'Import from .env…: customize each — rotate an existing key, rename another, change scopes',
+    async run(env) {
+      const { page } = env;
+      const file = path.join(env.workspace, '.env.local');
+      // A new value per attempt: a retry must rotate again, not find the value up to date.
+      ENV_CANARIES_2.GITHUB_TOKEN = `canary-gh2-${randomUUID()}`;
+      rotatedValues.push(ENV_CANARIES_2.GITHUB_TOKEN);
+      fs.writeFileSync(
+        file,
+        [...Object.entries(ENV_CANARIES_2).map(([k, v]) => `${k}=${v}`), 'LOG LEVEL=debug', ''].join('\n'),
+      );
+      await roomForCredentials(page);
+      await startImport(page, '.env.local');
+      const widget = quickInput(page);
+      await widget.locator('.quick-input-count', { hasText: '3 Selected' }).waitFor();
+      await widget
+        .locator('.monaco-list-row', { hasText: 'GITHUB_TOKEN' })
+        .filter({ hasText: 'Already exists: skipped' })
+        .first()
+        .waitFor();
+      await widget.locator('.monaco-list-row', { hasText: 'Line 4' }).first().waitFor();
+      await assertNoEnvCanaryOnPage(page, 'key pick');
+      await pickerShot(env, '33-import-env-existing.png');
+      await page.keyboard.press('Enter');
+      await widget.locator('.quick-input-title', { hasText: 'Import from .env: .env.local (2/3)' }).waitFor();
+      await widget.locator('.monaco-list-row', { hasText: 'Customize each…' }).first().click();
+
+      // GITHUB_TOKEN exists: rotate it to the value in the file.
+      await widget
+        .locator('.quick-input-title', { hasText: 'Import from .env: GITHUB_TOKEN (1/3)' })
+        .waitFor();
+      await widget.locator('.monaco-list-row', { hasText: "Rotate 'github_token'" }).first().waitFor();
+      await pickerShot(env, '34-import-env-conflict.png');
+      await widget.locator('.monaco-list-row', { hasText: "Rotate 'github_token'" }).first().click();
+      // OPENAI_API_KEY exists: import it under another name (suggested openai_api_key_2). Names
+      // are per attempt, so a retry after a partial run does not meet its own credentials.
+      const tag = randomUUID().slice(0, 4);
+      const renamed = `openai_api_key_${tag}`;
+      const fresh = `anthropic_${tag}`;
+      await widget
+        .locator('.quick-input-title', { hasText: 'Import from .env: OPENAI_API_KEY (2/3)' })
+        .waitFor();
+      await widget.locator('.monaco-list-row', { hasText: 'Import under another name…' }).first().click();
+      await inputValue(page, 'openai_api_key_2');
+      await answer(page, 'Import from .env: OPENAI_API_KEY (2/3)', renamed);
+      await inputValue(page, 'inference'); // the suggested scope
+      await page.keyboard.press('Enter');
+      await widget.locator('.monaco-button', { hasText: 'OK' }).click();
+      // ANTHROPIC_API_KEY is new: another name, and one more scope.
+      await widget
+        .locator('.quick-input-title', { hasText: 'Import from .env: ANTHROPIC_API_KEY (3/3)' })
+        .waitFor();
+      await inputValue(page, 'anthropic_api_key');
+      await widget.locator('input').first().fill(fresh);
+      await page.keyboard.press('Enter');
+      await inputValue(page, 'inference');
+      await widget.locator('input').first().fill('inference, batch');
+      await pickerShot(env, '35-import-env-customize-scopes.png');
+      await page.keyboard.press('Enter');
+      await widget.locator('.monaco-button', { hasText: 'OK' }).click();
+
+      const toast = page.locator('.notification-toast', {
+        hasText: `Imported 2 keys from .env.local (${renamed}, ${fresh}), rotated 1 (github_token → v`,
+      });
+      await toast.waitFor();
+      const version = /github_token → v(\d+)/.exec(await toast.innerText())[1];
+      await page.waitForFunction(
+        (v) =>
+          [...globalThis.document.querySelectorAll('.monaco-list-row')].some(
+            (r) =>
+              r.querySelector('.label-name')?.textContent === 'github_token' &&
+              r.querySelector('.label-description')?.textContent?.startsWith(`v${v} · `),
+          ),
+        version,
+      );
+      const added = treeRow(page, 'Credentials', fresh).first();
+      // Expand it, then its Scopes (the only Scopes row: every other credential is collapsed).
+      await expandTreeRow(page, added);
+      await expandTreeRow(page, treeRow(page, 'Credentials', 'Scopes').first());
+      await treeRow(page, 'Credentials', 'batch').first().waitFor();
+      await treeRow(page, 'Credentials', renamed).first().waitFor();
+      await page.waitForTimeout(400); // the toast fades in
+      await assertNoEnvCanaryOnPage(page, 'after the import');
+      await shot(env, '36-import-env-customized.png');
+      await added.locator('.monaco-tl-twistie').click();
+      await treeRow(page, 'Credentials', 'batch').first().waitFor({ state: 'detached' });
+      await toast.locator('.codicon-notifications-clear, .codicon-close').first().click();
+      await toast.waitFor({ state: 'hidden' });
+      // Not asked to: the file keeps its values.
+      assert.ok(fs.readFileSync(file, 'utf8').includes(ENV_CANARIES_2.ANTHROPIC_API_KEY));
+      await assertLogSaysButHidesValues(env, 'Imported 2 keys from .env.local');
+    },
+  },
+  {
+    name: 'Import from .env…: a line that is not KEY=value, if chosen, is refused with a clear message; nothing imported',
+    async run(env) {
+      const { page } = env;
+      const file = path.join(env.workspace, '.env.broken');
+      fs.writeFileSync(file, `STRIPE_SECRET_KEY=${ENV_CANARIES.OPENAI_API_KEY}\nexport MY KEY=x\n`);
+      await startImport(page, '.env.broken');
+      await toggleRow(page, /Line 2$/);
+      await quickInput(page).locator('.quick-input-count', { hasText: '2 Selected' }).waitFor();
+      // OK, not Enter: with the focus in the list, Enter toggles the focused row again.
+      await quickInput(page).locator('.monaco-button', { hasText: 'OK' }).click();
+      const toast = page.locator('.notification-toast', {
+        hasText: 'Line 2 of .env.broken is not KEY=value, so it cannot be imported',
+      });
+      await toast.waitFor();
+      assert.match(await toast.innerText(), /Nothing was imported from \.env\.broken\./);
+      await page.waitForTimeout(400);
+      await shot(env, '37-import-env-refused.png');
+      assert.equal(await treeRow(page, 'Credentials', 'stripe_secret_key').count(), 0, 'nothing was stored');
+      await assertNoEnvCanaryOnPage(page, 'the refusal');
+      await toast
+        .locator('.codicon-notifications-clear, .codicon-close')
+        .first()
+        .click()
+        .catch(() => undefined);
+    },
+  },
+];
 
 export const tests = [
   {
@@ -423,4 +773,6 @@ export const tests = [
       await page.keyboard.press('Control+B');
     },
   },
+  // Import from .env…: defined above the list.
+  ...importEnvTests,
 ];

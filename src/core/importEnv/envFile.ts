@@ -4,8 +4,9 @@
  * rewrite that replaces the imported definitions by a comment naming the credential — every other
  * byte of the file kept as it was (line endings, quotes, `export`, comments, blank lines).
  */
+import * as fs from 'node:fs';
 import { parse as dotenvParse } from 'dotenv';
-import { InvalidInputError } from '../errors';
+import { InvalidInputError, StoreError } from '../errors';
 import { ID_PATTERN, SecretValue } from '../model';
 import { splitLines } from '../textLines';
 
@@ -16,10 +17,15 @@ import { splitLines } from '../textLines';
 const LINE =
   /(?:^|^)\s*(?:export\s+)?([\w.-]+)(?:\s*=\s*?|:\s+?)(\s*'(?:\\'|[^'])*'|\s*"(?:\\"|[^"])*"|\s*`(?:\\`|[^`])*`|[^#\r\n]+)?\s*(?:#.*)?(?:$|$)/dgm;
 
+/** Largest `.env` file the import reads (a real one is a few KiB). */
+export const MAX_ENV_BYTES = 1024 * 1024;
+
 export interface EnvKey {
   key: string;
   /** 1-based line of the (last, effective) definition. */
   line: number;
+  /** 1-based first line of every definition, in file order (more than one: defined twice). */
+  lines: number[];
   /** True when the value is empty (nothing to import). */
   empty: boolean;
 }
@@ -27,8 +33,79 @@ export interface EnvKey {
 export interface ParsedEnv {
   /** Keys in file order, each once. */
   keys: EnvKey[];
+  /**
+   * 1-based lines that are neither blank, a comment nor part of a definition: dotenv skips them
+   * silently (`MY KEY=…`, `KEY value`), so the import names them instead.
+   */
+  invalidLines: number[];
   /** The value of `key` as dotenv reads it. */
   value(key: string): SecretValue | undefined;
+}
+
+/**
+ * The text of a `.env` file's bytes.
+ * @throws InvalidInputError when the file is larger than {@link MAX_ENV_BYTES}, holds a NUL byte
+ *   or is not UTF-8 — the message names the file, never its content.
+ */
+export function decodeEnvFile(bytes: Uint8Array, label: string): string {
+  if (bytes.byteLength > MAX_ENV_BYTES) {
+    throw new InvalidInputError(tooLarge(label, bytes.byteLength));
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    text = '\0';
+  }
+  if (text.includes('\0')) {
+    throw new InvalidInputError(
+      `${label} is not a text file (it holds binary data). Pick a .env file with KEY=value lines.`,
+    );
+  }
+  return text;
+}
+
+/**
+ * Reads a `.env` file for import: its text and mode.
+ * @throws InvalidInputError when it is missing, a folder, too large, or not text (see
+ *   {@link decodeEnvFile}); StoreError on another I/O failure. Messages never hold content.
+ */
+export async function readEnvFile(file: string, label: string): Promise<{ text: string; mode: number }> {
+  let st: fs.Stats;
+  try {
+    st = await fs.promises.stat(file);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new InvalidInputError(`${label} does not exist. Pick an existing .env file.`);
+    }
+    throw new StoreError(`Cannot read ${label} (${code ?? 'error'}). Check that it is a readable file.`);
+  }
+  if (!st.isFile()) {
+    throw new InvalidInputError(`${label} is not a file. Pick a .env file with KEY=value lines.`);
+  }
+  if (st.size > MAX_ENV_BYTES) {
+    throw new InvalidInputError(tooLarge(label, st.size));
+  }
+  let bytes: Buffer;
+  try {
+    bytes = await fs.promises.readFile(file);
+  } catch (e) {
+    throw new StoreError(
+      `Cannot read ${label} (${(e as NodeJS.ErrnoException).code ?? 'error'}). Check that it is a readable file.`,
+    );
+  }
+  return { text: decodeEnvFile(bytes, label), mode: st.mode & 0o777 };
+}
+
+function tooLarge(label: string, bytes: number): string {
+  return `${label} is ${formatSize(bytes)}; a .env file for import must be at most 1 MiB. Pick the .env file itself (KEY=value lines).`;
+}
+
+function formatSize(bytes: number): string {
+  return bytes >= 1024 * 1024
+    ? `${(bytes / (1024 * 1024)).toFixed(1)} MiB`
+    : `${Math.ceil(bytes / 1024)} KiB`;
 }
 
 /** Every definition of every key: 0-based [first, last] line ranges, in file order. */
@@ -80,20 +157,42 @@ export function parseEnv(text: string): ParsedEnv {
   const values = dotenvParse(text);
   const where = locate(text);
   const keys: EnvKey[] = [];
+  const covered = new Set<number>();
   for (const [key, ranges] of where) {
+    for (const [first, last] of ranges) {
+      for (let i = first; i <= last; i++) {
+        covered.add(i);
+      }
+    }
     if (!Object.prototype.hasOwnProperty.call(values, key)) {
       continue;
     }
-    keys.push({ key, line: ranges[ranges.length - 1][0] + 1, empty: values[key] === '' });
+    keys.push({
+      key,
+      line: ranges[ranges.length - 1][0] + 1,
+      lines: ranges.map(([first]) => first + 1),
+      empty: values[key] === '',
+    });
   }
   // dotenv may read a key our locator did not place (it never should): still offer it.
   for (const key of Object.keys(values)) {
     if (!where.has(key)) {
-      keys.push({ key, line: 0, empty: values[key] === '' });
+      keys.push({ key, line: 0, lines: [], empty: values[key] === '' });
     }
   }
+  const invalidLines: number[] = [];
+  text
+    .replace(/\r\n?/g, '\n')
+    .split('\n')
+    .forEach((l, i) => {
+      const t = l.trim();
+      if (t !== '' && !t.startsWith('#') && !covered.has(i)) {
+        invalidLines.push(i + 1);
+      }
+    });
   return {
     keys,
+    invalidLines,
     value: (key) =>
       Object.prototype.hasOwnProperty.call(values, key) ? new SecretValue(values[key]) : undefined,
   };
