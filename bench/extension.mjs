@@ -1,9 +1,19 @@
-// Extension-side figures: bundle sizes (dist/extension.js as built, plus a minified production
-// build made here with the same esbuild settings, gzip of each), the .vsix when `npm run package`
-// exists, the bundle's load (require) time, and the Audit view's page load over 100k events
+// Extension-side figures: bundle sizes (the extension's three files — extension.js and core.js,
+// loaded at activation, and server.js, loaded when the MCP server starts — built here by
+// esbuild.mjs's own buildExtensionBundles, dev and production, with gzip of each), the .vsix when
+// `npm run package` exists, load (require) times, and the Audit view's page load over 100k events
 // (queryAuditEvents from src/core/audit/auditReader.ts, bundled here with esbuild).
 //
-//   node bench/extension.mjs [--events 100000]    prints one JSON line
+// Load times, each in a fresh Node process with a stub `vscode`, median of 5:
+//   load.{dev,production}        require('extension.js') — the activation path (it requires
+//                                core.js); VS Code counts this as part of activation;
+//   serverLoad.{dev,production}  then require('server.js') in the same process, as the extension
+//                                does when the server starts (core.js is loaded by then).
+// With --cpu-prof, one more load of the dev files runs under `node --cpu-prof`; `loadProfile`
+// says where the time went (per package / source folder; the profile is in bench/.runs/).
+//
+//   node bench/extension.mjs [--events 100000] [--cpu-prof] [--load-only]    prints one JSON line
+//   (--load-only: bundles and load times only, no .vsix and no Audit page)
 import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
@@ -12,12 +22,15 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
 import * as esbuild from 'esbuild';
+import { buildExtensionBundles } from '../esbuild.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = path.join(ROOT, 'bench', '.runs');
 const require = createRequire(import.meta.url);
 const argv = process.argv.slice(2);
 const EVENTS = Number(argv[argv.indexOf('--events') + 1] || 100_000) || 100_000;
+const CPU_PROF = argv.includes('--cpu-prof');
+const LOAD_ONLY = argv.includes('--load-only');
 const REPEATS = 5;
 
 function sizes(file) {
@@ -33,30 +46,39 @@ function median(xs) {
   return s[Math.floor(s.length / 2)];
 }
 
-/** Both variants built here with esbuild.mjs's settings, into bench/.runs (dist/ is shared). */
+/** Sizes of a set of files, summed. */
+function totalSizes(files) {
+  const each = files.map(sizes);
+  if (each.some((x) => x === undefined)) {
+    return undefined;
+  }
+  return {
+    bytes: each.reduce((a, x) => a + x.bytes, 0),
+    gzipBytes: each.reduce((a, x) => a + x.gzipBytes, 0),
+  };
+}
+
+/**
+ * Both variants built by esbuild.mjs into bench/.runs/{dev,production} (dist/ is shared). For
+ * each: `bytes`/`gzipBytes` of all three files (what the .vsix ships), `activation` (extension.js
+ * + core.js) and `files` one by one.
+ */
 async function bundleSizes() {
-  const build = (outfile, production) =>
-    esbuild.build({
-      absWorkingDir: ROOT,
-      entryPoints: [path.join(ROOT, 'src', 'extension.ts')],
-      outfile,
-      bundle: true,
-      format: 'cjs',
-      platform: 'node',
-      target: 'node20',
-      external: ['vscode', '@napi-rs/keyring'],
-      // As esbuild.mjs: jsonc-parser's UMD `main` cannot be bundled, its ES module build can.
-      alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
-      minify: production,
-      sourcemap: !production,
-      sourcesContent: false,
-      logLevel: 'silent',
-    });
-  const devFile = path.join(RUNS, 'extension.dev.js');
-  const prodFile = path.join(RUNS, 'extension.prod.js');
-  await build(devFile, false);
-  await build(prodFile, true);
-  return { dev: sizes(devFile), production: sizes(prodFile), devFile, prodFile };
+  const out = {};
+  const dirs = {};
+  for (const variant of ['dev', 'production']) {
+    const outdir = path.join(RUNS, `extension-${variant}`);
+    fs.rmSync(outdir, { recursive: true, force: true });
+    const built = await buildExtensionBundles({ outdir, production: variant === 'production' });
+    const files = Object.fromEntries(Object.entries(built).map(([k, v]) => [k, sizes(v.file)]));
+    out[variant] = {
+      ...totalSizes(Object.values(built).map((v) => v.file)),
+      activation: totalSizes([built.extension.file, built.core.file]),
+      files,
+    };
+    dirs[variant] = outdir;
+  }
+  return { sizes: out, dirs };
 }
 
 /**
@@ -106,29 +128,66 @@ function vsix() {
 }
 
 /**
- * Time to load the bundle (parse + evaluate its top level) in a fresh Node process, with a stub
- * `vscode` module — the part of activation that does not depend on the editor. activate() itself
- * needs a real extension host and is not measured here.
+ * Requires extension.js (stub `vscode`), then server.js; prints both times as JSON. With a second
+ * argument, the two requires (and nothing else) run under the inspector's CPU profiler, whose
+ * profile is written to that file.
  */
-function loadTime(file) {
-  if (!file || !fs.existsSync(file)) {
-    return undefined;
-  }
-  const script = `
-    const Module = require('node:module');
-    const orig = Module._load;
-    const stub = new Proxy(function () {}, { get: (t, k) => (k === '__esModule' ? false : stub), apply: () => stub, construct: () => stub });
-    Module._load = function (req, ...rest) { return req === 'vscode' ? stub : orig.call(this, req, ...rest); };
+const LOAD_SCRIPT = `
+  const Module = require('node:module');
+  const path = require('node:path');
+  const fs = require('node:fs');
+  const orig = Module._load;
+  const stub = new Proxy(function () {}, { get: (t, k) => (k === '__esModule' ? false : stub), apply: () => stub, construct: () => stub });
+  Module._load = function (req, ...rest) { return req === 'vscode' ? stub : orig.call(this, req, ...rest); };
+  const [dir, profileFile] = process.argv.slice(1);
+  const load = () => {
     const t0 = process.hrtime.bigint();
-    const m = require(${JSON.stringify(file)});
-    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
-    process.stdout.write(JSON.stringify({ ms, activate: typeof m.activate }));`;
+    const m = require(path.join(dir, 'extension.js'));
+    const t1 = process.hrtime.bigint();
+    const s = require(path.join(dir, 'server.js'));
+    const t2 = process.hrtime.bigint();
+    process.stdout.write(JSON.stringify({
+      ms: Number(t1 - t0) / 1e6,
+      serverMs: Number(t2 - t1) / 1e6,
+      activate: typeof m.activate,
+      startHttpHost: typeof s.startHttpHost,
+    }));
+  };
+  if (!profileFile) {
+    load();
+  } else {
+    const session = new (require('node:inspector').Session)();
+    session.connect();
+    session.post('Profiler.enable', () =>
+      session.post('Profiler.setSamplingInterval', { interval: 100 }, () =>
+        session.post('Profiler.start', () => {
+          load();
+          session.post('Profiler.stop', (err, res) => {
+            if (err) throw err;
+            fs.writeFileSync(profileFile, JSON.stringify(res.profile));
+          });
+        }),
+      ),
+    );
+  }`;
+
+/**
+ * Time to load the activation path (parse + evaluate the top level of extension.js and core.js)
+ * and then the server bundle, in fresh Node processes with a stub `vscode` — the part of
+ * activation that does not depend on the editor. activate() itself needs a real extension host
+ * and is measured by the integration suite (its log line `Activated in X ms`).
+ */
+function loadTimes(dir) {
+  if (!dir || !fs.existsSync(path.join(dir, 'extension.js'))) {
+    return { load: undefined, server: undefined };
+  }
   const runs = [];
-  let activate;
+  const serverRuns = [];
+  let last;
   for (let i = 0; i < REPEATS; i++) {
     let text;
     try {
-      text = execFileSync(process.execPath, ['-e', script], {
+      text = execFileSync(process.execPath, ['-e', LOAD_SCRIPT, dir], {
         cwd: ROOT,
         encoding: 'utf8',
         stdio: ['ignore', 'pipe', 'pipe'],
@@ -138,13 +197,113 @@ function loadTime(file) {
       const line = String(e.stderr ?? e.message)
         .split('\n')
         .find((l) => /^\w*Error: /.test(l));
-      return { error: (line ?? 'require failed').trim().slice(0, 200) };
+      const error = { error: (line ?? 'require failed').trim().slice(0, 200) };
+      return { load: error, server: error };
     }
-    const r = JSON.parse(text);
-    runs.push(r.ms);
-    activate = r.activate;
+    last = JSON.parse(text);
+    runs.push(last.ms);
+    serverRuns.push(last.serverMs);
   }
-  return { medianMs: median(runs), activateExport: activate };
+  return {
+    load: { medianMs: median(runs), activateExport: last.activate },
+    server: { medianMs: median(serverRuns), startHttpHostExport: last.startHttpHost },
+  };
+}
+
+/**
+ * One load of the dev files (extension.js, then server.js) under the CPU profiler: self time per
+ * package (node_modules) or source folder, for each phase (`activation`: the samples taken while
+ * extension.js was being required, `server`: the rest), read from the samples' lines and the
+ * `// path` comments esbuild writes before each module in a dev bundle. Time in a file is where
+ * the code runs, not who asked: the SDK building its schemas shows as `core.js: zod` under
+ * `server`. `(compile)` is V8 compiling the files, `(node)` Node's own loader and file reads.
+ */
+function loadProfile(dir) {
+  const file = path.join(RUNS, 'extension-load.cpuprofile');
+  fs.rmSync(file, { force: true });
+  const timing = JSON.parse(
+    execFileSync(process.execPath, ['-e', LOAD_SCRIPT, dir, file], {
+      cwd: ROOT,
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    }),
+  );
+  const prof = JSON.parse(fs.readFileSync(file, 'utf8'));
+  /** Per bundle file: the module each line belongs to. */
+  const modulesByFile = new Map();
+  const moduleAt = (url, line) => {
+    const name = url.startsWith('file://') ? fileURLToPath(url) : url;
+    if (!modulesByFile.has(name)) {
+      let current = '(bundle prelude)';
+      modulesByFile.set(
+        name,
+        fs
+          .readFileSync(name, 'utf8')
+          .split('\n')
+          .map((l) => {
+            const m = /^\/\/ ((?:node_modules|src)\/\S+)$/.exec(l);
+            current = m ? m[1] : current;
+            return current;
+          }),
+      );
+    }
+    return modulesByFile.get(name)[line] ?? '?';
+  };
+  const group = (mod) => {
+    const parts = mod.split('/');
+    if (parts[0] === 'node_modules') {
+      return parts.slice(0, parts[1].startsWith('@') ? 3 : 2).join('/');
+    }
+    return parts[0] === 'src' ? parts.slice(0, Math.min(3, parts.length - 1)).join('/') : mod;
+  };
+  const bundleFiles = new Set(['extension.js', 'core.js', 'server.js'].map((f) => path.join(dir, f)));
+  const phases = { activation: new Map(), server: new Map() };
+  let at = 0;
+  prof.samples.forEach((id, i) => {
+    const delta = prof.timeDeltas[i] ?? 0;
+    at += delta;
+    const self = at <= timing.ms * 1000 ? phases.activation : phases.server;
+    self.set(id, (self.get(id) ?? 0) + delta);
+  });
+  return {
+    file: path.relative(ROOT, file),
+    profiledMs: { activation: timing.ms, server: timing.serverMs },
+    selfMs: {
+      activation: attribute(prof, phases.activation, bundleFiles, moduleAt, group),
+      server: attribute(prof, phases.server, bundleFiles, moduleAt, group),
+    },
+  };
+}
+
+/** Self time (ms) of the profile's nodes, by where their code is; the 12 largest. */
+function attribute(prof, selfUs, bundleFiles, moduleAt, group) {
+  const byGroup = {};
+  const add = (k, us) => (byGroup[k] = (byGroup[k] ?? 0) + us / 1000);
+  for (const n of prof.nodes) {
+    const us = selfUs.get(n.id);
+    if (!us) {
+      continue;
+    }
+    const { url, functionName, lineNumber } = n.callFrame;
+    const file = url.startsWith('file://') ? fileURLToPath(url) : url;
+    if (bundleFiles.has(file)) {
+      const ticks = n.positionTicks ?? [{ line: lineNumber + 1, ticks: 1 }];
+      const total = ticks.reduce((a, t) => a + t.ticks, 0);
+      for (const t of ticks) {
+        add(`${path.basename(file)}: ${group(moduleAt(url, t.line - 1))}`, (us * t.ticks) / total);
+      }
+    } else if (functionName === 'wrapSafe' || functionName === 'compileFunction') {
+      add('(compile)', us);
+    } else if (functionName === '(garbage collector)') {
+      add('(garbage collector)', us);
+    } else if (functionName !== '(idle)' && functionName !== '(program)') {
+      add('(node)', us);
+    }
+  }
+  return Object.entries(byGroup)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, 12)
+    .map(([where, ms]) => ({ where, ms: Math.round(ms * 10) / 10 }));
 }
 
 async function auditPage() {
@@ -236,11 +395,15 @@ async function auditPage() {
 async function main() {
   fs.mkdirSync(RUNS, { recursive: true });
   const bundles = await bundleSizes();
+  const dev = loadTimes(bundles.dirs.dev);
+  const production = loadTimes(bundles.dirs.production);
   const result = {
-    bundle: { dev: bundles.dev, production: bundles.production },
-    vsix: vsix(),
-    load: { dev: loadTime(bundles.devFile), production: loadTime(bundles.prodFile) },
-    audit: await auditPage(),
+    bundle: bundles.sizes,
+    ...(LOAD_ONLY ? {} : { vsix: vsix() }),
+    load: { dev: dev.load, production: production.load },
+    serverLoad: { dev: dev.server, production: production.server },
+    ...(CPU_PROF ? { loadProfile: loadProfile(bundles.dirs.dev) } : {}),
+    ...(LOAD_ONLY ? {} : { audit: await auditPage() }),
   };
   process.stdout.write(JSON.stringify(result) + '\n');
 }

@@ -8,7 +8,7 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { createKeyring, replayAuditHistory, type Keyring } from './core/keyring';
-import { SecretValue } from './core/model';
+import { AUDIT_KEY_SECRET, SecretValue } from './core/model';
 import type { Logger, SecretBackend } from './core/ports';
 import { SYSTEM_CLOCK } from './core/ports';
 import { CredentialStore } from './core/store/credentialStore';
@@ -19,7 +19,8 @@ import { registerCommands } from './vscode/commands/index';
 import { DisposableStore } from './vscode/lifecycle';
 import { registerMcpProvider } from './vscode/mcpProvider';
 import { OutputLogger } from './vscode/outputLogger';
-import { SecretStorageBackend } from './vscode/secretStorageBackend';
+import { hostLoadMs } from './vscode/mcpHost';
+import { SecretStorageBackend, StartupSecrets } from './vscode/secretStorageBackend';
 import { ServerController } from './vscode/serverController';
 import { reportState } from './vscode/serverReport';
 import {
@@ -31,12 +32,13 @@ import {
   type Settings,
 } from './vscode/settings';
 import { StatusBar } from './vscode/statusBar';
-import { ensureVscodeAgentToken } from './vscode/vscodeAgent';
+import { VSCODE_AGENT_TOKEN_KEY, VscodeAgentTokens } from './vscode/vscodeAgent';
 import { AGENTS_VIEW_ID, AgentsTree } from './vscode/views/agentsTree';
 import { exportAuditToFile, formatForPath, pickExportTarget } from './vscode/commands/exportAuditLog';
 import { verifyAudit } from './vscode/commands/verifyAuditLog';
 import { AUDIT_VIEW_ID, AuditViewProvider } from './vscode/webview/auditView';
 import { CREDENTIALS_VIEW_ID, CredentialsTree } from './vscode/views/credentialsTree';
+import { trackContextKeys } from './vscode/contextKeys';
 
 export { DEFAULT_PORT } from './vscode/settings';
 
@@ -51,6 +53,8 @@ export interface AgentKeyringTestApi {
   readonly keyring: Keyring;
   readonly server: ServerController;
   readonly logger: Logger;
+  /** The extension's log folder: the log channel's file (`Agent Keyring.log`) is in it. */
+  readonly logUri: vscode.Uri;
   readonly trees: { credentials: CredentialsTree; agents: AgentsTree };
   /** The Audit webview view: its message handler (`openSession`) and, under test, what crossed. */
   readonly auditView: AuditViewProvider;
@@ -71,6 +75,13 @@ let closeRunning: (() => Promise<void>) | undefined;
 
 export async function activate(context: vscode.ExtensionContext): Promise<AgentKeyringTestApi | undefined> {
   const startedAt = performance.now();
+  // Each SecretStorage call is a round trip to the window. The two reads activation needs start
+  // now, side by side; the audit key, written only on first run, is written in the background.
+  const secrets = new SecretStorageBackend(context.secrets);
+  const startupSecrets = new StartupSecrets(secrets, {
+    prefetch: [AUDIT_KEY_SECRET, VSCODE_AGENT_TOKEN_KEY],
+    writeBehind: [AUDIT_KEY_SECRET],
+  });
   const disposables = new DisposableStore();
   context.subscriptions.push(disposables);
   const channel = disposables.add(vscode.window.createOutputChannel('Agent Keyring', { log: true }));
@@ -86,7 +97,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
   );
 
   let keyring: Keyring;
-  const secrets = new SecretStorageBackend(context.secrets);
+  let vscodeAgent: VscodeAgentTokens;
   try {
     const dir = context.globalStorageUri.fsPath;
     await fs.mkdir(dir, { recursive: true });
@@ -95,23 +106,28 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
     const auditPath = path.join(dir, 'audit.jsonl');
     // Events stamped before this moment are replayed below; later ones the engine sees live.
     const liveFrom = SYSTEM_CLOCK.now();
-    // The audit key and the `vscode` agent's token are independent SecretStorage round trips
-    // (each a hop to the window): wait for both at once rather than one after the other.
-    const [ring] = await Promise.all([
-      createKeyring({
-        metadata,
-        secrets,
-        store,
-        auditPath,
-        clock: SYSTEM_CLOCK,
-        logger,
-        anomalyConfig: settings.anomaly,
-        approver,
-        alerts,
-        loadHistory: false,
-      }),
-      ensureVscodeAgentToken(store, secrets, logger),
-    ]);
+    // The `vscode` agent's token is needed only when VS Code starts our MCP server: check it (and
+    // create the agent on first run) in the background. The MCP provider asks the same object,
+    // which hands it this check while it runs, so no second token can be minted.
+    vscodeAgent = new VscodeAgentTokens(store, startupSecrets, logger);
+    void vscodeAgent
+      .get()
+      .catch((e: unknown) =>
+        logger.error(`Could not set up the built-in agent 'vscode' for in-editor chat: ${errorText(e)}`),
+      );
+    // Only the audit key is awaited here (its read is already under way; see startupSecrets).
+    const ring = await createKeyring({
+      metadata,
+      secrets: startupSecrets,
+      store,
+      auditPath,
+      clock: SYSTEM_CLOCK,
+      logger,
+      anomalyConfig: settings.anomaly,
+      approver,
+      alerts,
+      loadHistory: false,
+    });
     keyring = ring;
     // The learned-hours history is replayed from the audit log in the background, so a long log
     // does not hold up activation. Until it is in, the rules see only this session's requests: a
@@ -122,7 +138,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
     );
   } catch (e) {
     // Keep the commands answering (with the reason) rather than "command not found".
-    const message = e instanceof Error ? e.message : String(e);
+    const message = errorText(e);
     logger.error(`Agent Keyring could not start: ${message}`);
     for (const id of ALL_COMMAND_IDS) {
       disposables.add(vscode.commands.registerCommand(id, () => showStartupError(message, channel)));
@@ -153,6 +169,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
   disposables.add(
     vscode.window.createTreeView(AGENTS_VIEW_ID, { treeDataProvider: trees.agents, showCollapseAll: true }),
   );
+  // The walkthrough ticks "Add a credential" / "Connect a CLI agent" on these (package.json).
+  disposables.add(trackContextKeys(keyring.store, logger));
   const ring = keyring;
   const auditView = disposables.add(
     new AuditViewProvider({
@@ -196,19 +214,18 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
     }),
   );
 
-  // Start before publishing the definition, so VS Code's first query already gets the URL.
-  const state = await server.start(settings.port);
-  void reportState(state, server, logger, { quietWhenFine: true });
   const statusBar = disposables.add(new StatusBar(server, [approver, alerts]));
 
   const pkgVersion = (context.extension.packageJSON as { version?: unknown }).version;
   const version = typeof pkgVersion === 'string' ? pkgVersion : '0.0.0';
+  // Published before the server listens: VS Code's first query gets no definition, and the
+  // provider offers it as soon as the server's state changes to running (or attached).
   disposables.add(
     registerMcpProvider({
       server,
       version,
       token: async () => {
-        const t = await ensureVscodeAgentToken(keyring.store, secrets, logger);
+        const t = await vscodeAgent.get();
         return t.state === 'ok' ? t.token : undefined;
       },
       explain: (message) => void vscode.window.showWarningMessage(`Agent Keyring: ${message}`),
@@ -240,12 +257,29 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
   };
 
   logger.info(`Activated in ${(performance.now() - startedAt).toFixed(1)} ms.`);
+
+  // The server starts right after activation: loading its code (dist/server.js) and binding the
+  // port happen once activate() has returned, and the log says when it was ready.
+  const serverStarted = startServerAfterActivation({
+    server,
+    port: () => settings.port,
+    auditKeyStored: () => startupSecrets.settled(),
+    stopped: () => disposables.isDisposed,
+    logger,
+    startedAt,
+  }).catch((e: unknown) => logger.error(`Could not start the MCP server: ${errorText(e)}`));
+  if (testMode) {
+    // The suite drives a fully started extension: its activateExtension() resolves once the
+    // server has started (the figures above are logged either way).
+    await Promise.all([serverStarted, vscodeAgent.get().catch(() => undefined)]);
+  }
   return testMode
     ? {
         secrets,
         keyring,
         server,
         logger,
+        logUri: context.logUri,
         trees,
         auditView,
         approvals: { approver, alerts },
@@ -261,6 +295,56 @@ export async function deactivate(): Promise<void> {
   const close = closeRunning;
   closeRunning = undefined;
   await close?.();
+}
+
+interface ServerStartDeps {
+  server: ServerController;
+  /** The configured port, read when the server starts (a change made meanwhile counts). */
+  port(): number;
+  /** Resolves once the audit key is in SecretStorage (first run writes it in the background). */
+  auditKeyStored(): Promise<void>;
+  /** True once the extension is being deactivated. */
+  stopped(): boolean;
+  logger: Logger;
+  /** `performance.now()` when activate() was entered. */
+  startedAt: number;
+}
+
+/**
+ * Starts the MCP server on the turn after activation, and logs how long after the start of
+ * activation it was ready. No credential is released before the audit key is stored: if that
+ * write failed, the server is not started and the person is told.
+ */
+async function startServerAfterActivation(deps: ServerStartDeps): Promise<void> {
+  const { server, logger } = deps;
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  try {
+    await deps.auditKeyStored();
+  } catch (e) {
+    const message = `Could not store the audit key in SecretStorage (${errorText(e)}), so the MCP server was not started.`;
+    logger.error(message);
+    void vscode.window.showErrorMessage(
+      `Agent Keyring: ${message} Fix the cause, then run "Developer: Reload Window".`,
+    );
+    return;
+  }
+  if (deps.stopped()) {
+    return;
+  }
+  const state = await server.start(deps.port());
+  const since = `${(performance.now() - deps.startedAt).toFixed(1)} ms since activation start`;
+  const loaded = hostLoadMs();
+  const code = loaded === undefined ? '' : ` (server code loaded in ${loaded.toFixed(1)} ms)`;
+  logger.info(
+    state.kind === 'running'
+      ? `MCP server listening in ${since}${code}.`
+      : `MCP server not listening (${state.kind}), ${since}${code}.`,
+  );
+  void reportState(state, server, logger, { quietWhenFine: true });
+}
+
+function errorText(e: unknown): string {
+  return e instanceof Error ? e.message : String(e);
 }
 
 /** Reads the settings; each bad one is named in a warning (and the log) and its default used. */

@@ -14,7 +14,7 @@ export function describeState(state: ServerState): string {
     case 'running':
       return `serving ${state.url}.`;
     case 'attached':
-      return `using the server of another window at ${state.url}.`;
+      return `attached to the server of another window (port ${state.port}, ${state.url}); this window takes over if that window closes.`;
     case 'starting':
       return `starting on port ${state.port}.`;
     case 'stopped':

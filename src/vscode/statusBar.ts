@@ -1,7 +1,7 @@
 /**
  * The status bar item: where the MCP server is (`$(key) Agent Keyring :47017`, stopped, attached to
- * another window, port taken) and how many alerts wait for the person. The tooltip adds the open
- * agent sessions. A click runs Agent Keyring: Show Status.
+ * another window's server, port taken) and how many alerts wait for the person. The tooltip adds
+ * the open agent sessions. A click runs Agent Keyring: Show Status.
  */
 import * as vscode from 'vscode';
 import type { Waiting } from './approvalPrompt';
@@ -58,6 +58,9 @@ export class StatusBar extends Disposable {
     const lines = [`Agent Keyring — ${tooltipState(state)}`];
     if (state.kind === 'running') {
       lines.push(`${sessions} agent session${sessions === 1 ? '' : 's'} connected`);
+    } else if (state.kind === 'attached') {
+      // Agents' requests are decided in the serving window's extension host, so are its prompts.
+      lines.push('Approval prompts for agents appear in the window that serves');
     }
     lines.push(
       alerts === 0 ? 'No alerts waiting' : `${alerts} alert${alerts === 1 ? '' : 's'} waiting for you`,
@@ -89,7 +92,7 @@ function tooltipState(state: ServerState): string {
     case 'running':
       return `serving ${state.url}`;
     case 'attached':
-      return `attached to the server of another window at ${state.url}`;
+      return `attached to the server of another window (port ${state.port}); this window takes over if that window closes`;
     case 'starting':
       return `starting on port ${state.port}`;
     case 'stopped':

@@ -48,3 +48,37 @@ export async function ensureVscodeAgentToken(
   );
   return { state: 'ok', token: issued.token.reveal() };
 }
+
+/**
+ * {@link ensureVscodeAgentToken} one call at a time: whoever asks while a check is running (the
+ * check activation starts, VS Code resolving the MCP definition) gets that same check, so two
+ * callers can never each find no token and mint one. A later call checks again (the agent may have
+ * been revoked or re-added since).
+ */
+export class VscodeAgentTokens {
+  readonly #store: CredentialStore;
+  readonly #secrets: SecretBackend;
+  readonly #logger: Logger;
+  #inFlight: Promise<VscodeAgentToken> | undefined;
+
+  constructor(store: CredentialStore, secrets: SecretBackend, logger: Logger) {
+    this.#store = store;
+    this.#secrets = secrets;
+    this.#logger = logger;
+  }
+
+  /** The running check, or a new one. @throws StoreError when the metadata cannot be written. */
+  get(): Promise<VscodeAgentToken> {
+    if (!this.#inFlight) {
+      const check = ensureVscodeAgentToken(this.#store, this.#secrets, this.#logger);
+      this.#inFlight = check;
+      const clear = (): void => {
+        if (this.#inFlight === check) {
+          this.#inFlight = undefined;
+        }
+      };
+      check.then(clear, clear);
+    }
+    return this.#inFlight;
+  }
+}

@@ -1,7 +1,7 @@
 // The UI suite: what a person does with Agent Keyring in a real VS Code (code-server in Chromium,
 // extension installed from the .vsix). Run by scripts/vscode/run-ui.mjs (`npm run test:ui`), which
-// hands each test { page, keyringPort, artifacts, log }. Tests run in order and build on each other
-// (the credential added first is rotated later), like a person's session.
+// hands each test { page, keyringPort, artifacts, log, workspace, userDataDir }. Tests run in order
+// and build on each other (the credential added first is rotated later), like a person's session.
 //
 // DOM hooks (TESTING.md): palette = F1 + `.quick-input-widget input`; tree rows `.monaco-list-row`;
 // dialogs `.monaco-dialog-box`; notifications `.notification-toast`.
@@ -451,6 +451,32 @@ const importEnvTests = [
   },
 ];
 
+/** Opens "Get started with Agent Keyring" and waits for its four steps; returns its container. */
+async function openWalkthrough(page) {
+  await palette(page, 'Welcome: Open Walkthrough...');
+  await quickInput(page).locator('input').first().fill('Agent Keyring');
+  await quickInput(page)
+    .locator('.monaco-list-row', { hasText: 'Get started with Agent Keyring' })
+    .first()
+    .click();
+  const wt = page.locator('.gettingStartedContainer');
+  for (const step of WALKTHROUGH_STEPS) {
+    await wt.locator('.getting-started-step', { hasText: step }).first().waitFor();
+  }
+  return wt;
+}
+
+const WALKTHROUGH_STEPS = ['Add a credential', 'Copilot is connected already', 'Connect a CLI agent', 'Watch the audit'];
+/** The steps that tick on the store's state (context keys agentKeyring.hasCredentials / hasExternalAgents). */
+const STATE_STEPS = ['Add a credential', 'Connect a CLI agent'];
+
+function stepIcon(wt, step, state) {
+  return wt
+    .locator('.getting-started-step', { hasText: step })
+    .first()
+    .locator(`.codicon-getting-started-step-${state}`);
+}
+
 export const tests = [
   {
     name: 'the extension activates: status bar item and the Agent Keyring views (empty state)',
@@ -469,6 +495,22 @@ export const tests = [
       await page.locator('.monaco-hover, .workbench-hover', { hasText: 'agent session' }).first().waitFor();
       await shot(env, '02-status-bar-tooltip.png', { clip: { x: 0, y: 560, width: 700, height: 240 } });
       await page.mouse.move(640, 300);
+    },
+  },
+  {
+    // As after installing: the walkthrough is open before anything is stored. (VS Code ticks an
+    // onContext step when its key turns true while the walkthrough service runs; it starts with
+    // the first walkthrough shown.)
+    name: 'the walkthrough on first use: four steps, "Add a credential" and "Connect a CLI agent" not done yet',
+    async run(env) {
+      const { page } = env;
+      const wt = await openWalkthrough(page);
+      for (const step of STATE_STEPS) {
+        await stepIcon(wt, step, 'unchecked').waitFor();
+      }
+      await shot(env, '03-walkthrough-first-use.png');
+      await palette(page, 'View: Close Editor');
+      await wt.waitFor({ state: 'detached' });
     },
   },
   {
@@ -748,19 +790,14 @@ export const tests = [
     },
   },
   {
-    name: 'the walkthrough: four steps with buttons; the connect step shows its guide',
+    name: 'the walkthrough: four steps with buttons; credential and agent steps ticked by what earlier tests did; the connect step shows its guide',
     async run(env) {
       const { page } = env;
-      await palette(page, 'Welcome: Open Walkthrough...');
-      await quickInput(page).locator('input').first().fill('Agent Keyring');
-      await quickInput(page)
-        .locator('.monaco-list-row', { hasText: 'Get started with Agent Keyring' })
-        .first()
-        .click();
-      const wt = page.locator('.gettingStartedContainer');
-      await wt.locator('.getting-started-step', { hasText: 'Add a credential' }).first().waitFor();
-      for (const step of ['Copilot is connected already', 'Connect a CLI agent', 'Watch the audit']) {
-        await wt.locator('.getting-started-step', { hasText: step }).first().waitFor();
+      const wt = await openWalkthrough(page);
+      // Earlier tests added credentials (palette) and connected an agent: those steps are done,
+      // whichever command did it.
+      for (const step of STATE_STEPS) {
+        await stepIcon(wt, step, 'checked').waitFor({ timeout: 15_000 });
       }
       // Side bar hidden: the walkthrough then has room for each step's media next to the steps.
       await page.keyboard.press('Control+B');

@@ -1,10 +1,48 @@
 import * as assert from 'node:assert/strict';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { ALL_COMMAND_IDS } from '../../src/vscode/commands/commandIds';
 import { VSCODE_AGENT_TOKEN_KEY } from '../../src/vscode/vscodeAgent';
-import { activateExtension } from './helpers';
+import { activateExtension, waitFor } from './helpers';
+
+const ARTIFACTS = path.resolve(__dirname, '..', '..', '..', '.test-artifacts', 'integration');
+const ACTIVATED = /Activated in (\d+\.\d) ms\./;
+const LISTENING =
+  /MCP server listening in (\d+\.\d) ms since activation start \(server code loaded in (\d+\.\d) ms\)\./;
 
 suite('activation', () => {
+  test('the log says how long activation took and when the MCP server was listening', async () => {
+    const { api } = await activateExtension();
+    const logFile = path.join(api.logUri.fsPath, 'Agent Keyring.log');
+    // The channel writes its file a moment after the line is logged.
+    const text = await waitFor(`both timing lines in ${logFile}`, () => {
+      const t = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '';
+      return ACTIVATED.test(t) && LISTENING.test(t) ? t : undefined;
+    });
+    assert.equal(text.match(new RegExp(ACTIVATED.source, 'g'))?.length, 1, 'one activation, logged once');
+    const activatedMs = Number(ACTIVATED.exec(text)?.[1]);
+    const [, listening, loaded] = LISTENING.exec(text) ?? [];
+    const listeningMs = Number(listening);
+    const serverCodeLoadMs = Number(loaded);
+    // No threshold on the figures (machines are noisy); only what must hold on any machine: the
+    // server starts after activate() has returned, and its code was loaded then, not before.
+    assert.ok(activatedMs > 0, text);
+    assert.ok(listeningMs > activatedMs, `listening ${listeningMs} ms after activated ${activatedMs} ms`);
+    assert.ok(serverCodeLoadMs > 0 && serverCodeLoadMs < listeningMs, text);
+    assert.ok(
+      text.indexOf('Activated in') < text.indexOf('MCP server listening in'),
+      'the server was listening only after activation finished',
+    );
+    const figures = { activatedMs, listeningMs, serverCodeLoadMs };
+    fs.mkdirSync(ARTIFACTS, { recursive: true });
+    fs.writeFileSync(
+      path.join(ARTIFACTS, 'activation-timings.json'),
+      JSON.stringify(figures, null, 2) + '\n',
+    );
+    console.log(`activation figures: ${JSON.stringify(figures)}`);
+  });
+
   test('the extension activates, serves MCP on the configured port and creates the vscode agent', async () => {
     const { extension, api } = await activateExtension();
     assert.equal(extension.isActive, true);

@@ -19,9 +19,12 @@ export function showStatus(ctx: CommandContext): CommandHandler {
     const sessions =
       ctx.server.state.kind === 'running' ? ` ${ctx.server.sessionCount} session(s) open.` : '';
     const text = `Agent Keyring: ${describeState(ctx.server.state)}${sessions} ${credentials.length} credential(s)${due ? ` (${due} due for rotation)` : ''}, ${live} agent(s).`;
-    const running = ctx.server.state.kind === 'running' || ctx.server.state.kind === 'attached';
-    const action = running ? 'Stop Server' : 'Start Server';
-    void vscode.window.showInformationMessage(text, action, 'Show Log').then((choice) => {
+    const running = ctx.server.state.kind === 'running';
+    // Attached: the server is another window's, so this window has nothing to start or stop.
+    const action =
+      ctx.server.state.kind === 'attached' ? undefined : running ? 'Stop Server' : 'Start Server';
+    const actions = action ? [action, 'Show Log'] : ['Show Log'];
+    void vscode.window.showInformationMessage(text, ...actions).then((choice) => {
       if (choice === action) {
         void vscode.commands.executeCommand(running ? CommandId.stopServer : CommandId.startServer);
       } else if (choice === 'Show Log') {
