@@ -4,22 +4,11 @@
 // Listens on 127.0.0.1 (port from argv[2], 0 = any) and prints `LISTENING <port>`.
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { z } from 'zod';
+import { newEchoServer } from './echoServer.mjs';
 
 const transports = new Map();
-
-function newServer() {
-  const server = new McpServer({ name: 'bench-baseline', version: '1.0.0' });
-  server.registerTool(
-    'echo',
-    { description: 'Echoes its input', inputSchema: { text: z.string().describe('text to echo') } },
-    async ({ text }) => ({ content: [{ type: 'text', text }] }),
-  );
-  return server;
-}
 
 function readJson(req) {
   return new Promise((resolve, reject) => {
@@ -56,7 +45,7 @@ const httpServer = http.createServer(async (req, res) => {
           onsessioninitialized: (id) => transports.set(id, transport),
         });
         transport.onclose = () => transport.sessionId && transports.delete(transport.sessionId);
-        await newServer().connect(transport);
+        await newEchoServer('bench-baseline').connect(transport);
       }
       await transport.handleRequest(req, res, body);
       return;

@@ -6,22 +6,11 @@
 // Listens on 127.0.0.1 (port from argv[2], 0 = any) and prints `LISTENING <port>`.
 import { randomUUID } from 'node:crypto';
 import { createMcpExpressApp } from '@modelcontextprotocol/sdk/server/express.js';
-import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
-import { z } from 'zod';
+import { newEchoServer } from './echoServer.mjs';
 
 const transports = new Map();
-
-function newServer() {
-  const server = new McpServer({ name: 'bench-baseline-express', version: '1.0.0' });
-  server.registerTool(
-    'echo',
-    { description: 'Echoes its input', inputSchema: { text: z.string().describe('text to echo') } },
-    async ({ text }) => ({ content: [{ type: 'text', text }] }),
-  );
-  return server;
-}
 
 function sendError(res, status, message) {
   res.status(status).json({ jsonrpc: '2.0', error: { code: -32000, message }, id: null });
@@ -43,7 +32,7 @@ app.post('/mcp', async (req, res) => {
         onsessioninitialized: (id) => transports.set(id, transport),
       });
       transport.onclose = () => transport.sessionId && transports.delete(transport.sessionId);
-      await newServer().connect(transport);
+      await newEchoServer('bench-baseline-express').connect(transport);
     }
     await transport.handleRequest(req, res, req.body);
   } catch (e) {
