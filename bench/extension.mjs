@@ -1,14 +1,19 @@
-// Extension-side figures: bundle sizes (the extension's three files — extension.js and core.js,
-// loaded at activation, and server.js, loaded when the MCP server starts — built here by
-// esbuild.mjs's own buildExtensionBundles, dev and production, with gzip of each), the .vsix when
-// `npm run package` exists, load (require) times, and the Audit view's page load over 100k events
-// (queryAuditEvents from src/core/audit/auditReader.ts, bundled here with esbuild).
+// Extension-side figures: bundle sizes (the extension's four files — extension.js and core.js,
+// loaded at activation, lazy.js, loaded when a command that needs it first runs (Connect Agent,
+// Import from .env, Scan MCP Configs, Export/Verify Audit Log), and server.js, loaded when the MCP
+// server starts — built here by esbuild.mjs's own buildExtensionBundles, dev and production, with
+// gzip of each), the .vsix when `npm run package` exists, load (require) times, and the Audit
+// view's page load over 100k events (queryAuditEvents from src/core/audit/auditReader.ts, bundled
+// here with esbuild).
 //
 // Load times, each in a fresh Node process with a stub `vscode`, median of 5:
 //   load.{dev,production}        require('extension.js') — the activation path (it requires
-//                                core.js); VS Code counts this as part of activation;
+//                                core.js); VS Code counts this as part of activation. `files` lists
+//                                the bundle files that this require loaded: extension.js and
+//                                core.js, or the split is broken;
 //   serverLoad.{dev,production}  then require('server.js') in the same process, as the extension
-//                                does when the server starts (core.js is loaded by then).
+//                                does when the server starts (core.js is loaded by then);
+//   lazyLoad.{dev,production}    then require('lazy.js'), as the first command that needs it does.
 // With --cpu-prof, one more load of the dev files runs under `node --cpu-prof`; `loadProfile`
 // says where the time went (per package / source folder; the profile is in bench/.runs/).
 //
@@ -60,7 +65,7 @@ function totalSizes(files) {
 
 /**
  * Both variants built by esbuild.mjs into bench/.runs/{dev,production} (dist/ is shared). For
- * each: `bytes`/`gzipBytes` of all three files (what the .vsix ships), `activation` (extension.js
+ * each: `bytes`/`gzipBytes` of all four files (what the .vsix ships), `activation` (extension.js
  * + core.js) and `files` one by one.
  */
 async function bundleSizes() {
@@ -128,9 +133,9 @@ function vsix() {
 }
 
 /**
- * Requires extension.js (stub `vscode`), then server.js; prints both times as JSON. With a second
- * argument, the two requires (and nothing else) run under the inspector's CPU profiler, whose
- * profile is written to that file.
+ * Requires extension.js (stub `vscode`), then server.js, then lazy.js; prints the three times as
+ * JSON, with the bundle files the first require loaded. With a second argument, the requires (and
+ * nothing else) run under the inspector's CPU profiler, whose profile is written to that file.
  */
 const LOAD_SCRIPT = `
   const Module = require('node:module');
@@ -144,13 +149,19 @@ const LOAD_SCRIPT = `
     const t0 = process.hrtime.bigint();
     const m = require(path.join(dir, 'extension.js'));
     const t1 = process.hrtime.bigint();
+    const files = Object.keys(require.cache).filter((f) => path.dirname(f) === dir).map((f) => path.basename(f));
     const s = require(path.join(dir, 'server.js'));
     const t2 = process.hrtime.bigint();
+    const l = require(path.join(dir, 'lazy.js'));
+    const t3 = process.hrtime.bigint();
     process.stdout.write(JSON.stringify({
       ms: Number(t1 - t0) / 1e6,
       serverMs: Number(t2 - t1) / 1e6,
+      lazyMs: Number(t3 - t2) / 1e6,
+      files,
       activate: typeof m.activate,
       startHttpHost: typeof s.startHttpHost,
+      lazyModules: Object.keys(l).length,
     }));
   };
   if (!profileFile) {
@@ -173,16 +184,17 @@ const LOAD_SCRIPT = `
 
 /**
  * Time to load the activation path (parse + evaluate the top level of extension.js and core.js)
- * and then the server bundle, in fresh Node processes with a stub `vscode` — the part of
- * activation that does not depend on the editor. activate() itself needs a real extension host
+ * and then the server bundle and lazy.js, in fresh Node processes with a stub `vscode` — the part
+ * of activation that does not depend on the editor. activate() itself needs a real extension host
  * and is measured by the integration suite (its log line `Activated in X ms`).
  */
 function loadTimes(dir) {
   if (!dir || !fs.existsSync(path.join(dir, 'extension.js'))) {
-    return { load: undefined, server: undefined };
+    return { load: undefined, server: undefined, lazy: undefined };
   }
   const runs = [];
   const serverRuns = [];
+  const lazyRuns = [];
   let last;
   for (let i = 0; i < REPEATS; i++) {
     let text;
@@ -198,22 +210,25 @@ function loadTimes(dir) {
         .split('\n')
         .find((l) => /^\w*Error: /.test(l));
       const error = { error: (line ?? 'require failed').trim().slice(0, 200) };
-      return { load: error, server: error };
+      return { load: error, server: error, lazy: error };
     }
     last = JSON.parse(text);
     runs.push(last.ms);
     serverRuns.push(last.serverMs);
+    lazyRuns.push(last.lazyMs);
   }
   return {
-    load: { medianMs: median(runs), activateExport: last.activate },
+    load: { medianMs: median(runs), activateExport: last.activate, files: last.files },
     server: { medianMs: median(serverRuns), startHttpHostExport: last.startHttpHost },
+    lazy: { medianMs: median(lazyRuns), modules: last.lazyModules },
   };
 }
 
 /**
- * One load of the dev files (extension.js, then server.js) under the CPU profiler: self time per
- * package (node_modules) or source folder, for each phase (`activation`: the samples taken while
- * extension.js was being required, `server`: the rest), read from the samples' lines and the
+ * One load of the dev files (extension.js, then server.js, then lazy.js) under the CPU profiler:
+ * self time per package (node_modules) or source folder, for each phase (`activation`: the samples
+ * taken while extension.js was being required, `server`: while server.js was, `lazy`: the rest),
+ * read from the samples' lines and the
  * `// path` comments esbuild writes before each module in a dev bundle. Time in a file is where
  * the code runs, not who asked: the SDK building its schemas shows as `core.js: zod` under
  * `server`. `(compile)` is V8 compiling the files, `(node)` Node's own loader and file reads.
@@ -256,21 +271,29 @@ function loadProfile(dir) {
     }
     return parts[0] === 'src' ? parts.slice(0, Math.min(3, parts.length - 1)).join('/') : mod;
   };
-  const bundleFiles = new Set(['extension.js', 'core.js', 'server.js'].map((f) => path.join(dir, f)));
-  const phases = { activation: new Map(), server: new Map() };
+  const bundleFiles = new Set(
+    ['extension.js', 'core.js', 'lazy.js', 'server.js'].map((f) => path.join(dir, f)),
+  );
+  const phases = { activation: new Map(), server: new Map(), lazy: new Map() };
   let at = 0;
   prof.samples.forEach((id, i) => {
     const delta = prof.timeDeltas[i] ?? 0;
     at += delta;
-    const self = at <= timing.ms * 1000 ? phases.activation : phases.server;
+    const self =
+      at <= timing.ms * 1000
+        ? phases.activation
+        : at <= (timing.ms + timing.serverMs) * 1000
+          ? phases.server
+          : phases.lazy;
     self.set(id, (self.get(id) ?? 0) + delta);
   });
   return {
     file: path.relative(ROOT, file),
-    profiledMs: { activation: timing.ms, server: timing.serverMs },
+    profiledMs: { activation: timing.ms, server: timing.serverMs, lazy: timing.lazyMs },
     selfMs: {
       activation: attribute(prof, phases.activation, bundleFiles, moduleAt, group),
       server: attribute(prof, phases.server, bundleFiles, moduleAt, group),
+      lazy: attribute(prof, phases.lazy, bundleFiles, moduleAt, group),
     },
   };
 }
@@ -402,6 +425,7 @@ async function main() {
     ...(LOAD_ONLY ? {} : { vsix: vsix() }),
     load: { dev: dev.load, production: production.load },
     serverLoad: { dev: dev.server, production: production.server },
+    lazyLoad: { dev: dev.lazy, production: production.lazy },
     ...(CPU_PROF ? { loadProfile: loadProfile(bundles.dirs.dev) } : {}),
     ...(LOAD_ONLY ? {} : { audit: await auditPage() }),
   };

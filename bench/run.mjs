@@ -693,7 +693,7 @@ function render(R) {
     out.push('');
     const ext = [
       [
-        'extension bundles, `npm run build` settings (dev: unminified, external sourcemap): extension.js + core.js + server.js; activation path = extension.js + core.js',
+        'extension bundles, `npm run build` settings (dev: unminified, external sourcemap): extension.js + core.js + lazy.js + server.js; activation path = extension.js + core.js',
         `${fmtBytes(E.bundle.dev?.bytes)} (gzip ${fmtBytes(E.bundle.dev?.gzipBytes)}); activation path ${fmtBytes(E.bundle.dev?.activation?.bytes)}`,
       ],
       [
@@ -715,6 +715,12 @@ function render(R) {
       [
         'MCP server bundle load when the server starts (require server.js after extension.js), dev / production, median of 5',
         [E.serverLoad?.dev, E.serverLoad?.production]
+          .map((l) => (l?.error ? `**does not load: ${l.error}**` : `${fmtMs(l?.medianMs)} ms`))
+          .join(' / '),
+      ],
+      [
+        'lazy.js load the first time Connect Agent, Import from .env, Scan MCP Configs or Export/Verify Audit Log runs (require lazy.js after extension.js and server.js), dev / production, median of 5',
+        [E.lazyLoad?.dev, E.lazyLoad?.production]
           .map((l) => (l?.error ? `**does not load: ${l.error}**` : `${fmtMs(l?.medianMs)} ms`))
           .join(' / '),
       ],
