@@ -88,7 +88,8 @@ export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
     parts.store ?? new CredentialStore({ metadata: parts.metadata, secrets: parts.secrets, clock, logger });
   const audit = await AuditLog.open({
     path: parts.auditPath,
-    hmacKey: await auditKey(parts.secrets),
+    // Not awaited: the key is a SecretStorage round trip; only fingerprints need it (they wait).
+    hmacKey: auditKey(parts.secrets),
     clock,
     logger,
   });

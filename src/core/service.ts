@@ -172,7 +172,7 @@ export class KeyringService implements KeyringApi, Disposable {
       reason: this.#cleanReason(args.reason, value),
       lease_id: lease.lease_id,
       version: d.cred.version,
-      value_fingerprint: this.#audit.fingerprint(value),
+      value_fingerprint: await this.#audit.fingerprint(value),
       client: ctx.client ?? null,
       rules: d.rules,
     });
@@ -296,7 +296,7 @@ export class KeyringService implements KeyringApi, Disposable {
       ),
       lease_id: null,
       version: d.cred.version,
-      value_fingerprint: this.#audit.fingerprint(value),
+      value_fingerprint: await this.#audit.fingerprint(value),
       client: ctx.client ?? null,
       rules: d.rules,
     });
@@ -365,7 +365,8 @@ export class KeyringService implements KeyringApi, Disposable {
       credential: name,
       version: result.version,
       reason: `rotated by ${opts.actor}; previous version ${result.previous_version} valid until ${result.previous_valid_until ?? 'now'}`,
-      value_fingerprint: this.#audit.fingerprint(value),
+      // Best effort like the rest of this line: without the audit key the rotation is still recorded.
+      value_fingerprint: await this.#audit.fingerprint(value).catch(() => null),
       client: ctx?.client ?? { name: opts.actor },
     });
     if (!announced) {

@@ -5,6 +5,7 @@
 import * as assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
@@ -225,6 +226,13 @@ export function auditTests(h) {
         await shot(env, '22-audit-verify.png');
 
         // Export… with the agent filter still set: VS Code's save dialog, then a CSV of those rows.
+        // (A file left by an earlier attempt would add an "overwrite?" step: remove it, so a retry
+        // sees what a first run sees.)
+        for (const f of fs.readdirSync(env.workspace)) {
+          if (/^agent-keyring-audit-.*\.csv$/.test(f)) {
+            fs.rmSync(path.join(env.workspace, f), { force: true });
+          }
+        }
         await view.locator('#export').click();
         const saveBox = quickInput(page);
         await saveBox.locator('input').first().waitFor({ state: 'visible' });

@@ -25,6 +25,8 @@ export interface TestKeyringOptions {
   fetch?: typeof fetch;
   /** Extra hosts `scavio_api_key` may be sent to by http_request (e.g. `127.0.0.1:PORT`). */
   allowedHosts?: string[];
+  /** Called with the secret backend before the keyring opens (e.g. to make the audit key read fail). */
+  beforeOpen?: (secrets: MemorySecretBackend) => void;
 }
 
 export interface TestKeyring {
@@ -57,6 +59,7 @@ export async function createTestKeyring(opts: TestKeyringOptions = {}): Promise<
     ...opts.anomaly,
     actions: { ...DEFAULT_ANOMALY_CONFIG.actions, ...opts.anomaly?.actions },
   };
+  opts.beforeOpen?.(secrets);
   const keyring = await createKeyring({
     metadata,
     secrets,

@@ -90,6 +90,21 @@ describe('KeyringService', () => {
     assert.equal(again.value.reveal(), k.values.scavio_api_key);
   });
 
+  it('is fail-closed when the audit key cannot be read: no value, a clear log line', async () => {
+    k = await createTestKeyring({
+      anomaly: quiet,
+      beforeOpen: (secrets) => secrets.failOn('get', 1), // the first read is the audit key's
+    });
+    const e = await refusal(
+      k.service.getCredential(research, { name: 'scavio_api_key', scope: 'search_read' }),
+    );
+    assert.equal(e.code, 'audit_unavailable');
+    assertNoCanary(k, e.message);
+    assert.match(k.logger.lines.join('\n'), /the audit key could not be read/);
+    assertNoCanary(k, k.logger.lines.join('\n'));
+    assert.equal(k.service.leases({ agentId: 'research-agent', activeOnly: true }).length, 0);
+  });
+
   it('refuses by policy before anomaly rules, and audits the denial', async () => {
     k = await createTestKeyring({ anomaly: quiet });
     assert.equal(

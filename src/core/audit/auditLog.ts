@@ -52,8 +52,12 @@ export function generateAuditKey(): Buffer {
 export interface AuditLogOptions {
   /** The JSONL file; its directory is created when missing. */
   path: string;
-  /** HMAC key for {@link AuditLog.fingerprint} (at least 16 bytes; kept in SecretStorage). */
-  hmacKey: Buffer;
+  /**
+   * HMAC key for {@link AuditLog.fingerprint} (at least 16 bytes; kept in SecretStorage). May be a
+   * promise (e.g. a SecretStorage read still under way): appends do not need it, and
+   * {@link AuditLog.fingerprint} waits for it — so opening the log never waits for the key.
+   */
+  hmacKey: Buffer | Promise<Buffer>;
   clock: Clock;
   logger: Logger;
   /** Current secret values; same as calling {@link AuditLog.setKnownSecrets} right after opening. */
@@ -78,7 +82,9 @@ interface Pending {
  */
 export class AuditLog implements Disposable {
   readonly path: string;
-  readonly #key: Buffer;
+  /** The HMAC key once known; until then {@link #keyPending} settles with it. */
+  #key: Buffer | undefined;
+  #keyPending: Promise<Buffer | undefined> | undefined;
   readonly #clock: Clock;
   readonly #logger: Logger;
   #queue: Pending[] = [];
@@ -98,7 +104,9 @@ export class AuditLog implements Disposable {
 
   private constructor(options: AuditLogOptions) {
     this.path = nodePath.resolve(options.path);
-    this.#key = Buffer.from(options.hmacKey);
+    if (Buffer.isBuffer(options.hmacKey)) {
+      this.#key = Buffer.from(options.hmacKey);
+    }
     this.#clock = options.clock;
     this.#logger = options.logger;
     this.#knownSecrets = options.knownSecrets;
@@ -109,18 +117,38 @@ export class AuditLog implements Disposable {
   /**
    * Opens (or creates) the audit log at `path`. Never fails on I/O: a directory that cannot be
    * created is logged, and appends then fail closed until it can.
-   * @throws InvalidInputError when `hmacKey` is shorter than 16 bytes or `path` is empty.
+   * @throws InvalidInputError when `hmacKey` is shorter than 16 bytes or `path` is empty. (A key
+   * given as a promise is checked when it settles: a short or failed one makes every
+   * {@link fingerprint} fail with `audit_unavailable`, and says why in the log.)
    */
   static async open(options: AuditLogOptions): Promise<AuditLog> {
     if (typeof options.path !== 'string' || options.path.trim() === '') {
       throw new InvalidInputError('The audit log needs a file path. Pass the path of the audit JSONL file.');
     }
-    if (!Buffer.isBuffer(options.hmacKey) || options.hmacKey.length < MIN_AUDIT_KEY_BYTES) {
-      throw new InvalidInputError(
-        `The audit key must be at least ${MIN_AUDIT_KEY_BYTES} random bytes. Create one with generateAuditKey() and keep it in the secret store.`,
-      );
+    const isPromise = options.hmacKey instanceof Promise;
+    if (!isPromise && !validKey(options.hmacKey)) {
+      throw new InvalidInputError(KEY_TOO_SHORT);
     }
     const log = new AuditLog(options);
+    if (isPromise) {
+      log.#keyPending = (options.hmacKey as Promise<Buffer>).then(
+        (key) => {
+          if (!validKey(key)) {
+            log.#log('error', `Audit log: ${KEY_TOO_SHORT} Credentials are refused until it is fixed.`);
+            return undefined;
+          }
+          log.#key = Buffer.from(key);
+          return log.#key;
+        },
+        (e: unknown) => {
+          log.#log(
+            'error',
+            `Audit log: the audit key could not be read (${redactError(e, [])}); credentials are refused (fail-closed) until it can.`,
+          );
+          return undefined;
+        },
+      );
+    }
     try {
       await fsp.mkdir(nodePath.dirname(log.path), { recursive: true });
     } catch (e) {
@@ -135,9 +163,15 @@ export class AuditLog implements Disposable {
   /**
    * `hmac-sha256:<hex>` of the value under the audit key: proves which value was handed out
    * without storing it (equal values give equal fingerprints under one key; other keys differ).
+   * Waits for a key given as a promise.
+   * @throws AuditUnavailableError when the key could not be read or is too short.
    */
-  fingerprint(value: SecretValue): string {
-    return FINGERPRINT_PREFIX + createHmac('sha256', this.#key).update(value.reveal(), 'utf8').digest('hex');
+  async fingerprint(value: SecretValue): Promise<string> {
+    const key = this.#key ?? (await this.#keyPending);
+    if (!key) {
+      throw new AuditUnavailableError();
+    }
+    return FINGERPRINT_PREFIX + createHmac('sha256', key).update(value.reveal(), 'utf8').digest('hex');
   }
 
   /**
@@ -485,6 +519,12 @@ export class AuditLog implements Disposable {
       // A broken logger must not break the audit path.
     }
   }
+}
+
+const KEY_TOO_SHORT = `The audit key must be at least ${MIN_AUDIT_KEY_BYTES} random bytes. Create one with generateAuditKey() and keep it in the secret store.`;
+
+function validKey(key: unknown): key is Buffer {
+  return Buffer.isBuffer(key) && key.length >= MIN_AUDIT_KEY_BYTES;
 }
 
 function hashOfLine(line: string): string | undefined {

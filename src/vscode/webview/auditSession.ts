@@ -539,6 +539,13 @@ export class AuditViewSession {
     const wait = delay ?? Math.max(1_000, this.#lastRefreshMs * 5);
     this.#refreshTimer = setTimeout(() => {
       this.#refreshTimer = undefined;
+      if (this.#querying > 0) {
+        // A query is running — maybe the user's, with a new filter that #filter does not hold
+        // until it completes. Refreshing now with the old filter would supersede it (the newest
+        // query wins) and put the old filter back; refresh once it is done, with its filter.
+        this.#dirtyDuringQuery = true;
+        return;
+      }
       void this.#query(this.#filter, this.#offset, { timeline: true, options: false, live: true }).catch(
         (e: unknown) => this.#deps.logger.warn(`Audit view: refresh failed: ${(e as Error).message}`),
       );

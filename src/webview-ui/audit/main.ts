@@ -245,7 +245,17 @@ els.clear.addEventListener('click', () => {
 // ------------------------------------------------------------------ actions
 
 els.verify.addEventListener('click', () => send({ type: 'verify' }));
-els.export.addEventListener('click', () => send({ type: 'export', filter, format: 'csv' }));
+els.export.addEventListener('click', () => {
+  // Export what the filter boxes say: a live page for an older filter may have arrived since they
+  // were last applied (or the user is still within the typing delay). Apply them too, so the
+  // table shows what is exported.
+  window.clearTimeout(typing);
+  const shown = readFilter();
+  if (JSON.stringify(shown) !== JSON.stringify(filter)) {
+    applyFilter();
+  }
+  send({ type: 'export', filter: shown, format: 'csv' });
+});
 els.newer.addEventListener('click', () => page && query(Math.max(0, page.offset - page.pageSize)));
 els.older.addEventListener('click', () => page && query(page.offset + page.pageSize));
 

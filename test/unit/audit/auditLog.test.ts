@@ -221,11 +221,11 @@ describe('AuditLog', () => {
     const log1 = await open();
     const log2 = await open(file, generateAuditKey());
     const v = new SecretValue('sk-live-1234567890');
-    const f = log1.fingerprint(v);
+    const f = await log1.fingerprint(v);
     assert.match(f, new RegExp(`^${FINGERPRINT_PREFIX}[0-9a-f]{64}$`));
-    assert.equal(log1.fingerprint(new SecretValue('sk-live-1234567890')), f);
-    assert.notEqual(log2.fingerprint(v), f);
-    assert.notEqual(log1.fingerprint(new SecretValue('sk-live-1234567891')), f);
+    assert.equal(await log1.fingerprint(new SecretValue('sk-live-1234567890')), f);
+    assert.notEqual(await log2.fingerprint(v), f);
+    assert.notEqual(await log1.fingerprint(new SecretValue('sk-live-1234567891')), f);
     assert.equal(
       f,
       FINGERPRINT_PREFIX + crypto.createHmac('sha256', TEST_KEY).update('sk-live-1234567890').digest('hex'),
@@ -238,12 +238,45 @@ describe('AuditLog', () => {
     await assert.rejects(open(file, Buffer.alloc(8)), (err: unknown) => err instanceof InvalidInputError);
   });
 
+  it('a key given as a promise: the log opens and appends at once, fingerprints wait for the key', async () => {
+    let give!: (key: Buffer) => void;
+    const keyPromise = new Promise<Buffer>((resolve) => (give = resolve));
+    const log = await AuditLog.open({ path: file, hmacKey: keyPromise, clock, logger });
+    await log.append(sampleInput(1)); // the hash chain needs no key
+    let fingerprint: string | undefined;
+    const pending = log.fingerprint(new SecretValue('sk-live-1234567890')).then((f) => (fingerprint = f));
+    await new Promise((r) => setImmediate(r));
+    assert.equal(fingerprint, undefined, 'waits for the key');
+    give(TEST_KEY);
+    await pending;
+    assert.equal(
+      fingerprint,
+      FINGERPRINT_PREFIX + crypto.createHmac('sha256', TEST_KEY).update('sk-live-1234567890').digest('hex'),
+    );
+    await log.close();
+  });
+
+  it('a key promise that fails or gives a short key: fingerprints fail closed, the log says why, no value', async () => {
+    const CANARY = 'canary-' + crypto.randomUUID();
+    for (const hmacKey of [
+      Promise.reject(new Error('SecretStorage is locked')),
+      Promise.resolve(Buffer.alloc(8)),
+    ]) {
+      const log = await AuditLog.open({ path: file, hmacKey, clock, logger });
+      await assert.rejects(log.fingerprint(new SecretValue(CANARY)), (e: unknown) => e instanceof AuditUnavailableError);
+      await log.close();
+    }
+    assert.match(logger.text(), /the audit key could not be read \(.*SecretStorage is locked.*\); credentials are refused/);
+    assert.match(logger.text(), /The audit key must be at least 16 random bytes/);
+    assert.ok(!logger.text().includes(CANARY));
+  });
+
   it('canary: the audit file never contains a fingerprinted value, in any form', async () => {
     const CANARY = 'canary-' + crypto.randomUUID();
     const log = await open();
     const secret = new SecretValue(CANARY);
     await log.append(
-      sampleInput(1, { value_fingerprint: log.fingerprint(secret), reason: `handed out ${String(secret)}` }),
+      sampleInput(1, { value_fingerprint: await log.fingerprint(secret), reason: `handed out ${String(secret)}` }),
     );
     await log.close();
     const text = fs.readFileSync(file, 'utf8') + fs.readFileSync(file + '.head', 'utf8');
