@@ -115,7 +115,6 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
       .catch((e: unknown) =>
         logger.error(`Could not set up the built-in agent 'vscode' for in-editor chat: ${errorText(e)}`),
       );
-    // Only the audit key is awaited here (its read is already under way; see startupSecrets).
     const ring = await createKeyring({
       metadata,
       secrets: startupSecrets,
@@ -127,6 +126,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
       approver,
       alerts,
       loadHistory: false,
+      // The key's read is already under way and its first-run write happens in the background;
+      // the server starts only once it is stored (see auditKeyStored below).
+      deferAuditKey: true,
     });
     keyring = ring;
     // The learned-hours history is replayed from the audit log in the background, so a long log

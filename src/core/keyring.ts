@@ -30,6 +30,13 @@ export interface KeyringParts {
   /** Rebuild the learned-hours history from the audit log (skipped by short-lived CLI commands). */
   loadHistory?: boolean;
   /**
+   * Do not wait for the audit key (read, or created and stored on first run) before returning:
+   * fingerprints wait for it instead. For a caller that must not block on a slow secret store
+   * (VS Code activation) and that itself waits for the key to be stored before serving; others
+   * keep the default, so a short-lived command never exits with the key write in flight.
+   */
+  deferAuditKey?: boolean;
+  /**
    * A store already built over `metadata` and `secrets`, so the caller can start work on it (e.g.
    * ensuring an agent) while the rest is wired. Default: a new one over `metadata` and `secrets`.
    */
@@ -88,8 +95,7 @@ export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
     parts.store ?? new CredentialStore({ metadata: parts.metadata, secrets: parts.secrets, clock, logger });
   const audit = await AuditLog.open({
     path: parts.auditPath,
-    // Not awaited: the key is a SecretStorage round trip; only fingerprints need it (they wait).
-    hmacKey: auditKey(parts.secrets),
+    hmacKey: parts.deferAuditKey ? auditKey(parts.secrets) : await auditKey(parts.secrets),
     clock,
     logger,
   });

@@ -27,6 +27,8 @@ export interface TestKeyringOptions {
   allowedHosts?: string[];
   /** Called with the secret backend before the keyring opens (e.g. to make the audit key read fail). */
   beforeOpen?: (secrets: MemorySecretBackend) => void;
+  /** Passed to createKeyring (as VS Code activation does). */
+  deferAuditKey?: boolean;
 }
 
 export interface TestKeyring {
@@ -70,6 +72,7 @@ export async function createTestKeyring(opts: TestKeyringOptions = {}): Promise<
     approver: opts.approver,
     alerts: opts.alerts,
     fetch: opts.fetch,
+    deferAuditKey: opts.deferAuditKey,
   });
   const { store } = keyring;
   const values: Record<string, string> = {

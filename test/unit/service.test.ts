@@ -90,9 +90,10 @@ describe('KeyringService', () => {
     assert.equal(again.value.reveal(), k.values.scavio_api_key);
   });
 
-  it('is fail-closed when the audit key cannot be read: no value, a clear log line', async () => {
+  it('with the audit key deferred (VS Code activation), a failed key read is fail-closed: no value, a clear log line', async () => {
     k = await createTestKeyring({
       anomaly: quiet,
+      deferAuditKey: true,
       beforeOpen: (secrets) => secrets.failOn('get', 1), // the first read is the audit key's
     });
     const e = await refusal(
