@@ -10,15 +10,14 @@
 // Output: one JSON line on stdout: { calls, errors, firstErrors, elapsedMs, p50, p99, max, callsPerSec }
 import {
   checkToolResult,
+  driveLoad,
   initializeBody,
   parseRpcBody,
   PROTOCOL_VERSION,
-  summarize,
   toolCallBody,
 } from './lib/common.mjs';
 import { RawHttpConnection, requestHead } from './lib/rawHttp.mjs';
 
-const MAX_ERRORS_KEPT = 5;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 async function readStdin() {
@@ -33,15 +32,6 @@ async function main() {
   const cfg = await readStdin();
   const url = new URL(cfg.url);
   const concurrency = cfg.concurrency;
-  const deadline = () => performance.now() + cfg.maxSeconds * 1000;
-  let errors = 0;
-  const firstErrors = [];
-  const fail = (what) => {
-    errors++;
-    if (firstErrors.length < MAX_ERRORS_KEPT) {
-      firstErrors.push(what);
-    }
-  };
 
   // One virtual agent: its own connection, token and session.
   const makeAgent = async (i) => {
@@ -66,7 +56,10 @@ async function main() {
     };
     // Built once per agent: every call sends the same header block.
     const postHead = requestHead('POST', url, { ...base, ...headers });
-    const note = await conn.request(postHead, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }));
+    const note = await conn.request(
+      postHead,
+      JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    );
     if (note.status !== 202 && note.status !== 200) {
       throw new Error(`notifications/initialized for agent ${i}: HTTP ${note.status}`);
     }
@@ -97,47 +90,12 @@ async function main() {
 
   const agents = await Promise.all(Array.from({ length: concurrency }, (_, i) => makeAgent(i)));
 
-  // Warm-up (not recorded): JIT, connection pool, caches.
-  const warmEnd = deadline();
-  await Promise.all(
-    agents.map(async (a) => {
-      for (let k = 0; k < cfg.warmupPerAgent && performance.now() < warmEnd; k++) {
-        const problem = await a.call().catch((e) => String(e.message));
-        if (problem) {
-          fail(`warm-up: ${problem}`);
-        }
-      }
-    }),
+  const summary = await driveLoad(
+    agents.map((a) => a.call),
+    cfg,
   );
-
-  // Measured phase: bounded by count AND time.
-  const latencies = [];
-  let issued = 0;
-  const start = performance.now();
-  const end = start + cfg.maxSeconds * 1000;
-  await Promise.all(
-    agents.map(async (a) => {
-      while (issued < cfg.maxCalls && performance.now() < end) {
-        issued++;
-        const t0 = performance.now();
-        let problem;
-        try {
-          problem = await a.call();
-        } catch (e) {
-          problem = `request failed: ${e.message}`;
-        }
-        const dt = performance.now() - t0;
-        if (problem) {
-          fail(problem);
-        } else {
-          latencies.push(dt);
-        }
-      }
-    }),
-  );
-  const elapsed = performance.now() - start;
   await Promise.all(agents.map((a) => a.close()));
-  process.stdout.write(JSON.stringify(summarize(latencies, elapsed, errors, firstErrors)) + '\n');
+  process.stdout.write(JSON.stringify(summary) + '\n');
 }
 
 main().catch((e) => {

@@ -9,9 +9,8 @@
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { checkToolResult, initializeBody, killPid, summarize, toolCallBody } from './lib/common.mjs';
+import { checkToolResult, driveLoad, initializeBody, killPid, toolCallBody } from './lib/common.mjs';
 
-const MAX_ERRORS_KEPT = 5;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 async function readStdin() {
@@ -76,14 +75,6 @@ function startBridge(cli, url, token) {
 
 async function main() {
   const cfg = await readStdin();
-  let errors = 0;
-  const firstErrors = [];
-  const fail = (what) => {
-    errors++;
-    if (firstErrors.length < MAX_ERRORS_KEPT) {
-      firstErrors.push(what);
-    }
-  };
   const bridges = Array.from({ length: cfg.concurrency }, (_, i) =>
     startBridge(cfg.cli, cfg.url, cfg.tokens[i % cfg.tokens.length]),
   );
@@ -103,38 +94,8 @@ async function main() {
         };
       }),
     );
-    const warmEnd = performance.now() + cfg.maxSeconds * 1000;
-    await Promise.all(
-      agents.map(async (call) => {
-        for (let k = 0; k < cfg.warmupPerAgent && performance.now() < warmEnd; k++) {
-          const problem = await call().catch((e) => e.message);
-          if (problem) {
-            fail(`warm-up: ${problem}`);
-          }
-        }
-      }),
-    );
-    const latencies = [];
-    let issued = 0;
-    const start = performance.now();
-    const end = start + cfg.maxSeconds * 1000;
-    await Promise.all(
-      agents.map(async (call) => {
-        while (issued < cfg.maxCalls && performance.now() < end) {
-          issued++;
-          const t0 = performance.now();
-          const problem = await call().catch((e) => `request failed: ${e.message}`);
-          const dt = performance.now() - t0;
-          if (problem) {
-            fail(problem);
-          } else {
-            latencies.push(dt);
-          }
-        }
-      }),
-    );
-    const elapsed = performance.now() - start;
-    process.stdout.write(JSON.stringify(summarize(latencies, elapsed, errors, firstErrors)) + '\n');
+    const summary = await driveLoad(agents, cfg);
+    process.stdout.write(JSON.stringify(summary) + '\n');
   } finally {
     await Promise.all(bridges.map((b) => b.stop()));
   }

@@ -38,6 +38,57 @@ export function summarize(latenciesMs, elapsedMs, errors, firstErrors) {
   };
 }
 
+const MAX_ERRORS_KEPT = 5;
+
+/**
+ * The load loop both generators run: a warm-up (not recorded: JIT, connections, caches) of
+ * `cfg.warmupPerAgent` calls per agent, then the measured phase, bounded by `cfg.maxCalls` AND
+ * `cfg.maxSeconds`. Each `call()` resolves with undefined (a checked success) or a short problem
+ * text; a throw counts as a failed request. Errors are counted, never hidden.
+ * @returns the {@link summarize} of the measured phase.
+ */
+export async function driveLoad(calls, cfg) {
+  let errors = 0;
+  const firstErrors = [];
+  const fail = (what) => {
+    errors++;
+    if (firstErrors.length < MAX_ERRORS_KEPT) {
+      firstErrors.push(what);
+    }
+  };
+  const warmEnd = performance.now() + cfg.maxSeconds * 1000;
+  await Promise.all(
+    calls.map(async (call) => {
+      for (let k = 0; k < cfg.warmupPerAgent && performance.now() < warmEnd; k++) {
+        const problem = await call().catch((e) => String(e.message));
+        if (problem) {
+          fail(`warm-up: ${problem}`);
+        }
+      }
+    }),
+  );
+  const latencies = [];
+  let issued = 0;
+  const start = performance.now();
+  const end = start + cfg.maxSeconds * 1000;
+  await Promise.all(
+    calls.map(async (call) => {
+      while (issued < cfg.maxCalls && performance.now() < end) {
+        issued++;
+        const t0 = performance.now();
+        const problem = await call().catch((e) => `request failed: ${e.message}`);
+        const dt = performance.now() - t0;
+        if (problem) {
+          fail(problem);
+        } else {
+          latencies.push(dt);
+        }
+      }
+    }),
+  );
+  return summarize(latencies, performance.now() - start, errors, firstErrors);
+}
+
 export function initializeBody(id, clientName) {
   return {
     jsonrpc: '2.0',
