@@ -95,8 +95,13 @@ else
   mkdir -p "$CS_DIR"
   log "npm install -g code-server@$CODE_SERVER_VERSION (builds native modules, ~2 min)"
   # Run outside any project: --allow-scripts is an error in a project-scoped install.
+  # Run from `npm run test:all`, this script inherits the outer npm's environment: npm_config_user_agent
+  # names the machine's Node (20), and code-server's postinstall reads the Node version from it and
+  # refuses; other npm_config_* values (prefix, global, nodedir …) would steer the inner install too.
+  # So the inner npm starts from an environment with no npm_* variables at all, as from a shell.
   (
     cd "$CS_DIR"
+    unset $(compgen -e | grep -E '^(npm_|NPM_|INIT_CWD$|NODE$)' || true)
     PATH="$NODE_DIR/bin:$PATH" npm_config_nodedir="$NODE_DIR" \
       npm install -g --prefix "$CS_DIR" --no-audit --no-fund \
       --allow-scripts=code-server,argon2 "code-server@$CODE_SERVER_VERSION"
