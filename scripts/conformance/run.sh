@@ -30,8 +30,8 @@ IGNORED=(tools-call-simple-text)
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 CACHE="${AKR_CACHE:-$HOME/.cache/agent-keyring-ci}"
 MARKER=.akr-installed
-# One source of truth for the Node 24 version: the VS Code installer.
-NODE_VERSION="$(sed -n 's/^NODE_VERSION=//p' "$REPO_ROOT/scripts/vscode/install.sh" | head -n1)"
+# One source of truth for the Node 24 version: the newest VS Code build's in scripts/vscode/versions.json.
+NODE_VERSION="$(node -p "require('$REPO_ROOT/scripts/vscode/versions.json').newest.node")"
 NODE_DIR="$CACHE/node-$NODE_VERSION"
 NODE24="$NODE_DIR/bin/node"
 CONF_DIR="$CACHE/conformance-$CONFORMANCE_VERSION"
@@ -45,7 +45,7 @@ elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
 TOTAL_START=$(now)
 
 if [[ -z "$NODE_VERSION" ]]; then
-  log "ERROR: cannot read NODE_VERSION from scripts/vscode/install.sh"
+  log "ERROR: cannot read the newest Node version from scripts/vscode/versions.json"
   exit 1
 fi
 if [[ ! -f "$CLI" ]]; then
@@ -57,7 +57,7 @@ fi
 step=$(now)
 if [[ ! -f "$NODE_DIR/$MARKER" || ! -x "$NODE24" ]]; then
   log "Node $NODE_VERSION not in $NODE_DIR: running scripts/vscode/install.sh"
-  AKR_CACHE="$CACHE" bash "$REPO_ROOT/scripts/vscode/install.sh"
+  AKR_CACHE="$CACHE" bash "$REPO_ROOT/scripts/vscode/install.sh" newest
 fi
 
 # npm_install_pinned DIR PACKAGE@VERSION: global-style install into DIR with Node 24, marker file.

@@ -11,17 +11,34 @@ import * as path from 'node:path';
 import process from 'node:process';
 import { fileURLToPath } from 'node:url';
 
-/** Node version install.sh puts in the cache (the VS Code server needs Node 24). */
-export const NODE_VERSION = '24.21.0';
-/** code-server version install.sh puts in the cache. */
-export const CODE_SERVER_VERSION = '4.139.1';
 /** Root of this repository. */
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** The VS Code builds install.sh provides (scripts/vscode/versions.json): `newest` and `oldest`. */
+export const VERSIONS = JSON.parse(
+  fs.readFileSync(path.join(REPO, 'scripts', 'vscode', 'versions.json'), 'utf8'),
+);
+/** Which of them this run uses (`--vscode=oldest` on the command line, or `AKR_VSCODE`; default `newest`). */
+export const PROFILE_NAME =
+  process.argv.find((a) => a.startsWith('--vscode='))?.slice('--vscode='.length) ||
+  process.env.AKR_VSCODE ||
+  'newest';
+if (!['newest', 'oldest'].includes(PROFILE_NAME)) {
+  throw new Error(`AKR_VSCODE must be 'newest' or 'oldest', not '${PROFILE_NAME}'.`);
+}
+const PROFILE = VERSIONS[PROFILE_NAME];
+/** VS Code version of this run's server, for reports. */
+export const VSCODE_VERSION = PROFILE.vscode;
+/** Node version the VS Code server of this run needs. */
+export const NODE_VERSION = PROFILE.node;
+/** code-server version of this run. */
+export const CODE_SERVER_VERSION = PROFILE.codeServer;
 /** Cache dir of install.sh (`AKR_CACHE`, default ~/.cache/agent-keyring-ci). */
 export const CACHE = process.env.AKR_CACHE || path.join(os.homedir(), '.cache', 'agent-keyring-ci');
-/** The Node 24 binary in the cache. */
-export const NODE24 = path.join(CACHE, `node-${NODE_VERSION}`, 'bin', 'node');
-/** Install dir of code-server in the cache (join a path inside the package to it). */
+/** The Node binary this run's VS Code server runs on. */
+export const SERVER_NODE = path.join(CACHE, `node-${NODE_VERSION}`, 'bin', 'node');
+/** The newest profile's Node (24): vsce and the conformance suite need it, whatever the profile. */
+export const NODE24 = path.join(CACHE, `node-${VERSIONS.newest.node}`, 'bin', 'node');
+/** Install dir of this run's code-server in the cache (join a path inside the package to it). */
 export const CODE_SERVER_ROOT = path.join(CACHE, `code-server-${CODE_SERVER_VERSION}`);
 /** Debian's Chromium, installed by install.sh. */
 export const CHROMIUM = '/usr/bin/chromium';

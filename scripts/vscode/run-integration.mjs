@@ -1,12 +1,16 @@
 // Runs the integration suite (test/integration) inside a REAL VS Code extension host: the VS Code
 // server from the npm package code-server, driven by Debian's Chromium through playwright-core
-// (see /work/shared/TESTING.md). Needs `scripts/vscode/install.sh` once per machine, then:
+// (README.md, Development). Needs `scripts/vscode/install.sh` once per machine, then:
 //
 //   npm run build && npx tsc -p tsconfig.integration.json && node scripts/vscode/run-integration.mjs
 //   (or: npm run test:integration, which does all three)
 //
 // Options (environment):
 //   AKR_CACHE             cache dir of install.sh (default ~/.cache/agent-keyring-ci)
+//   AKR_VSCODE            newest (default) or oldest: which VS Code of scripts/vscode/versions.json
+//                         (or --vscode=oldest)
+//   AKR_VSCODE_EXECUTABLE a desktop VS Code: run the same suite there through @vscode/test-electron
+//                         (--desktop without it: test-electron downloads VS Code, where the network allows)
 //   AKR_TIMEOUT_MS        overall timeout (default 300000)
 //   AKR_KEEP_TMP=1        keep the per-run temp dir (settings, server data) for debugging
 //   AKR_GREP=text         only run tests whose full title contains text
@@ -26,11 +30,14 @@ import {
   fail,
   freePort,
   makeRunDirs,
-  NODE24,
   NODE_VERSION,
+  PROFILE_NAME,
   REPO,
   runEnv,
+  SERVER_NODE,
+  VERSIONS,
   TIMEOUT_MS,
+  VSCODE_VERSION,
   waitForHttp,
   writeJson,
 } from './harness.mjs';
@@ -42,15 +49,17 @@ const ARTIFACTS = path.join(REPO, '.test-artifacts', 'integration');
 const SERVER_READY_TIMEOUT_MS = 60_000;
 
 const h = createHarness('integration');
+/** Desktop VS Code through @vscode/test-electron instead of the code-server path. */
+const DESKTOP = Boolean(process.env.AKR_VSCODE_EXECUTABLE) || process.argv.includes('--desktop');
 const { log } = h;
 
 function checkPrerequisites() {
   const missing = [];
-  if (!fs.existsSync(NODE24) || !fs.existsSync(SERVER_MAIN)) {
-    missing.push(`VS Code server / Node ${NODE_VERSION} in ${CACHE}: run scripts/vscode/install.sh`);
+  if (!DESKTOP && (!fs.existsSync(SERVER_NODE) || !fs.existsSync(SERVER_MAIN))) {
+    missing.push(`VS Code server / Node ${NODE_VERSION} in ${CACHE}: run npm run setup:vscode`);
   }
-  if (!fs.existsSync(CHROMIUM)) {
-    missing.push(`${CHROMIUM}: run scripts/vscode/install.sh (installs Debian's chromium)`);
+  if (!DESKTOP && !fs.existsSync(CHROMIUM)) {
+    missing.push(`${CHROMIUM}: run npm run setup:vscode (installs Debian's chromium)`);
   }
   if (!fs.existsSync(EXTENSION_MAIN)) {
     missing.push(`${path.relative(REPO, EXTENSION_MAIN)}: run npm run build`);
@@ -151,6 +160,10 @@ async function main() {
     AKR_INTEGRATION_KEYRING_PORT: String(keyringPort),
     ...(process.env.AKR_GREP ? { AKR_INTEGRATION_GREP: process.env.AKR_GREP } : {}),
   });
+  if (DESKTOP) {
+    return runOnDesktop(dirs, env, reportFile);
+  }
+  log(`path: code-server — VS Code ${VSCODE_VERSION} (AKR_VSCODE=${PROFILE_NAME}) on Node ${NODE_VERSION}`);
   const serverArgs = [
     SERVER_MAIN,
     '--host',
@@ -170,7 +183,7 @@ async function main() {
     dirs.extensions,
   ];
   const server = h.spawnDetached(
-    NODE24,
+    SERVER_NODE,
     serverArgs,
     { cwd: dirs.workspace, env },
     path.join(ARTIFACTS, 'server.log'),
@@ -225,13 +238,14 @@ async function main() {
     .screenshot({ path: path.join(ARTIFACTS, outcome === 0 ? 'workbench.png' : 'workbench-failure.png') })
     .catch(() => undefined);
 
+  return finish(outcome, reportFile);
+}
+
+/** Prints the report with the closing `N passed, N failed` line; the exit code of the run. */
+function finish(outcome, reportFile) {
   const report = printReport(reportFile);
   if (outcome === 'timeout') {
-    if (report) {
-      console.log(`${report.passed} passed, ${report.failed + 1} failed`);
-    } else {
-      console.log('0 passed, 1 failed');
-    }
+    console.log(report ? `${report.passed} passed, ${report.failed + 1} failed` : '0 passed, 1 failed');
     throw fail(
       `The suite did not finish within ${TIMEOUT_MS / 1000}s. See ${ARTIFACTS}/ (server.log, browser-console.log, screenshot).`,
     );
@@ -240,7 +254,9 @@ async function main() {
     console.log('0 passed, 1 failed');
     throw fail(
       `The extension host exited with code ${outcome} but wrote no report (${reportFile}). ` +
-        `The suite probably failed to load: see ${ARTIFACTS}/browser-console.log and vscode-logs/.`,
+        (DESKTOP
+          ? 'VS Code did not start or the suite failed to load: see the output above.'
+          : `The suite probably failed to load: see ${ARTIFACTS}/browser-console.log and vscode-logs/.`),
     );
   }
   if (report.passed + report.failed === 0) {
@@ -251,10 +267,43 @@ async function main() {
   }
   console.log(`${report.passed} passed, ${report.failed} failed`);
   log(`suite finished with exit code ${outcome}`);
-  if (outcome !== 0 || report.failed > 0) {
-    return 1;
+  return outcome !== 0 || report.failed > 0 ? 1 : 0;
+}
+
+/**
+ * The same `run()` suite in a desktop VS Code through @vscode/test-electron: the VS Code at
+ * AKR_VSCODE_EXECUTABLE, or (with --desktop and no executable) the build test-electron downloads,
+ * where the network allows it. Not the path these machines use (no desktop VS Code, no download).
+ */
+async function runOnDesktop(dirs, env, reportFile) {
+  const { runTests } = await import('@vscode/test-electron');
+  const executable = process.env.AKR_VSCODE_EXECUTABLE;
+  log(
+    `path: @vscode/test-electron — ${executable ? `VS Code at ${executable}` : `downloaded VS Code ${VERSIONS.oldest.vscode}`}`,
+  );
+  let outcome;
+  try {
+    outcome = await runTests({
+      ...(executable ? { vscodeExecutablePath: executable } : { version: VERSIONS.oldest.vscode }),
+      extensionDevelopmentPath: REPO,
+      extensionTestsPath: TESTS_INDEX,
+      extensionTestsEnv: env,
+      launchArgs: [
+        dirs.workspace,
+        '--user-data-dir',
+        dirs['user-data'],
+        '--extensions-dir',
+        dirs.extensions,
+        '--disable-workspace-trust',
+        '--disable-telemetry',
+      ],
+    });
+  } catch (e) {
+    // runTests rejects when the suite fails (non-zero exit) as well as when VS Code cannot start.
+    log(`@vscode/test-electron: ${e instanceof Error ? e.message : String(e)}`);
+    outcome = 1;
   }
-  return 0;
+  return finish(outcome, reportFile);
 }
 
 h.handleSignals(['SIGINT', 'SIGTERM']);

@@ -1,5 +1,5 @@
 // Runs the UI suite (test/e2e/ui.spec.mjs) against a REAL VS Code in Chromium, the way a user gets
-// the extension (see /work/shared/TESTING.md, "UI tests"): package the .vsix (`npm run package`),
+// the extension (README.md, "Development"): package the .vsix (`npm run package`),
 // install it with code-server --install-extension into a per-run extensions dir, start code-server,
 // drive the workbench with playwright-core. Needs `scripts/vscode/install.sh` once per machine.
 //
@@ -29,8 +29,8 @@ import {
   fail,
   freePort,
   makeRunDirs,
-  NODE24,
   NODE_VERSION,
+  SERVER_NODE,
   REPO,
   runEnv,
   TIMEOUT_MS,
@@ -162,7 +162,7 @@ function checkVsix(file) {
 
 async function main() {
   const missing = [];
-  if (!fs.existsSync(NODE24) || !fs.existsSync(CODE_SERVER)) {
+  if (!fs.existsSync(SERVER_NODE) || !fs.existsSync(CODE_SERVER)) {
     missing.push(`code-server / Node ${NODE_VERSION} in ${CACHE}: run scripts/vscode/install.sh`);
   }
   if (!fs.existsSync(CHROMIUM)) {
@@ -214,7 +214,7 @@ async function main() {
   // --- 2. install it into a per-run extensions dir
   await timed('install extension', () =>
     run(
-      NODE24,
+      SERVER_NODE,
       [
         CODE_SERVER,
         '--install-extension',
@@ -249,7 +249,7 @@ async function main() {
   const configFile = path.join(tmp, 'code-server.yaml');
   fs.writeFileSync(configFile, 'auth: none\ncert: false\n');
   const server = h.spawnDetached(
-    NODE24,
+    SERVER_NODE,
     [
       CODE_SERVER,
       '--config',

@@ -79,7 +79,10 @@ export async function invokeTool(name: string, input: object): Promise<{ text: s
       if (p instanceof vscode.LanguageModelTextPart) {
         return p.value;
       }
-      if (p instanceof vscode.LanguageModelDataPart) {
+      // LanguageModelDataPart is newer than the oldest VS Code we support (1.105): look it up at run time.
+      const dataPart = (vscode as { LanguageModelDataPart?: new (...args: never[]) => { data: Uint8Array } })
+        .LanguageModelDataPart;
+      if (dataPart && p instanceof dataPart) {
         return Buffer.from(p.data).toString('utf8');
       }
       return JSON.stringify(p);

@@ -263,10 +263,16 @@ describe('AuditLog', () => {
       Promise.resolve(Buffer.alloc(8)),
     ]) {
       const log = await AuditLog.open({ path: file, hmacKey, clock, logger });
-      await assert.rejects(log.fingerprint(new SecretValue(CANARY)), (e: unknown) => e instanceof AuditUnavailableError);
+      await assert.rejects(
+        log.fingerprint(new SecretValue(CANARY)),
+        (e: unknown) => e instanceof AuditUnavailableError,
+      );
       await log.close();
     }
-    assert.match(logger.text(), /the audit key could not be read \(.*SecretStorage is locked.*\); credentials are refused/);
+    assert.match(
+      logger.text(),
+      /the audit key could not be read \(.*SecretStorage is locked.*\); credentials are refused/,
+    );
     assert.match(logger.text(), /The audit key must be at least 16 random bytes/);
     assert.ok(!logger.text().includes(CANARY));
   });
@@ -276,7 +282,10 @@ describe('AuditLog', () => {
     const log = await open();
     const secret = new SecretValue(CANARY);
     await log.append(
-      sampleInput(1, { value_fingerprint: await log.fingerprint(secret), reason: `handed out ${String(secret)}` }),
+      sampleInput(1, {
+        value_fingerprint: await log.fingerprint(secret),
+        reason: `handed out ${String(secret)}`,
+      }),
     );
     await log.close();
     const text = fs.readFileSync(file, 'utf8') + fs.readFileSync(file + '.head', 'utf8');

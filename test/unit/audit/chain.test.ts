@@ -48,7 +48,7 @@ describe('audit chain', () => {
     assert.equal('rules' in e, false);
   });
 
-  it('the write path\'s hand-ordered canonical form equals the generic one verify uses, for every shape', () => {
+  it("the write path's hand-ordered canonical form equals the generic one verify uses, for every shape", () => {
     const clients = [
       null,
       {},
@@ -75,7 +75,10 @@ describe('audit chain', () => {
           const sealed = sealEvent(input, unsealed.prev_hash);
           assert.equal(sealed.hash, computeEventHash(sealed), 'verify recomputes the same hash');
           // And after a round trip through the written line, as verify reads it.
-          assert.equal(computeEventHash(JSON.parse(JSON.stringify(sealed)) as Record<string, unknown>), sealed.hash);
+          assert.equal(
+            computeEventHash(JSON.parse(JSON.stringify(sealed)) as Record<string, unknown>),
+            sealed.hash,
+          );
         }
       }
     }
