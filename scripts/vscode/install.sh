@@ -134,18 +134,26 @@ install_code_server() {
     log "code-server $cs_version: cached in $cs_dir"
     return
   fi
-  rm -rf "$cs_dir"
-  mkdir -p "$cs_dir"
-  log "npm install -g code-server@$cs_version on Node $node_version (builds native modules, ~2 min)"
-  # Run outside any project: --allow-scripts is an error in a project-scoped install.
-  (
-    cd "$cs_dir"
-    # code-server 4.105's postinstall refuses to run as root unless npm_config_unsafe_perm=true (a
+  # npm's nested install inside code-server's postinstall sometimes fails on a race of its own
+  # (ENOTEMPTY / TAR_ENTRY_ERROR while extracting); a second try from a clean dir passes.
+  local attempt
+  for attempt in 1 2; do
+    rm -rf "$cs_dir"
+    mkdir -p "$cs_dir"
+    log "npm install -g code-server@$cs_version on Node $node_version (builds native modules, ~2 min; try $attempt)"
+    # Run outside any project: --allow-scripts is an error in a project-scoped install.
+    # code-server 4.103's postinstall refuses to run as root unless npm_config_unsafe_perm=true (a
     # setting npm 11 no longer has, so only the variable matters); 4.139's no longer asks.
-    PATH="$node_dir/bin:$PATH" without_outer_npm npm_config_nodedir="$node_dir" npm_config_unsafe_perm=true \
-      npm install -g --prefix "$cs_dir" --no-audit --no-fund \
-      --allow-scripts=code-server,argon2 "code-server@$cs_version"
-  )
+    if (
+      cd "$cs_dir"
+      PATH="$node_dir/bin:$PATH" without_outer_npm npm_config_nodedir="$node_dir" npm_config_unsafe_perm=true \
+        npm install -g --prefix "$cs_dir" --no-audit --no-fund \
+        --allow-scripts=code-server,argon2 "code-server@$cs_version"
+    ); then
+      break
+    fi
+    log "npm install -g code-server@$cs_version failed (try $attempt of 2)"
+  done
   if [[ ! -f "$server_main" ]]; then
     log "ERROR: $server_main is missing after the install. See the npm output above."
     exit 1

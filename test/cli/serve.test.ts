@@ -4,7 +4,7 @@
  * active-hours denial), the stdio bridge, clean shutdown on SIGTERM, and a taken port.
  */
 import assert from 'node:assert/strict';
-import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as net from 'node:net';
 import * as path from 'node:path';
@@ -109,6 +109,34 @@ describe('agent-keyring serve', () => {
     assert.ok(out.includes(`claude mcp add --transport http agent-keyring ${served.url}`), out);
     assert.ok(out.includes('"Authorization": "Bearer ${AGENT_KEYRING_TOKEN}"'), out);
     assert.ok(!served.stderr().includes(token), 'never in the logs');
+  });
+
+  test("the printed shell lines keep ${AGENT_KEYRING_TOKEN} unexpanded when a shell runs them", () => {
+    // Run each printed command line through a real bash with a token in the environment and
+    // `claude` / `agent-keyring` replaced by a function that prints its arguments: what would
+    // reach the client's config must be the reference, never the token.
+    const secret = canary('shell-token');
+    const lines = served
+      .stdout()
+      .split('\n')
+      .map((l) => l.trim())
+      .filter((l) => /^(claude|agent-keyring) /.test(l));
+    assert.ok(lines.some((l) => l.startsWith('claude mcp add')), served.stdout());
+    for (const line of lines) {
+      const script = `claude() { printf '%s\\n' "$@"; }\nagent-keyring() { printf '%s\\n' "$@"; }\n${line}\n`;
+      const r = spawnSync('bash', ['-c', script], {
+        env: { PATH: process.env.PATH, AGENT_KEYRING_TOKEN: secret },
+        encoding: 'utf8',
+      });
+      assert.equal(r.status, 0, `${line}\n${r.stderr}`);
+      assert.ok(!r.stdout.includes(secret), `the shell expanded the token in: ${line}`);
+      if (line.startsWith('claude')) {
+        assert.ok(r.stdout.split('\n').includes('Authorization: Bearer ${AGENT_KEYRING_TOKEN}'), r.stdout);
+      }
+      if (line.includes('--store')) {
+        assert.ok(r.stdout.split('\n').includes(store), `--store ${store} reaches the command as one word`);
+      }
+    }
   });
 
   test('the seed scenario, end to end', async () => {

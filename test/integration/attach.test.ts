@@ -157,11 +157,24 @@ suite('several windows share one server: attach, live changes, takeover', () => 
       api.statusBar.tooltip,
       new RegExp(`attached to the server of another window \\(port ${port}\\)`),
     );
-    const status = await vscode.commands.executeCommand<string>('agentKeyring.showStatus');
-    assert.match(
-      status,
-      new RegExp(`^Agent Keyring: attached to the server of another window \\(port ${port},`),
-    );
+    const changes: ServerState[] = [];
+    const watch = api.server.onDidChange((s) => changes.push(s));
+    try {
+      const status = await vscode.commands.executeCommand<string>('agentKeyring.showStatus');
+      assert.match(
+        status,
+        new RegExp(`^Agent Keyring: attached to the server of another window \\(port ${port},`),
+      );
+      // Dismissing Show Status's notification does nothing (it used to run Start Server, which
+      // restarted the server and dropped every agent's session).
+      await new Promise((r) => setTimeout(r, 300));
+      await vscode.commands.executeCommand('notifications.clearAll');
+      await new Promise((r) => setTimeout(r, 1_500));
+      assert.deepEqual(changes, [], 'dismissing the notification left the server alone');
+      assert.equal(api.server.state.kind, 'attached');
+    } finally {
+      watch.dispose();
+    }
   });
 
   test('credentials and agents added or rotated by the other window show here live; so do its audit events', async () => {

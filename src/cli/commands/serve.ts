@@ -117,8 +117,17 @@ async function seedDemo(k: Keyring, logger: Logger): Promise<{ created: boolean;
   return { created: true, token: token.reveal() };
 }
 
-function connectHelp(url: string, store: string): string {
-  const storeFlag = ` --store ${JSON.stringify(store)}`;
+/** `s` as one shell word that nothing inside expands (single quotes; a `'` as `'\''`). */
+function shellWord(s: string): string {
+  return /^[\w./:@%+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+}
+
+/**
+ * What to paste to connect an agent. Every `${AGENT_KEYRING_TOKEN}` stays unexpanded when a shell
+ * runs these lines (single quotes), so the token never lands in a client's config file.
+ */
+export function connectHelp(url: string, store: string): string {
+  const storeFlag = ` --store ${shellWord(store)}`;
   const json = JSON.stringify(
     {
       mcpServers: {
@@ -135,7 +144,7 @@ function connectHelp(url: string, store: string): string {
     '  export AGENT_KEYRING_TOKEN=<the token>',
     '',
     'Claude Code:',
-    `  claude mcp add --transport http agent-keyring ${url} --header "Authorization: Bearer \${AGENT_KEYRING_TOKEN}"`,
+    `  claude mcp add --transport http agent-keyring ${url} --header 'Authorization: Bearer \${AGENT_KEYRING_TOKEN}'`,
     '',
     'Any MCP client with a JSON config (e.g. .mcp.json):',
     ...json.split('\n').map((l) => `  ${l}`),

@@ -25,6 +25,11 @@ export function showStatus(ctx: CommandContext): CommandHandler {
       ctx.server.state.kind === 'attached' ? undefined : running ? 'Stop Server' : 'Start Server';
     const actions = action ? [action, 'Show Log'] : ['Show Log'];
     void vscode.window.showInformationMessage(text, ...actions).then((choice) => {
+      // Dismissed (choice undefined) does nothing: when attached there is no action either, and
+      // `choice === action` would then restart the server and drop every agent's session.
+      if (choice === undefined) {
+        return;
+      }
       if (choice === action) {
         void vscode.commands.executeCommand(running ? CommandId.stopServer : CommandId.startServer);
       } else if (choice === 'Show Log') {
