@@ -125,3 +125,39 @@ export function parseInteger(raw: string, flag: string, min: number, max: number
   }
   return n;
 }
+
+/** Edit distance (insert, delete, substitute, swap of neighbours) between two short words. */
+function distance(a: string, b: string): number {
+  const d: number[][] = Array.from({ length: a.length + 1 }, (_, i) =>
+    Array.from({ length: b.length + 1 }, (_, j) => (i === 0 ? j : j === 0 ? i : 0)),
+  );
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const cost = a[i - 1] === b[j - 1] ? 0 : 1;
+      d[i][j] = Math.min(d[i - 1][j] + 1, d[i][j - 1] + 1, d[i - 1][j - 1] + cost);
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        d[i][j] = Math.min(d[i][j], d[i - 2][j - 2] + 1);
+      }
+    }
+  }
+  return d[a.length][b.length];
+}
+
+/**
+ * `; did you mean 'x'?` for the closest of `known` to a mistyped `word` (a prefix of it, or at most
+ * two edits away), or '' when none is close.
+ */
+export function didYouMean(word: string, known: readonly string[]): string {
+  const w = word.toLowerCase();
+  if (w.length === 0 || w.length > 40) {
+    return '';
+  }
+  let best: { name: string; d: number } | undefined;
+  for (const name of known) {
+    const d = name.startsWith(w) && w.length >= 2 ? 0 : distance(w, name);
+    if (d <= Math.min(2, Math.max(1, Math.floor(name.length / 3))) && (!best || d < best.d)) {
+      best = { name, d };
+    }
+  }
+  return best ? `; did you mean '${best.name}'?` : '';
+}

@@ -47,21 +47,64 @@ export interface OpenOptions {
   loadHistory?: boolean;
 }
 
-/** True when `dir` holds a keyring folder already (list commands do not create one). */
-export function storeExists(dir: string): boolean {
-  return fs.existsSync(dir);
+/** The store folder cannot be used by this user (exit 77, as sysexits' EX_NOPERM). */
+export class StoreAccessError extends CliError {
+  constructor(dir: string, detail: string) {
+    super(
+      `cannot use the store '${dir}': ${detail}. Run agent-keyring as the user who owns it, fix its ` +
+        `permissions (the folder 0700 and its files 0600, owned by that user), or pass another folder with --store DIR`,
+      77,
+    );
+  }
+}
+
+function userName(): string {
+  try {
+    return os.userInfo().username;
+  } catch {
+    return `uid ${process.getuid?.() ?? '?'}`;
+  }
 }
 
 /**
- * Opens the keyring in `dir` (created 0700 if missing).
- * @throws ConfigError when `dir` exists but is not a folder.
+ * Whether `dir` holds a keyring folder already (list commands do not create one): false only when
+ * it does not exist; a folder this user may not read and write is an error, not "no keyring".
+ * @throws StoreAccessError when the folder (or a parent) is not readable and writable by this user;
+ *   ConfigError when it is a file.
  */
-export async function openStore(dir: string, opts: OpenOptions): Promise<Keyring> {
-  if (fs.existsSync(dir) && !fs.statSync(dir).isDirectory()) {
+export function storeExists(dir: string): boolean {
+  let isFolder: boolean;
+  try {
+    isFolder = fs.statSync(dir).isDirectory();
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      return false;
+    }
+    if (code === 'EACCES' || code === 'EPERM') {
+      throw new StoreAccessError(dir, `permission denied for ${userName()} on a folder on its path`);
+    }
+    throw e;
+  }
+  if (!isFolder) {
     throw new ConfigError(
       `the store '${dir}' is not a folder; pass a folder with --store DIR or AGENT_KEYRING_STORE`,
     );
   }
+  try {
+    fs.accessSync(dir, fs.constants.R_OK | fs.constants.W_OK | fs.constants.X_OK);
+  } catch {
+    throw new StoreAccessError(dir, `${userName()} may not read and write it`);
+  }
+  return true;
+}
+
+/**
+ * Opens the keyring in `dir` (created 0700 if missing).
+ * @throws ConfigError when `dir` exists but is not a folder; StoreAccessError when this user may not use it.
+ */
+export async function openStore(dir: string, opts: OpenOptions): Promise<Keyring> {
+  storeExists(dir); // throws when it is a file or not this user's to use
   fs.mkdirSync(dir, { recursive: true, mode: 0o700 });
   return openFileKeyring({
     dir,

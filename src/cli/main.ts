@@ -5,6 +5,7 @@
  *   0  success
  *   1  refused or failed (a KeyringError, audit log not intact, port in use, internal error)
  *   2  bad usage or bad input (unknown command/flag, missing argument, invalid_input, bad policy.json)
+ *   77 the store cannot be read or written by this user (permissions)
  *   130 cancelled at a prompt
  *
  * No stack trace is printed unless AGENT_KEYRING_LOG=debug, and every line is scrubbed of the
@@ -13,7 +14,7 @@
 import { redactError } from '../core/audit/redact';
 import { isKeyringError } from '../core/errors';
 import { version } from '../../package.json';
-import { CliError, UsageError, clip } from './args';
+import { CliError, UsageError, clip, didYouMean } from './args';
 import type { Command, CommandGroup, GlobalFlags } from './command';
 import { agentGroup } from './commands/agent';
 import { auditGroup } from './commands/audit';
@@ -41,8 +42,9 @@ ${ENTRIES.map((e) => `  ${e.name.padEnd(12)}${e.summary}`).join('\n')}
 
 Global options:
   --store DIR     the keyring folder (default: $AGENT_KEYRING_STORE, else ~/.agent-keyring)
-  -h, --help      show help (also after any command: agent-keyring credential add --help)
-  --version       print the version
+  -h, --help      show help (also after any command: agent-keyring credential add --help,
+                  or agent-keyring help credential add)
+  -v, --version   print the version
 
 Run 'agent-keyring <command> --help' for a command's options.`;
 
@@ -82,7 +84,7 @@ function takeGlobals(argv: string[]): {
     const a = argv[i];
     if (a === '-h' || a === '--help') {
       help = true;
-    } else if (a === '--version' || a === '-V') {
+    } else if (a === '--version' || a === '-V' || a === '-v') {
       showVersion = true;
     } else if (a === '--store') {
       const v = argv[i + 1];
@@ -109,15 +111,22 @@ async function dispatch(argv: string[], hint: { current: HelpHint }): Promise<nu
   }
   const [name, ...args] = rest;
   if (name === undefined) {
-    if (help) {
-      out(OVERVIEW);
-      return 0;
-    }
-    throw new UsageError('missing command');
+    // Bare `agent-keyring`: the overview is the most useful answer.
+    out(OVERVIEW);
+    return 0;
+  }
+  if (name === 'help') {
+    // `agent-keyring help [command [subcommand]]` is `… --help`.
+    return dispatch([...(globals.store ? ['--store', globals.store] : []), ...args, '--help'], hint);
   }
   const entry = ENTRIES.find((e) => e.name === name);
   if (!entry) {
-    throw new UsageError(`unknown command '${clip(name, 40)}'`);
+    throw new UsageError(
+      `unknown command '${clip(name, 40)}'${didYouMean(
+        name,
+        ENTRIES.map((e) => e.name),
+      )} (commands: ${ENTRIES.map((e) => e.name).join(', ')})`,
+    );
   }
   hint.current = new HelpHint(`agent-keyring ${entry.name}`);
   if (!isGroup(entry)) {
@@ -144,8 +153,9 @@ async function dispatch(argv: string[], hint: { current: HelpHint }): Promise<nu
   }
   const sub = entry.subcommands.find((s) => s.name === subName);
   if (!sub) {
+    const names = entry.subcommands.map((s) => s.name);
     throw new UsageError(
-      `unknown ${entry.name} command '${clip(subName, 40)}' (one of: ${entry.subcommands.map((s) => s.name).join(', ')})`,
+      `unknown ${entry.name} command '${clip(subName, 40)}'${didYouMean(subName, names)} (one of: ${names.join(', ')})`,
     );
   }
   hint.current = new HelpHint(`agent-keyring ${entry.name} ${sub.name}`);
@@ -170,6 +180,15 @@ export function reportError(e: unknown, hint: HelpHint): number {
   if (e instanceof CancelledError) {
     err('agent-keyring: cancelled.');
     return 130;
+  }
+  const errno = (e as NodeJS.ErrnoException | undefined)?.code;
+  if (errno === 'EACCES' || errno === 'EPERM') {
+    // A file of the store this user may not read or write (the folder itself is checked earlier).
+    const where = (e as NodeJS.ErrnoException).path;
+    err(
+      `agent-keyring: permission denied${where ? ` on '${where}'` : ''}. Run agent-keyring as the user who owns the store, or fix its permissions (folder 0700, files 0600).`,
+    );
+    return 77;
   }
   if (isKeyringError(e)) {
     err(`agent-keyring: ${e.message}`);

@@ -54,7 +54,7 @@ export class AlreadyExistsError extends KeyringError {
   constructor(kind: 'credential' | 'agent', id: string) {
     super(
       'already_exists',
-      `A ${kind} named '${id}' already exists. Pick another name, or ${kind === 'credential' ? 'rotate' : 'revoke'} the existing one first.`,
+      `${kind === 'agent' ? 'An' : 'A'} ${kind} named '${id}' already exists. Pick another name, or ${kind === 'credential' ? 'rotate' : 'revoke'} the existing one first.`,
       { [kind]: id },
     );
   }

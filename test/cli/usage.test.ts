@@ -3,10 +3,13 @@
  * reason (plus a pointer to --help) for every kind of bad usage — never a stack trace.
  */
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
 import { writeFileSync } from 'node:fs';
+import * as path from 'node:path';
 import { join } from 'node:path';
 import { after, before, describe, test } from 'node:test';
-import { ensureBuilt, removeStore, runCli, tempStore } from './cliHarness';
+import { CLI, ensureBuilt, removeStore, runCli, tempStore } from './cliHarness';
 
 const COMMANDS: string[][] = [
   ['serve'],
@@ -49,9 +52,9 @@ describe('agent-keyring usage', () => {
   });
   after(() => removeStore(store));
 
-  test('--help and -h print the overview, listing every command', async () => {
-    for (const flag of ['--help', '-h']) {
-      const r = await runCli([flag]);
+  test('--help, -h, help and a bare agent-keyring print the overview, listing every command', async () => {
+    for (const flag of [['--help'], ['-h'], ['help'], []]) {
+      const r = await runCli(flag);
       assert.equal(r.code, 0);
       assert.match(r.stdout, /^Usage: agent-keyring <command>/);
       for (const name of ['serve', 'credential', 'agent', 'audit', 'bridge']) {
@@ -61,10 +64,43 @@ describe('agent-keyring usage', () => {
     }
   });
 
-  test('--version prints the package version', async () => {
-    const r = await runCli(['--version']);
-    assert.equal(r.code, 0);
-    assert.match(r.stdout, /^\d+\.\d+\.\d+\n$/);
+  test('--version, -V and -v print the package version', async () => {
+    for (const flag of ['--version', '-V', '-v']) {
+      const r = await runCli([flag]);
+      assert.equal(r.code, 0);
+      assert.match(r.stdout, /^\d+\.\d+\.\d+\n$/);
+    }
+  });
+
+  test('a grant to an agent that does not exist is made, with a warning naming it', async () => {
+    const own = tempStore();
+    const r = await runCli([
+      'credential',
+      'add',
+      'warned_key',
+      '--scopes',
+      'read',
+      '--agents',
+      'ghost-agent',
+      '--generate',
+      '--store',
+      own,
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(
+      r.stderr,
+      /^agent-keyring: warning: no agent 'ghost-agent' \(agents: [^)]*\); the grant takes effect once it is added with: agent-keyring agent add ghost-agent\n$/,
+    );
+    const edit = await runCli(['credential', 'edit', 'warned_key', '--agents', '*', '--store', own]);
+    assert.equal(edit.code, 0, edit.stderr);
+    assert.equal(edit.stderr, '', "'*' is every agent: nothing to warn about");
+    removeStore(own);
+  });
+
+  test("'help COMMAND [SUB]' prints that command's help", async () => {
+    const r = await runCli(['help', 'credential', 'add']);
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout, /^Usage: agent-keyring credential add/);
   });
 
   test('every command and subcommand has its own help, before or after its arguments', async () => {
@@ -89,10 +125,11 @@ describe('agent-keyring usage', () => {
     assert.match(early.stdout, /^Usage: agent-keyring agent add/);
   });
 
-  test('no command, unknown commands, unknown flags, missing values and arguments → exit 2 naming the problem', async () => {
+  test('unknown commands (with a suggestion), unknown flags, missing values and arguments → exit 2 naming the problem', async () => {
     const cases: Array<[string[], RegExp, string]> = [
-      [[], /^agent-keyring: missing command$/, 'agent-keyring'],
-      [['frobnicate'], /unknown command 'frobnicate'/, 'agent-keyring'],
+      [['frobnicate'], /unknown command 'frobnicate' \(commands: serve, /, 'agent-keyring'],
+      [['credentail'], /unknown command 'credentail'; did you mean 'credential'\?/, 'agent-keyring'],
+      [['agent', 'revok'], /unknown agent command 'revok'; did you mean 'revoke'\?/, 'agent-keyring agent'],
       [['credential'], /missing credential command \(one of: add, rotate/, 'agent-keyring credential'],
       [['agent', 'promote'], /unknown agent command 'promote'/, 'agent-keyring agent'],
       [['--bogus'], /unknown option '--bogus'/, 'agent-keyring'],
@@ -232,4 +269,46 @@ describe('agent-keyring usage', () => {
       removeStore(dir);
     }
   });
+});
+
+describe('a store this user may not use', () => {
+  // Root may read anything, so the check runs the CLI as the unprivileged user `nobody`.
+  const asRoot = process.getuid?.() === 0;
+  let store: string;
+  before(async () => {
+    ensureBuilt();
+    store = tempStore();
+    const made = await runCli(['agent', 'add', 'someone', '--store', store]);
+    assert.equal(made.code, 0, made.stderr);
+  });
+  after(() => removeStore(store));
+
+  test(
+    'says what to do and exits 77, for reads and writes alike (never "no keyring yet")',
+    { skip: asRoot ? false : 'needs root to run the CLI as another user' },
+    () => {
+      fs.chmodSync(path.dirname(store), 0o755);
+      for (const args of [
+        ['credential', 'list'],
+        ['agent', 'list'],
+        ['agent', 'add', 'other'],
+        ['audit', 'verify'],
+      ]) {
+        const r = spawnSync(
+          'runuser',
+          ['-u', 'nobody', '--', process.execPath, CLI, ...args, '--store', store],
+          {
+            encoding: 'utf8',
+            env: { PATH: process.env.PATH, HOME: '/tmp' },
+          },
+        );
+        assert.equal(r.status, 77, `${args.join(' ')}: ${r.stdout}${r.stderr}`);
+        assert.equal(r.stdout, '', args.join(' '));
+        const lines = r.stderr.trimEnd().split('\n');
+        assert.equal(lines.length, 1, r.stderr);
+        assert.match(lines[0] ?? '', /^agent-keyring: (cannot use the store|permission denied)/);
+        assert.match(lines[0] ?? '', /owns/);
+      }
+    },
+  );
 });

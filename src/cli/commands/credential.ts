@@ -22,7 +22,7 @@ import {
 } from '../args';
 import { HELP_HELP, STORE_HELP, type Command, type CommandGroup } from '../command';
 import { makeLogger, resolveStoreDir, storeExists, withKeyring } from '../context';
-import { out, readSecret, rememberSecret, shortTime, table } from '../io';
+import { err, out, readSecret, rememberSecret, shortTime, table } from '../io';
 
 const ACTOR = 'cli';
 const DEFAULT_GENERATED_LENGTH = 40;
@@ -110,6 +110,7 @@ ${HELP_HELP}`,
       if (await k.store.getCredential(name)) {
         throw new AlreadyExistsError('credential', name);
       }
+      await warnUnknownAgents(k, input.allowed_agents, input.rotation_agents);
       const secret = values.generate
         ? generate(k, rotation.generator?.length ?? DEFAULT_GENERATED_LENGTH)
         : await readSecret(`the value of '${name}'`, ', or use --generate');
@@ -373,6 +374,11 @@ ${HELP_HELP}`,
       if (!cred) {
         throw notFound(name, dir);
       }
+      await warnUnknownAgents(
+        k,
+        patch.allowed_agents as string[] | undefined,
+        patch.rotation_agents as string[] | null | undefined,
+      );
       if (maxAge !== undefined) {
         // The patch replaces `rotation` whole: keep the generator that is already there.
         patch.rotation = { ...cred.rotation, max_age_days: maxAge };
@@ -408,3 +414,26 @@ Commands:
 Run 'agent-keyring credential <command> --help' for a command's options.`,
   subcommands: [add, rotate, list, edit, remove],
 };
+
+/**
+ * Warns (stderr) when a grant names an agent that does not exist or is revoked: usually a typo, which
+ * would grant nobody now and, later, whoever is added under that id. Granting ahead of `agent add`
+ * stays possible on purpose.
+ */
+async function warnUnknownAgents(
+  k: Keyring,
+  agents: readonly string[] | undefined,
+  rotationAgents: readonly string[] | null | undefined,
+): Promise<void> {
+  const live = new Set((await k.store.listAgents()).filter((a) => !a.revoked_at).map((a) => a.id));
+  const unknown = [...new Set([...(agents ?? []), ...(rotationAgents ?? [])])].filter(
+    (id) => id !== '*' && !live.has(id),
+  );
+  if (unknown.length > 0) {
+    const known = [...live].sort();
+    err(
+      `agent-keyring: warning: no agent ${unknown.map((id) => `'${id}'`).join(', ')} (agents: ${known.length ? known.join(', ') : 'none yet'}); ` +
+        `the grant takes effect once it is added with: agent-keyring agent add ${unknown[0]}`,
+    );
+  }
+}
