@@ -111,7 +111,7 @@ describe('agent-keyring serve', () => {
     assert.ok(!served.stderr().includes(token), 'never in the logs');
   });
 
-  test("the printed shell lines keep ${AGENT_KEYRING_TOKEN} unexpanded when a shell runs them", () => {
+  test('the printed shell lines keep ${AGENT_KEYRING_TOKEN} unexpanded when a shell runs them', () => {
     // Run each printed command line through a real bash with a token in the environment and
     // `claude` / `agent-keyring` replaced by a function that prints its arguments: what would
     // reach the client's config must be the reference, never the token.
@@ -121,7 +121,10 @@ describe('agent-keyring serve', () => {
       .split('\n')
       .map((l) => l.trim())
       .filter((l) => /^(claude|agent-keyring) /.test(l));
-    assert.ok(lines.some((l) => l.startsWith('claude mcp add')), served.stdout());
+    assert.ok(
+      lines.some((l) => l.startsWith('claude mcp add')),
+      served.stdout(),
+    );
     for (const line of lines) {
       const script = `claude() { printf '%s\\n' "$@"; }\nagent-keyring() { printf '%s\\n' "$@"; }\n${line}\n`;
       const r = spawnSync('bash', ['-c', script], {
