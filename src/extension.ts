@@ -212,6 +212,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
       settings: () => settings,
       refreshViews,
       showLog: () => channel.show(),
+      vscodeAgent,
       testMode,
     }),
   );
@@ -230,6 +231,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
         const t = await vscodeAgent.get();
         return t.state === 'ok' ? t.token : undefined;
       },
+      tokenGeneration: () => vscodeAgent.generation,
+      onDidRenewToken: (listener) => vscodeAgent.onDidRenew(listener),
       explain: (message) => void vscode.window.showWarningMessage(`Agent Keyring: ${message}`),
       logger,
     }),

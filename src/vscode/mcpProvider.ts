@@ -14,6 +14,9 @@ export interface McpProviderDeps {
   server: ServerController;
   /** The `vscode` agent's token, or undefined when the agent is revoked. */
   token(): Promise<string | undefined>;
+  /** Renewals of that token so far, and an event when it is renewed (Rotate Agent Token, Add Agent). */
+  tokenGeneration(): number;
+  onDidRenewToken(listener: () => void): { dispose(): void };
   version: string;
   /** Shows why the server cannot be started (port taken, agent revoked). */
   explain(message: string): void;
@@ -23,6 +26,9 @@ export interface McpProviderDeps {
 export function registerMcpProvider(deps: McpProviderDeps): vscode.Disposable {
   const changed = new vscode.EventEmitter<void>();
   const subscription = deps.server.onDidChange(() => changed.fire());
+  // A new token: the definition's version changes with it, so VS Code sees the server changed and
+  // resolves it again (with the new token) instead of going on with the old one.
+  const renewal = deps.onDidRenewToken(() => changed.fire());
   const registration = vscode.lm.registerMcpServerDefinitionProvider(MCP_PROVIDER_ID, {
     onDidChangeMcpServerDefinitions: changed.event,
     provideMcpServerDefinitions: () => {
@@ -33,7 +39,14 @@ export function registerMcpProvider(deps: McpProviderDeps): vscode.Disposable {
           : 'No MCP server definition to offer: the server is not running.',
       );
       return url
-        ? [new vscode.McpHttpServerDefinition(MCP_SERVER_LABEL, vscode.Uri.parse(url), {}, deps.version)]
+        ? [
+            new vscode.McpHttpServerDefinition(
+              MCP_SERVER_LABEL,
+              vscode.Uri.parse(url),
+              {},
+              deps.tokenGeneration() > 0 ? `${deps.version}+token.${deps.tokenGeneration()}` : deps.version,
+            ),
+          ]
         : [];
     },
     resolveMcpServerDefinition: async (definition) => {
@@ -53,5 +66,5 @@ export function registerMcpProvider(deps: McpProviderDeps): vscode.Disposable {
       return definition;
     },
   });
-  return vscode.Disposable.from(registration, subscription, changed);
+  return vscode.Disposable.from(registration, subscription, renewal, changed);
 }

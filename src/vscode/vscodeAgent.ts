@@ -60,11 +60,53 @@ export class VscodeAgentTokens {
   readonly #secrets: SecretBackend;
   readonly #logger: Logger;
   #inFlight: Promise<VscodeAgentToken> | undefined;
+  readonly #renewed = new Set<() => void>();
+  /** Renewals so far: part of the MCP definition's version, so VS Code sees the server changed. */
+  generation = 0;
 
   constructor(store: CredentialStore, secrets: SecretBackend, logger: Logger) {
     this.#store = store;
     this.#secrets = secrets;
     this.#logger = logger;
+  }
+
+  /**
+   * A new token for the `vscode` agent, kept in SecretStorage and never shown: the agent is added
+   * again if it was revoked (with no grants: give them again), else its token is rotated. The way
+   * back for in-editor chat after a revoke or a leaked token. Waits for a running check first, so
+   * the two never mint tokens side by side.
+   * @throws StoreError when the metadata cannot be written.
+   */
+  async renew(): Promise<void> {
+    await this.#inFlight?.catch(() => undefined);
+    const renewal = (async (): Promise<VscodeAgentToken> => {
+      const existing = await this.#store.getAgent(VSCODE_AGENT_ID);
+      const issued =
+        existing && !existing.revoked_at
+          ? await this.#store.rotateAgentToken(VSCODE_AGENT_ID)
+          : await this.#store.addAgent({ id: VSCODE_AGENT_ID, label: VSCODE_AGENT_LABEL });
+      await this.#secrets.store(VSCODE_AGENT_TOKEN_KEY, issued.token.reveal());
+      this.#logger.info(`Issued a new token for the built-in agent '${VSCODE_AGENT_ID}'.`);
+      return { state: 'ok', token: issued.token.reveal() };
+    })();
+    this.#inFlight = renewal;
+    try {
+      await renewal;
+    } finally {
+      if (this.#inFlight === renewal) {
+        this.#inFlight = undefined;
+      }
+    }
+    this.generation++;
+    for (const listener of this.#renewed) {
+      listener();
+    }
+  }
+
+  /** Fires after {@link renew} stored a new token. */
+  onDidRenew(listener: () => void): { dispose(): void } {
+    this.#renewed.add(listener);
+    return { dispose: () => this.#renewed.delete(listener) };
   }
 
   /** The running check, or a new one. @throws StoreError when the metadata cannot be written. */

@@ -126,6 +126,34 @@ suite('external agent over HTTP', () => {
     assertNoSecret(items, [canary, token]);
   });
 
+  test('Rotate Agent Token with args: the old token gets 401 at once, the new one works', async () => {
+    const { api } = await activateExtension();
+    const url = api.server.url;
+    assert.ok(url);
+    const old = token;
+    const result = await vscode.commands.executeCommand<{ id: string; token: string }>(
+      'agentKeyring.rotateAgentToken',
+      { id: agentId, confirmed: true },
+    );
+    assert.equal(result.id, agentId);
+    assert.match(result.token, /^akr_[A-Za-z0-9_-]{43}$/);
+    assert.notEqual(result.token, old);
+    const refused = await fetch(url, {
+      method: 'POST',
+      headers: {
+        Authorization: `Bearer ${old}`,
+        'Content-Type': 'application/json',
+        Accept: 'application/json, text/event-stream',
+      },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+    });
+    assert.equal(refused.status, 401, 'the old token stopped working');
+    token = result.token;
+    const client = await connect(url);
+    const listed = await call(client, 'list_credentials', {});
+    assert.equal(listed.isError, false, listed.text);
+  });
+
   test('Revoke Agent with args: the token stops working at once; the tree marks it revoked', async () => {
     const { api } = await activateExtension();
     const url = api.server.url;

@@ -7,6 +7,8 @@
  * (`{ id, token }`) and no modal is shown; otherwise the modal shows it and the result is `{ id }`.
  */
 import * as vscode from 'vscode';
+import { AlreadyExistsError } from '../../core/errors';
+import { VSCODE_AGENT_ID } from '../../core/model';
 import { AgentInputSchema } from '../../core/store/schemas';
 import { ACTOR, argObject, optionalString, type CommandContext, type CommandHandler } from './commandContext';
 import { ask, schemaValidator, type Step } from './prompts';
@@ -29,6 +31,24 @@ export function addAgent(ctx: CommandContext): CommandHandler {
       ctx.logger.info('Add Agent cancelled; nothing stored.');
       return undefined;
     }
+    if (input.id === VSCODE_AGENT_ID) {
+      const existing = await ctx.keyring.store.getAgent(VSCODE_AGENT_ID);
+      if (existing && !existing.revoked_at) {
+        throw new AlreadyExistsError('agent', VSCODE_AGENT_ID);
+      }
+      // The built-in agent's token lives in SecretStorage for VS Code alone: showing one here would
+      // only show a token that is then replaced. Add it back with a token nobody sees.
+      await ctx.vscodeAgent.renew();
+      await ctx.keyring.service.recordAdmin('add_agent', 'agent_added', {
+        agent_id: VSCODE_AGENT_ID,
+        actor: ACTOR,
+      });
+      ctx.refreshViews();
+      void vscode.window.showInformationMessage(
+        `Agent Keyring: the built-in agent '${VSCODE_AGENT_ID}' is back; in-editor chat gets its new token when VS Code next starts the server. Give it its credentials again with Edit Scopes.`,
+      );
+      return { id: VSCODE_AGENT_ID };
+    }
     const { agent, token } = await ctx.keyring.store.addAgent({
       id: input.id,
       ...(input.label ? { label: input.label } : {}),
@@ -40,26 +60,7 @@ export function addAgent(ctx: CommandContext): CommandHandler {
     if (args && ctx.testMode) {
       return { id: agent.id, token: token.reveal() };
     }
-    const url = ctx.server.url ?? `http://127.0.0.1:${ctx.settings().port}/mcp`;
-    const choice = await vscode.window.showInformationMessage(
-      `Agent '${agent.id}' added. Copy its token now: it is shown only this once.`,
-      {
-        modal: true,
-        detail: [
-          `Token: ${token.reveal()}`,
-          '',
-          `MCP endpoint: ${url}`,
-          'Header: Authorization: Bearer <token>',
-          '',
-          'Lost it? Revoke the agent and add it again. Then allow it on credentials with Edit Scopes.',
-        ].join('\n'),
-      },
-      COPY,
-    );
-    if (choice === COPY) {
-      await vscode.env.clipboard.writeText(token.reveal());
-      vscode.window.setStatusBarMessage(`$(copy) Token of '${agent.id}' copied`, 5_000);
-    }
+    await showTokenOnce(ctx, agent.id, token.reveal(), 'added');
     return { id: agent.id };
   };
 }
@@ -111,3 +112,39 @@ async function prompt(
 
 /** The id → label → active hours prompts, reused by Connect Agent… to create an agent. */
 export { prompt as promptNewAgent };
+
+/**
+ * The modal that shows an agent's token once, with Copy Token. Used when an agent is added and when
+ * its token is rotated; only the SHA-256 is stored, so this is the one chance to copy it.
+ */
+export async function showTokenOnce(
+  ctx: CommandContext,
+  id: string,
+  token: string,
+  what: 'added' | 'rotated',
+): Promise<void> {
+  const url = ctx.server.url ?? `http://127.0.0.1:${ctx.settings().port}/mcp`;
+  const choice = await vscode.window.showInformationMessage(
+    what === 'added'
+      ? `Agent '${id}' added. Copy its token now: it is shown only this once.`
+      : `New token for agent '${id}'. Copy it now: it is shown only this once; the old one no longer works.`,
+    {
+      modal: true,
+      detail: [
+        `Token: ${token}`,
+        '',
+        `MCP endpoint: ${url}`,
+        'Header: Authorization: Bearer <token>',
+        '',
+        what === 'added'
+          ? 'Lost it? Run Rotate Agent Token for a new one. Then allow it on credentials with Edit Scopes.'
+          : 'Lost it? Run Rotate Agent Token again.',
+      ].join('\n'),
+    },
+    COPY,
+  );
+  if (choice === COPY) {
+    await vscode.env.clipboard.writeText(token);
+    vscode.window.setStatusBarMessage(`$(copy) Token of '${id}' copied`, 5_000);
+  }
+}

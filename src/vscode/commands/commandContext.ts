@@ -20,6 +20,8 @@ export interface CommandContext {
   refreshViews(): void;
   /** Opens the "Agent Keyring" output channel. */
   showLog(): void;
+  /** The built-in `vscode` agent's token (SecretStorage only): renew it without showing it. */
+  readonly vscodeAgent: { renew(): Promise<void> };
   /**
    * `ExtensionMode.Test`: args may skip confirmations (`confirmed: true`) and Add Agent returns
    * the token to the caller. In normal use neither is possible, so no other extension can revoke

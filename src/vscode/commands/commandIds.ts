@@ -6,7 +6,7 @@
  * - addCredential → addCredential.ts, editScopes → editScopes.ts,
  *   rotateCredential → rotateCredential.ts, revokeCredential → revokeCredential.ts,
  *   copyCredentialName → copyCredentialName.ts
- * - addAgent → addAgent.ts, revokeAgent → revokeAgent.ts
+ * - addAgent → addAgent.ts, revokeAgent → revokeAgent.ts, rotateAgentToken → rotateAgentToken.ts
  * - startServer → startServer.ts, stopServer → stopServer.ts, showStatus → showStatus.ts
  * - connectAgent → connectAgent.ts, importEnv → importEnv.ts, scanConfigs → scanConfigs.ts
  * - showAuditLog → showAuditLog.ts, verifyAuditLog → verifyAuditLog.ts, exportAuditLog → exportAuditLog.ts
@@ -19,6 +19,7 @@ export const CommandId = {
   copyCredentialName: 'agentKeyring.copyCredentialName',
   addAgent: 'agentKeyring.addAgent',
   revokeAgent: 'agentKeyring.revokeAgent',
+  rotateAgentToken: 'agentKeyring.rotateAgentToken',
   startServer: 'agentKeyring.startServer',
   stopServer: 'agentKeyring.stopServer',
   showStatus: 'agentKeyring.showStatus',

@@ -16,6 +16,7 @@ import { editScopes } from './editScopes';
 import { exportAuditLog } from './exportAuditLog';
 import { importEnv } from './importEnv';
 import { revokeAgent } from './revokeAgent';
+import { rotateAgentToken } from './rotateAgentToken';
 import { revokeCredential } from './revokeCredential';
 import { rotateCredential } from './rotateCredential';
 import { scanConfigs } from './scanConfigs';
@@ -33,6 +34,7 @@ const FACTORIES: Record<CommandId, (ctx: CommandContext) => CommandHandler> = {
   [CommandId.copyCredentialName]: copyCredentialName,
   [CommandId.addAgent]: addAgent,
   [CommandId.revokeAgent]: revokeAgent,
+  [CommandId.rotateAgentToken]: rotateAgentToken,
   [CommandId.startServer]: startServer,
   [CommandId.stopServer]: stopServer,
   [CommandId.showStatus]: showStatus,

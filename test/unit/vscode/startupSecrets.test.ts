@@ -174,6 +174,34 @@ describe('VscodeAgentTokens', () => {
     assert.equal(backend.inner.calls.filter((c) => c === `store ${VSCODE_AGENT_TOKEN_KEY}`).length, 1);
   });
 
+  test('renew: a revoked vscode agent is added back, a live one rotated; the old token stops, the new one is stored, never logged', async () => {
+    const backend = new MemorySecretBackend();
+    const { store, logger, tokens } = setup(backend);
+    const renewals: number[] = [];
+    tokens.onDidRenew(() => renewals.push(tokens.generation));
+    const first = await tokens.get();
+    const old = first.state === 'ok' ? first.token : '';
+
+    await tokens.renew();
+    const rotated = backend.peek(VSCODE_AGENT_TOKEN_KEY) ?? '';
+    assert.notEqual(rotated, old);
+    assert.equal(await store.authenticate(old), undefined, 'the old token no longer works');
+    assert.equal((await store.authenticate(rotated))?.id, VSCODE_AGENT_ID);
+    assert.deepEqual(await tokens.get(), { state: 'ok', token: rotated }, 'the provider gets the new one');
+
+    await store.revokeAgent(VSCODE_AGENT_ID);
+    assert.deepEqual(await tokens.get(), { state: 'revoked' });
+    await tokens.renew();
+    const back = await tokens.get();
+    assert.equal(back.state, 'ok', 'added back');
+    assert.equal((await store.getAgent(VSCODE_AGENT_ID))?.revoked_at ?? null, null);
+    assert.deepEqual(renewals, [1, 2], 'each renewal is announced (the MCP definition changes with it)');
+    const logged = logger.lines.join('\n');
+    for (const t of [old, rotated, back.state === 'ok' ? back.token : '']) {
+      assert.ok(!logged.includes(t), 'no token in the log');
+    }
+  });
+
   test('a failed check is not kept: the next call checks again', async () => {
     const backend = new MemorySecretBackend();
     backend.failOn('get', 1);

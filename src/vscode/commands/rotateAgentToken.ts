@@ -1,0 +1,74 @@
+/**
+ * `agentKeyring.rotateAgentToken`: a new bearer token for an agent after a modal confirmation; the
+ * old one stops working at once (the CLI's `agent rotate-token`). An external agent's token is shown
+ * once with Copy Token; the built-in `vscode` agent's goes straight to SecretStorage, unseen, and
+ * in-editor chat picks it up the next time VS Code starts the server — the one-step way back when
+ * its token was lost or leaked.
+ *
+ * Args: `{ id, confirmed? }` or an Agents tree node — `confirmed: true` skips the confirmation in test
+ * mode, where the result carries the new token of an external agent (`{ id, token }`).
+ */
+import * as vscode from 'vscode';
+import { VSCODE_AGENT_ID } from '../../core/model';
+import { AgentNotFoundError } from '../../core/store/credentialStore';
+import { showTokenOnce } from './addAgent';
+import { ACTOR, argAgentId, argObject, type CommandContext, type CommandHandler } from './commandContext';
+import { pickAgent } from './prompts';
+
+const ROTATE = 'Rotate Token';
+
+export function rotateAgentToken(ctx: CommandContext): CommandHandler {
+  return async (arg) => {
+    const store = ctx.keyring.store;
+    const id = argAgentId(arg) ?? (await pickAgent(store, 'Rotate Agent Token'));
+    if (id === undefined) {
+      return undefined;
+    }
+    const agent = await store.getAgent(id);
+    if (!agent) {
+      throw new AgentNotFoundError(id);
+    }
+    if (agent.revoked_at) {
+      void vscode.window.showInformationMessage(
+        `Agent Keyring: agent '${id}' is revoked. Add it again (Add Agent…) to give it a token.`,
+      );
+      return undefined;
+    }
+    const confirmed = ctx.testMode && argObject(arg)?.confirmed === true;
+    if (!confirmed) {
+      const choice = await vscode.window.showWarningMessage(
+        `Rotate the token of agent '${id}'?`,
+        {
+          modal: true,
+          detail:
+            id === VSCODE_AGENT_ID
+              ? 'In-editor chat gets a new token, kept in SecretStorage and never shown; the old one stops working at once.'
+              : `The old token stops working at once: '${id}' needs the new one, shown once next.`,
+        },
+        ROTATE,
+      );
+      if (choice !== ROTATE) {
+        ctx.logger.info(`Rotate token of agent '${id}' cancelled.`);
+        return undefined;
+      }
+    }
+    if (id === VSCODE_AGENT_ID) {
+      await ctx.vscodeAgent.renew();
+    }
+    const rotated = id === VSCODE_AGENT_ID ? undefined : await store.rotateAgentToken(id);
+    await ctx.keyring.service.recordAdmin('rotate_agent_token', 'updated', { agent_id: id, actor: ACTOR });
+    ctx.logger.info(`Token of agent '${id}' rotated by ${ACTOR}.`);
+    ctx.refreshViews();
+    if (!rotated) {
+      void vscode.window.showInformationMessage(
+        `Agent Keyring: in-editor chat has a new token; VS Code uses it the next time it starts the server.`,
+      );
+      return { id };
+    }
+    if (ctx.testMode && confirmed) {
+      return { id, token: rotated.token.reveal() };
+    }
+    await showTokenOnce(ctx, id, rotated.token.reveal(), 'rotated');
+    return { id };
+  };
+}
