@@ -215,6 +215,24 @@ interface CompiledFilter {
   test(e: AuditEvent): boolean;
 }
 
+/** Tools agents call: their rows name the agent in `agent_id`, and `client` is the client program. */
+const AGENT_TOOLS: ReadonlySet<string> = new Set([
+  'get_credential',
+  'list_credentials',
+  'rotate_credential',
+  'http_request',
+  'run',
+]);
+
+/**
+ * Whether `who` made the event: the agent of an agent's request, or — for a change made by a person
+ * (`vscode-user`, `cli`), recorded with that actor as `client` — the person too. So the Agent filter
+ * finds the user's own rows, as the Audit view shows them.
+ */
+function byWho(e: AuditEvent, who: string): boolean {
+  return e.agent_id === who || (e.client?.name === who && !AGENT_TOOLS.has(e.tool));
+}
+
 function compileFilter(filter: AuditFilter): CompiledFilter {
   const needles: string[] = [];
   if (filter.agent_id !== undefined) {
@@ -253,7 +271,7 @@ function compileFilter(filter: AuditFilter): CompiledFilter {
       return true;
     },
     test: (e) => {
-      if (filter.agent_id !== undefined && e.agent_id !== filter.agent_id) {
+      if (filter.agent_id !== undefined && !byWho(e, filter.agent_id)) {
         return false;
       }
       if (filter.credential !== undefined && e.credential !== filter.credential) {

@@ -59,6 +59,36 @@ describe('audit reader', () => {
     assert.deepEqual(await by({ agent_id: 'nobody' }), []);
   });
 
+  it("the agent filter also finds a person's own changes (actor vscode-user / cli), not an agent's client program", async () => {
+    const events = writeChain(file, 9, START, (i) =>
+      i % 3 === 0
+        ? sampleInput(i, {
+            agent_id: i === 3 ? 'agent-1' : null,
+            tool: i === 3 ? 'add_agent' : 'add_credential',
+            decision: i === 3 ? 'agent_added' : 'created',
+            code: null,
+            client: { name: 'vscode-user' },
+          })
+        : sampleInput(i),
+    );
+    const mine = await collect(readAuditEvents(file, { agent_id: 'vscode-user' }));
+    assert.deepEqual(
+      mine.map((e) => e.tool),
+      ['add_credential', 'add_agent', 'add_credential'],
+    );
+    assert.deepEqual(
+      await collect(readAuditEvents(file, { agent_id: 'claude-code' })),
+      [],
+      'a client program is no actor',
+    );
+    const agent1 = await collect(readAuditEvents(file, { agent_id: 'agent-1' }));
+    assert.deepEqual(
+      agent1,
+      events.filter((e) => e.agent_id === 'agent-1'),
+      'an agent still finds rows about it',
+    );
+  });
+
   it('pages oldest-first and newest-first with the right totals', async () => {
     const events = writeChain(file, 50);
     let r = await queryAuditEvents(file, {}, { offset: 0, limit: 10 });
