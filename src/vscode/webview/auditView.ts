@@ -239,7 +239,7 @@ export function renderHtml(webview: vscode.Webview, media: vscode.Uri): string {
 <section id="timeline" class="timeline" aria-label="Requests per agent over time"></section>
 <div class="table-wrap">
 <table id="events" aria-label="Audit events, newest first" aria-describedby="pager-text">
-  <thead><tr><th scope="col" class="c-time">Time</th><th scope="col" class="c-agent">Agent</th><th scope="col" class="c-cred">Credential</th><th scope="col" class="c-scope">Scope</th><th scope="col" class="c-decision-h" title="Decision">Decision</th><th scope="col" class="c-reason">Reason</th></tr></thead>
+  <thead><tr><th scope="col" class="c-time">Time</th><th scope="col" class="c-agent">Agent</th><th scope="col" class="c-cred">Credential</th><th scope="col" class="c-scope">Scope</th><th scope="col" class="c-decision-h" title="Decision"><span class="d-text">Decision</span><span class="d-short" aria-hidden="true">±</span></th><th scope="col" class="c-reason">Reason</th></tr></thead>
   <tbody id="rows"></tbody>
 </table>
 <p id="empty" class="empty" hidden></p>

@@ -259,7 +259,11 @@ els.export.addEventListener('click', () => {
 els.newer.addEventListener('click', () => page && query(Math.max(0, page.offset - page.pageSize)));
 els.older.addEventListener('click', () => page && query(page.offset + page.pageSize));
 
+/** The Verify result on show, until events newer than it arrive (then it says it is out of date). */
+let verified: { count: number; at: string } | undefined;
+
 function banner(kind: 'ok' | 'bad' | 'info', message: string): void {
+  verified = undefined;
   els.banner.replaceChildren();
   els.banner.className = `banner ${kind}`;
   els.banner.append(icon(kind === 'ok' ? 'pass' : kind === 'bad' ? 'error' : 'info'));
@@ -271,6 +275,7 @@ function banner(kind: 'ok' | 'bad' | 'info', message: string): void {
   close.append(icon('close'));
   close.addEventListener('click', () => {
     els.banner.hidden = true;
+    verified = undefined;
   });
   els.banner.append(close);
   els.banner.hidden = false;
@@ -686,6 +691,14 @@ window.addEventListener('message', (event: MessageEvent<ExtensionMessage>) => {
         renderTimeline(m.timeline);
       }
       renderRows(m);
+      if (m.live && verified) {
+        // A live page means events were recorded after the check: "intact" no longer covers them.
+        const { count, at } = verified;
+        banner(
+          'info',
+          `Verified ${fmt.format(count)} events at ${at}; newer events have been recorded since. Verify again to check them too.`,
+        );
+      }
       document.body.classList.remove('busy');
       els.live.textContent = m.live
         ? `Live · ${new Date().toLocaleTimeString('en-GB')}`
@@ -717,6 +730,7 @@ window.addEventListener('message', (event: MessageEvent<ExtensionMessage>) => {
             ? 'The audit log is empty.'
             : `Audit log intact: ${fmt.format(m.count)} events, hash chain verified.`,
         );
+        verified = { count: m.count, at: new Date().toLocaleTimeString('en-GB') };
       } else {
         banner('bad', `Tampered or damaged: ${m.firstBad?.reason ?? 'unknown problem'}`);
       }
