@@ -5,6 +5,7 @@
 import * as assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -228,9 +229,12 @@ export function auditTests(h) {
         // Export… with the agent filter still set: VS Code's save dialog, then a CSV of those rows.
         // (A file left by an earlier attempt would add an "overwrite?" step: remove it, so a retry
         // sees what a first run sees.)
-        for (const f of fs.readdirSync(env.workspace)) {
-          if (/^agent-keyring-audit-.*\.csv$/.test(f)) {
-            fs.rmSync(path.join(env.workspace, f), { force: true });
+        // Export proposes the home folder (never the workspace, where it could be committed).
+        for (const dir of [env.workspace, os.homedir()]) {
+          for (const f of fs.readdirSync(dir)) {
+            if (/^agent-keyring-audit-.*\.csv$/.test(f)) {
+              fs.rmSync(path.join(dir, f), { force: true });
+            }
           }
         }
         await view.locator('#export').click();
@@ -245,6 +249,7 @@ export function auditTests(h) {
           }
         }
         assert.match(proposed, /agent-keyring-audit-\d{4}-\d\d-\d\d\.csv$/);
+        assert.ok(!proposed.startsWith(env.workspace), `proposed outside the workspace: ${proposed}`);
         await shot(env, '23-audit-export-dialog.png');
         await page.keyboard.press('Enter');
         const exported = view.locator('#banner.info');

@@ -18,6 +18,11 @@ import { argObject, type CommandContext, type CommandHandler } from './commandCo
 
 export type ExportFormat = 'csv' | 'jsonl' | 'json';
 const FORMATS: readonly ExportFormat[] = ['csv', 'jsonl', 'json'];
+const FORMAT_LABEL: Record<ExportFormat, string> = {
+  csv: 'CSV (spreadsheets)',
+  jsonl: 'JSON Lines (verifiable)',
+  json: 'JSON',
+};
 
 export interface ExportResult {
   path: string;
@@ -34,15 +39,16 @@ export function formatForPath(file: string): ExportFormat {
 /** Asks where to save; `preferred` picks the default extension. Undefined when cancelled. */
 export async function pickExportTarget(preferred: ExportFormat = 'jsonl'): Promise<vscode.Uri | undefined> {
   const stamp = new Date().toISOString().slice(0, 10);
-  const folder = vscode.workspace.workspaceFolders?.[0]?.uri ?? vscode.Uri.file(os.homedir());
+  // The home folder, not the workspace: an export inside a repository is one `git add .` away from
+  // being committed with the project.
+  const folder = vscode.Uri.file(os.homedir());
   return vscode.window.showSaveDialog({
-    title: 'Export Audit Log',
+    title: `Export Audit Log as ${FORMAT_LABEL[preferred]} (the file's extension picks the format: .csv, .jsonl or .json)`,
     saveLabel: 'Export',
     defaultUri: vscode.Uri.joinPath(folder, `agent-keyring-audit-${stamp}.${preferred}`),
-    filters:
-      preferred === 'csv'
-        ? { 'CSV (spreadsheets)': ['csv'], 'JSON Lines (verifiable)': ['jsonl'], JSON: ['json'] }
-        : { 'JSON Lines (verifiable)': ['jsonl'], 'CSV (spreadsheets)': ['csv'], JSON: ['json'] },
+    filters: Object.fromEntries(
+      [preferred, ...FORMATS.filter((f) => f !== preferred)].map((f) => [FORMAT_LABEL[f], [f]]),
+    ),
   });
 }
 
