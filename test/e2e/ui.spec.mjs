@@ -468,7 +468,7 @@ async function openWalkthrough(page) {
 
 const WALKTHROUGH_STEPS = [
   'Add a credential',
-  'Copilot is connected already',
+  'Start Agent Keyring for Copilot',
   'Connect a CLI agent',
   'Watch the audit',
 ];
