@@ -6,7 +6,7 @@
 // and one `credential://demo` resource, SDK defaults, no auth (a bearer token is accepted and ignored).
 // Used by the bench (a baseline for both eras) and by test/mcp/differential.test.ts (same requests to
 // ours and to this). Listens on 127.0.0.1 (port from argv[2], 0 = any) and prints `LISTENING <port>`;
-// `ROTATE\n` on stdin publishes resources/updated for credential://demo.
+// `ROTATE\n` on stdin publishes resources/updated for credential://demo; SIGTERM stops it.
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import {
@@ -136,4 +136,3 @@ const shutdown = () => {
   httpServer.close(() => process.exit(0));
 };
 process.on('SIGTERM', shutdown);
-process.stdin.on('end', shutdown);
