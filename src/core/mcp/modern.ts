@@ -186,7 +186,12 @@ export class ModernEra {
       return writeResult(res, id, m.method, answer.result, this.#serverInfo);
     }
     const error = (answer as { error: { code: number; message: string; data?: unknown } }).error;
-    writeJsonError(res, 200, error.code, error.message, { id, data: error.data });
+    // An unknown URI outside credential:// is refused by the SDK without data; say which URI.
+    const data =
+      error.data === undefined && m.method === 'resources/read' && typeof m.params?.uri === 'string'
+        ? { uri: m.params.uri.slice(0, 200) }
+        : error.data;
+    writeJsonError(res, 200, error.code, error.message, { id, data });
   }
 
   /** Forgets the agent-bound server of `agentId` (revoked). */

@@ -1,7 +1,8 @@
 /**
- * One MCP server per session, bound to the agent its bearer token belongs to: the four tools
- * (`tools/`), the `credential://{name}` resources (metadata only) and resource subscriptions that
- * fire `notifications/resources/updated` when a credential is rotated.
+ * The MCP server bound to one agent (the one its bearer token belongs to): one per 2025-era session
+ * (`sessions.ts`), one per agent for the stateless 2026-07-28 era (`modern.ts`). It holds the four
+ * tools (`tools/`, the caller passed down as a `CallContext`) and the `credential://{name}`
+ * resources with their 2025-era subscriptions (`resources.ts`). ARCHITECTURE.md has the layers.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Implementation } from '@modelcontextprotocol/sdk/types.js';
