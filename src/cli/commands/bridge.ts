@@ -189,9 +189,7 @@ async function eraAwareFetch(input: string | URL | Request, init?: RequestInit):
   return response;
 }
 
-function parseMessage(
-  text: string,
-):
+function parseMessage(text: string):
   | {
       id?: unknown;
       method?: unknown;
