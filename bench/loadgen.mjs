@@ -4,9 +4,14 @@
 // and session), sends notifications/initialized, then loops tools/call POSTs with its session
 // header. Every response is checked (successful result, right id); errors are counted, never hidden.
 //
+// With `era: 'modern'` it speaks MCP 2026-07-28 instead: no initialize and no session; every
+// tools/call carries the per-request `_meta` envelope and the MCP-Protocol-Version / Mcp-Method /
+// Mcp-Name headers.
+//
 // Config (JSON on stdin):
 //   { url, tokens?: string[] (one per agent; omitted = no Authorization), concurrency,
-//     warmupPerAgent, maxCalls, maxSeconds, tool, args, expect: 'get_credential'|'echo'|'any' }
+//     warmupPerAgent, maxCalls, maxSeconds, tool, args, expect: 'get_credential'|'echo'|'any',
+//     era?: 'legacy' (default) | 'modern' }
 // Output: one JSON line on stdout: { calls, errors, firstErrors, elapsedMs, p50, p99, max, callsPerSec }
 import {
   checkToolResult,
@@ -16,6 +21,8 @@ import {
   PROTOCOL_VERSION,
   toolCallBody,
 } from './lib/common.mjs';
+
+const MODERN_PROTOCOL_VERSION = '2026-07-28';
 import { RawHttpConnection, requestHead } from './lib/rawHttp.mjs';
 
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -33,8 +40,50 @@ async function main() {
   const url = new URL(cfg.url);
   const concurrency = cfg.concurrency;
 
+  // One virtual agent of the 2026-07-28 era: its own connection and token, no session.
+  const makeModernAgent = async (i) => {
+    const conn = new RawHttpConnection(url, { timeoutMs: REQUEST_TIMEOUT_MS });
+    await conn.connect();
+    const auth = cfg.tokens ? { authorization: `Bearer ${cfg.tokens[i % cfg.tokens.length]}` } : {};
+    const postHead = requestHead('POST', url, {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      ...auth,
+      'mcp-protocol-version': MODERN_PROTOCOL_VERSION,
+      'mcp-method': 'tools/call',
+      'mcp-name': cfg.tool,
+    });
+    const meta = {
+      'io.modelcontextprotocol/protocolVersion': MODERN_PROTOCOL_VERSION,
+      'io.modelcontextprotocol/clientInfo': { name: `bench-loadgen-${i}`, version: '1.0.0' },
+      'io.modelcontextprotocol/clientCapabilities': {},
+    };
+    let nextId = 1;
+    const call = async () => {
+      const id = nextId++;
+      const body = toolCallBody(id, cfg.tool, cfg.args);
+      body.params._meta = meta;
+      const res = await conn.request(postHead, JSON.stringify(body));
+      const text = res.body.toString('utf8');
+      if (res.status !== 200) {
+        return `HTTP ${res.status}: ${text.slice(0, 160)}`;
+      }
+      let msgs;
+      try {
+        msgs = parseRpcBody(res.headers['content-type'], text);
+      } catch {
+        return 'response is not JSON';
+      }
+      return checkToolResult(msgs.find((m) => m.id === id) ?? msgs[0], id, cfg.expect);
+    };
+    return { call, close: async () => conn.close() };
+  };
+
   // One virtual agent: its own connection, token and session.
   const makeAgent = async (i) => {
+    if (cfg.era === 'modern') {
+      return makeModernAgent(i);
+    }
     const conn = new RawHttpConnection(url, { timeoutMs: REQUEST_TIMEOUT_MS });
     await conn.connect();
     const auth = cfg.tokens ? { authorization: `Bearer ${cfg.tokens[i % cfg.tokens.length]}` } : {};

@@ -310,16 +310,22 @@ async function main() {
       const baseline = await startScript('baseline.mjs');
       const sdkDefault = await startScript('baselineExpress.mjs');
       const limit = await startScript('limit.mjs');
-      log(`ours ${ours.url}, baseline ${baseline.url}, SDK default ${sdkDefault.url}, limit ${limit.url}`);
+      const refV2 = await startScript('referenceV2.mjs');
+      log(
+        `ours ${ours.url}, baseline ${baseline.url}, SDK default ${sdkDefault.url}, SDK v2 ${refV2.url}, limit ${limit.url}`,
+      );
       for (const s of shapes) {
         // A fresh server per shape: the lease table grows with every call (see the soak row), so a
         // shape must not inherit the calls of the previous one.
         await stop(ours);
         ours = await startOurs(store);
-        for (const [name, server, call, tokensFor] of [
+        for (const [name, server, call, tokensFor, era] of [
           ['ours', ours, getCred, tokens],
+          ['oursmodern', ours, getCred, tokens, 'modern'],
           ['baseline', baseline, echo, undefined],
           ['sdkdefault', sdkDefault, echo, undefined],
+          ['refv2legacy', refV2, echo, undefined],
+          ['refv2modern', refV2, echo, undefined, 'modern'],
           ...(s.key !== 'c50' ? [['limit', limit, echo, undefined]] : []),
         ]) {
           log(`HTTP ${name} ${s.key}…`);
@@ -331,12 +337,14 @@ async function main() {
             warmupPerAgent: s.warmupPerAgent,
             maxCalls: s.maxCalls,
             maxSeconds: LIMITS.seconds,
+            era: era ?? 'legacy',
             ...call,
           });
           const cpu1 = cpuMsOf(server.child.pid);
-          // Every request the server handled: measured + warm-up calls, and per agent initialize,
-          // notifications/initialized and DELETE.
-          const handled = r.calls + r.errors + s.concurrency * (s.warmupPerAgent + 3);
+          // Every request the server handled: measured + warm-up calls, and per agent (2025 era)
+          // initialize, notifications/initialized and DELETE.
+          const perAgent = era === 'modern' ? 0 : 3;
+          const handled = r.calls + r.errors + s.concurrency * (s.warmupPerAgent + perAgent);
           r.serverCpuMsPerCall =
             cpu0 === undefined || cpu1 === undefined ? undefined : (cpu1 - cpu0) / handled;
           results.http[`${name}.${s.key}`] = r;
@@ -344,6 +352,7 @@ async function main() {
       }
       await stop(baseline);
       await stop(sdkDefault);
+      await stop(refV2);
       await stop(limit);
       await stop(ours);
       ours = undefined;
@@ -632,6 +641,62 @@ function render(R) {
     '"server CPU ms/call" is the server process\'s user+system CPU time (from /proc) over the whole load-generator run divided by the requests it handled (measured + warm-up calls + initialize/initialized/DELETE per agent): unlike calls/s it does not shrink when other work on the machine takes the cores.',
   );
   out.push('');
+  if (H['refv2modern.c10'] || H['oursmodern.c10']) {
+    out.push('### 1b. Both protocol eras: ours vs the SDK v2 reference server (same run)');
+    out.push('');
+    out.push(
+      'SDK v2 = `@modelcontextprotocol/server` 2.4.0 (`bench/servers/referenceV2.mjs`: 2025 era on stateful sessions, 2026-07-28 through `createMcpHandler`), one `echo` tool, no auth/policy/audit. Ours = `get_credential` with everything on (token, policy, lease, durable audit line). Ratio columns compare each row with the SDK v2 row of the same era and load.',
+    );
+    out.push('');
+    const eraRows = [];
+    for (const k of ['seq', 'c10', 'c50']) {
+      const label = k === 'seq' ? 'sequential' : `${k.slice(1)} concurrent agents`;
+      eraRows.push(row(`SDK v2 echo, 2025-era session, ${label}`, H[`refv2legacy.${k}`]));
+      eraRows.push(
+        row(`**ours get_credential**, 2025-era session, ${label}`, H[`ours.${k}`], H[`refv2legacy.${k}`]),
+      );
+      eraRows.push(row(`SDK v2 echo, 2026-07-28 stateless, ${label}`, H[`refv2modern.${k}`]));
+      eraRows.push(
+        row(
+          `**ours get_credential**, 2026-07-28 stateless, ${label}`,
+          H[`oursmodern.${k}`],
+          H[`refv2modern.${k}`],
+        ),
+      );
+    }
+    out.push(
+      mdTable(
+        hdr,
+        eraRows.filter((r) => r[1] !== '-'),
+      ),
+    );
+    out.push('');
+    out.push('Decision figures (SDK v2 ÷ ours; the issue prefers the SDK when it is within 1.5× of ours):');
+    out.push('');
+    const decision = [];
+    for (const k of ['seq', 'c10', 'c50']) {
+      for (const [era, sdkKey, oursKey] of [
+        ['2025 sessions', 'refv2legacy', 'ours'],
+        ['2026-07-28', 'refv2modern', 'oursmodern'],
+      ]) {
+        const sdk = H[`${sdkKey}.${k}`];
+        const o = H[`${oursKey}.${k}`];
+        decision.push([
+          `${k === 'seq' ? 'sequential' : `${k.slice(1)} agents`}, ${era}`,
+          ratio(o?.callsPerSec, sdk?.callsPerSec),
+          ratio(sdk?.p50, o?.p50),
+          ratio(sdk?.serverCpuMsPerCall, o?.serverCpuMsPerCall),
+        ]);
+      }
+    }
+    out.push(
+      mdTable(
+        ['load, era', 'calls/s ours ÷ SDK v2', 'p50 SDK v2 ÷ ours', 'server CPU/call SDK v2 ÷ ours'],
+        decision,
+      ),
+    );
+    out.push('');
+  }
   out.push('### 2. Through `agent-keyring bridge` (stdio) vs direct HTTP');
   out.push('');
   out.push(

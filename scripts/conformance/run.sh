@@ -12,6 +12,8 @@
 #    (127.0.0.1, machine's Node); test/conformance/authProxy.mjs in front of it adds the token.
 # 3. The applicable scenarios, one by one (APPLICABLE below); every other scenario the suite lists
 #    must be in test/conformance/expected-failures.yaml with its reason, or the run fails.
+# 3b. The same for protocol revision 2026-07-28 with the 0.2 suite (MODERN_APPLICABLE below, at that
+#    revision's wire; test/conformance/expected-failures-2026-07-28.yaml lists the rest with reasons).
 # 4. Origin check on its own (the suite's DNS-rebinding scenario sends bad Host and Origin together).
 # 5. Inspector CLI (a real third-party client): get_credential over HTTP with a bearer header, and
 #    through `agent-keyring bridge` over stdio; the value must come back.
@@ -19,6 +21,10 @@
 set -euo pipefail
 
 CONFORMANCE_VERSION=0.1.16
+# The 2026-07-28 revision's scenarios exist only in the 0.2 line (pinned; run at that revision's wire).
+MODERN_CONFORMANCE_VERSION=0.2.0-alpha.12
+MODERN_REVISION=2026-07-28
+MODERN_APPLICABLE=(server-stateless tools-list resources-list sep-2164-resource-not-found dns-rebinding-protection caching server-sse-multiple-streams input-required-result-unsupported-methods)
 INSPECTOR_VERSION=2.12.0
 # Scenarios that test what this server does. resources-list checks our credential:// listing.
 APPLICABLE=(server-initialize ping tools-list tools-call-error server-sse-multiple-streams dns-rebinding-protection resources-list)
@@ -35,6 +41,8 @@ NODE_VERSION="$(node -p "require('$REPO_ROOT/scripts/vscode/versions.json').newe
 NODE_DIR="$CACHE/node-$NODE_VERSION"
 NODE24="$NODE_DIR/bin/node"
 CONF_DIR="$CACHE/conformance-$CONFORMANCE_VERSION"
+MODERN_CONF_DIR="$CACHE/conformance-$MODERN_CONFORMANCE_VERSION"
+MODERN_EXPECTED="$REPO_ROOT/test/conformance/expected-failures-$MODERN_REVISION.yaml"
 INSP_DIR="$CACHE/inspector-$INSPECTOR_VERSION"
 EXPECTED="$REPO_ROOT/test/conformance/expected-failures.yaml"
 CLI="${AKR_CLI:-$REPO_ROOT/dist/cli.js}"  # AKR_CLI: test another build of the CLI
@@ -83,8 +91,10 @@ npm_install_pinned() {
 }
 mkdir -p "$CACHE"
 npm_install_pinned "$CONF_DIR" "@modelcontextprotocol/conformance@$CONFORMANCE_VERSION"
+npm_install_pinned "$MODERN_CONF_DIR" "@modelcontextprotocol/conformance@$MODERN_CONFORMANCE_VERSION"
 npm_install_pinned "$INSP_DIR" "@modelcontextprotocol/inspector@$INSPECTOR_VERSION"
 CONFORMANCE=("$NODE24" "$CONF_DIR/lib/node_modules/@modelcontextprotocol/conformance/dist/index.js")
+MODERN_CONFORMANCE=("$NODE24" "$MODERN_CONF_DIR/lib/node_modules/@modelcontextprotocol/conformance/dist/index.js")
 INSPECTOR=("$NODE24" "$INSP_DIR/lib/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js")
 log "tools ready in $(elapsed "$step") s (node $("$NODE24" --version), conformance $("${CONFORMANCE[@]}" --version))"
 
@@ -178,6 +188,45 @@ else
 fi
 log "scenarios: $(elapsed "$step") s"
 
+# --- 3b. the 2026-07-28 revision (stateless, per-request _meta) on the same /mcp -----------------
+step=$(now)
+mapfile -t MODERN_LISTED < <("${MODERN_CONFORMANCE[@]}" list --server --requirements "$MODERN_REVISION" |
+  sed -n '/^Server scenarios/,/^$/s/^ *- \([a-z0-9-]*\).*/\1/p')
+mapfile -t MODERN_NA < <(sed -n '/^server:/,/^[a-z]/s/^ *- \([a-z0-9-]*\).*/\1/p' "$MODERN_EXPECTED")
+mapfile -t MODERN_CHECKS < <(sed -n '/^checks:/,$s/^ *- \([a-z0-9-]*\).*/\1/p' "$MODERN_EXPECTED")
+if [[ ${#MODERN_LISTED[@]} -eq 0 ]]; then
+  FAILURES+=("conformance $MODERN_CONFORMANCE_VERSION listed no server scenarios for $MODERN_REVISION")
+fi
+for s in "${MODERN_LISTED[@]}"; do
+  if [[ " ${MODERN_APPLICABLE[*]} ${MODERN_NA[*]} " != *" $s "* ]]; then
+    FAILURES+=("$MODERN_REVISION scenario '$s' is neither applicable nor listed in $(basename "$MODERN_EXPECTED")")
+  fi
+done
+for s in "${MODERN_APPLICABLE[@]}"; do
+  out="$WORK/modern-$s.log"
+  "${MODERN_CONFORMANCE[@]}" server --url "$PROXY_URL" --scenario "$s" --spec-version "$MODERN_REVISION" \
+    -o "$WORK/results-modern" >"$out" 2>&1 || true
+  # Failed check ids ("[check-id   ] FAILURE ..."), colour codes removed.
+  mapfile -t failed < <(sed 's/\x1b\[[0-9;]*m//g' "$out" | sed -n 's/.*\[\([a-z0-9-]*\) *\] FAILURE.*/\1/p' | sort -u)
+  unexpected=()
+  for c in "${failed[@]}"; do
+    if [[ " ${MODERN_CHECKS[*]} " != *" $c "* ]]; then
+      unexpected+=("$c")
+    fi
+  done
+  if ! grep -q '^Passed:' "$out"; then
+    unexpected+=("(no result)")
+  fi
+  if [[ ${#unexpected[@]} -eq 0 ]]; then
+    log "PASS $MODERN_REVISION $s ($(sed -n 's/^Passed: \(.*\)/\1/p' "$out" | tail -n1))"
+  else
+    log "FAIL $MODERN_REVISION $s: ${unexpected[*]}"
+    sed 's/^/    /' "$out" | tail -n 40
+    FAILURES+=("$MODERN_REVISION scenario $s")
+  fi
+done
+log "$MODERN_REVISION scenarios: $(elapsed "$step") s"
+
 # --- 4. Origin on its own --------------------------------------------------------------------
 if AKR_TOKEN="$TOKEN" node "$REPO_ROOT/test/conformance/originCheck.mjs" "$SERVER_URL" >"$WORK/origin.log" 2>&1; then
   log "PASS origin check ($(grep -c '^ok' "$WORK/origin.log") cases)"
@@ -217,4 +266,4 @@ if [[ ${#FAILURES[@]} -gt 0 ]]; then
   log "total: $(elapsed "$TOTAL_START") s"
   exit 1
 fi
-log "all passed: ${#APPLICABLE[@]} scenarios, origin check, inspector over HTTP and stdio; total $(elapsed "$TOTAL_START") s"
+log "all passed: ${#APPLICABLE[@]} scenarios at 2025-11-25, ${#MODERN_APPLICABLE[@]} at $MODERN_REVISION, origin check, inspector over HTTP and stdio; total $(elapsed "$TOTAL_START") s"

@@ -89,4 +89,9 @@ export interface KeyringApi {
   describeCredential(agentId: AgentId, name: CredentialName): Promise<CredentialMeta | undefined>;
   /** Fires with the credential name after any rotation, by any process or window. */
   onDidRotate(listener: (name: CredentialName) => void): Disposable;
+  /**
+   * Fires with the agent id when an agent is revoked in this process (the HTTP host then closes its
+   * sessions and streams). Optional: hosts also re-check the token before each rotation notice.
+   */
+  onDidRevokeAgent?(listener: (agentId: AgentId) => void): Disposable;
 }

@@ -109,6 +109,7 @@ export class KeyringService implements KeyringApi, Disposable {
   readonly #leases = new Map<string, Lease>();
   #nextLeaseSweep = 0;
   readonly #rotateListeners = new Set<(name: CredentialName) => void>();
+  readonly #revokeListeners = new Set<(agentId: string) => void>();
   /** Last version seen per credential, to notice rotations made by other processes/windows. */
   #knownVersions = new Map<CredentialName, number>();
   readonly #disposables: Disposable[] = [];
@@ -137,11 +138,17 @@ export class KeyringService implements KeyringApi, Disposable {
       d.dispose();
     }
     this.#rotateListeners.clear();
+    this.#revokeListeners.clear();
   }
 
   onDidRotate(listener: (name: CredentialName) => void): Disposable {
     this.#rotateListeners.add(listener);
     return { dispose: () => this.#rotateListeners.delete(listener) };
+  }
+
+  onDidRevokeAgent(listener: (agentId: string) => void): Disposable {
+    this.#revokeListeners.add(listener);
+    return { dispose: () => this.#revokeListeners.delete(listener) };
   }
 
   // ---------------------------------------------------------------- agents' API (MCP tools)
@@ -385,6 +392,13 @@ export class KeyringService implements KeyringApi, Disposable {
       }
     }
     this.#grants.revokeAgent(id);
+    for (const listener of [...this.#revokeListeners]) {
+      try {
+        listener(id);
+      } catch (e) {
+        this.#logger.warn('A revocation listener failed', e);
+      }
+    }
     await this.#auditBestEffort({
       ...blankEvent('revoke_agent', 'agent_revoked'),
       agent_id: id,

@@ -3,6 +3,10 @@
  * to one agent) or over real HTTP on 127.0.0.1 with a bearer token.
  */
 import * as http from 'node:http';
+import {
+  Client as ClientV2,
+  StreamableHTTPClientTransport as TransportV2,
+} from '@modelcontextprotocol/client';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { InMemoryTransport } from '@modelcontextprotocol/sdk/inMemory.js';
@@ -136,4 +140,61 @@ export async function waitFor(predicate: () => boolean, what: string, timeoutMs 
     }
     await new Promise((r) => setTimeout(r, 5));
   }
+}
+
+/**
+ * A real SDK v2 client (`@modelcontextprotocol/client`) over HTTP with a bearer token, negotiating
+ * the 2026-07-28 era (pinned by default; `'auto'` probes with server/discover first).
+ */
+export async function connectHttpV2(
+  url: string,
+  token: string,
+  mode: 'auto' | 'pin' = 'pin',
+): Promise<ClientV2> {
+  const client = new ClientV2(
+    { name: 'mcp-v2-test-client', version: '2.0.0' },
+    { versionNegotiation: { mode: mode === 'auto' ? 'auto' : { pin: '2026-07-28' } } },
+  );
+  await client.connect(
+    new TransportV2(new URL(url), {
+      requestInit: { headers: { Authorization: `Bearer ${token}` } },
+    }),
+  );
+  return client;
+}
+
+/** The `_meta` envelope of a 2026-07-28 request, and the headers that must agree with it. */
+export function modernRequest(
+  port: number,
+  token: string,
+  method: string,
+  params: Record<string, unknown> = {},
+  opts: { id?: number | string; headers?: Record<string, string>; version?: string } = {},
+): { headers: Record<string, string>; body: string } {
+  const version = opts.version ?? '2026-07-28';
+  const name =
+    typeof params.name === 'string' ? params.name : typeof params.uri === 'string' ? params.uri : undefined;
+  return {
+    headers: postHeaders(port, token, {
+      'MCP-Protocol-Version': version,
+      'Mcp-Method': method,
+      ...(name !== undefined && (method === 'tools/call' || method === 'resources/read')
+        ? { 'Mcp-Name': name }
+        : {}),
+      ...opts.headers,
+    }),
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: opts.id ?? 1,
+      method,
+      params: {
+        ...params,
+        _meta: {
+          'io.modelcontextprotocol/protocolVersion': version,
+          'io.modelcontextprotocol/clientInfo': { name: 'raw-modern', version: '1' },
+          'io.modelcontextprotocol/clientCapabilities': {},
+        },
+      },
+    }),
+  };
 }

@@ -4,6 +4,12 @@
  * notifications such as `notifications/resources/updated`). The agent's token comes from
  * `AGENT_KEYRING_TOKEN` and is sent as `Authorization: Bearer …` on every HTTP request.
  *
+ * Clients of either protocol era work: a 2025-era client's `initialize` opens a session as before;
+ * a 2026-07-28 message (its `params._meta` names the protocol version) is sent with the headers that
+ * era requires (`MCP-Protocol-Version`, `Mcp-Method`, `Mcp-Name`), and a refusal the server sends as
+ * an HTTP 4xx with a JSON-RPC error body (e.g. -32022 for an unsupported revision) reaches the
+ * client as that JSON-RPC error.
+ *
  * stdout is the protocol: nothing but JSON-RPC is ever written there; diagnostics go to stderr.
  */
 import type { StreamableHTTPError as StreamableHTTPErrorClass } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -46,6 +52,7 @@ export async function runBridge(opts: BridgeOptions): Promise<number> {
   const local = new StdioServerTransport();
   const remote = new StreamableHTTPClientTransport(url, {
     requestInit: { headers: { Authorization: `Bearer ${token}` } },
+    fetch: eraAwareFetch,
     // Sessions live in the server's memory, so a server that went away will not know this one
     // when it is back: give up soon and let the client restart the bridge.
     reconnectionOptions: {
@@ -146,6 +153,55 @@ export async function runBridge(opts: BridgeOptions): Promise<number> {
       }
     })();
   });
+}
+
+const PROTOCOL_VERSION_META_KEY = 'io.modelcontextprotocol/protocolVersion';
+
+/**
+ * `fetch` for the bridge's HTTP transport: a POST carrying one 2026-07-28 message gets that era's
+ * headers from its body, and a JSON-RPC error answered with HTTP 4xx is handed on as a 200 so the
+ * transport delivers it to the client instead of failing the send.
+ */
+async function eraAwareFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
+  const body = typeof init?.body === 'string' ? init.body : undefined;
+  const message = body !== undefined && body.startsWith('{') ? parseMessage(body) : undefined;
+  const version = message?.params?._meta?.[PROTOCOL_VERSION_META_KEY];
+  if (typeof version !== 'string' || typeof message?.method !== 'string') {
+    return fetch(input, init);
+  }
+  const headers = new Headers(init?.headers);
+  headers.set('mcp-protocol-version', version);
+  headers.set('mcp-method', message.method);
+  headers.delete('mcp-session-id');
+  const name = message.method === 'resources/read' ? message.params?.uri : message.params?.name;
+  if (typeof name === 'string' && /^(tools\/call|resources\/read|prompts\/get)$/.test(message.method)) {
+    headers.set('mcp-name', name);
+  }
+  const response = await fetch(input, { ...init, headers });
+  if (response.status >= 400 && response.status < 500 && message.id !== undefined) {
+    const text = await response.text();
+    const parsed = parseMessage(text) as { error?: unknown } | undefined;
+    if (parsed?.error !== undefined) {
+      return new Response(text, { status: 200, headers: { 'content-type': 'application/json' } });
+    }
+    return new Response(text, { status: response.status, headers: response.headers });
+  }
+  return response;
+}
+
+function parseMessage(text: string):
+  | {
+      id?: unknown;
+      method?: unknown;
+      params?: { _meta?: Record<string, unknown>; name?: unknown; uri?: unknown };
+    }
+  | undefined {
+  try {
+    const parsed = JSON.parse(text) as unknown;
+    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function isNetworkFailure(e: unknown, HttpError: typeof StreamableHTTPErrorClass): boolean {

@@ -1,25 +1,21 @@
 /**
- * One MCP server per session, bound to the agent its bearer token belongs to: the four tools
- * (`tools/`), the `credential://{name}` resources (metadata only) and resource subscriptions that
- * fire `notifications/resources/updated` when a credential is rotated.
+ * The MCP server bound to one agent (the one its bearer token belongs to): one per 2025-era session
+ * (`sessions.ts`), one per agent for the stateless 2026-07-28 era (`modern.ts`). It holds the four
+ * tools (`tools/`, the caller passed down as a `CallContext`) and the `credential://{name}`
+ * resources with their 2025-era subscriptions (`resources.ts`). ARCHITECTURE.md has the layers.
  */
-import { McpServer, ResourceTemplate } from '@modelcontextprotocol/sdk/server/mcp.js';
-import {
-  SubscribeRequestSchema,
-  UnsubscribeRequestSchema,
-  type Implementation,
-  type ReadResourceResult,
-} from '@modelcontextprotocol/sdk/types.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import type { Implementation } from '@modelcontextprotocol/sdk/types.js';
 import type { CallContext, KeyringApi } from '../api';
 import { UnauthorizedError } from '../errors';
-import { ID_PATTERN, type AgentId, type ClientInfo, type CredentialMeta } from '../model';
+import type { AgentId, ClientInfo } from '../model';
 import { NULL_LOGGER, type Logger } from '../ports';
+import { CLIENT_INFO_META_KEY } from './protocol';
+import { registerCredentialResources } from './resources';
 import { registerTools, type ToolExtra } from './tools/index';
 
 export const DEFAULT_SERVER_INFO: Implementation = { name: 'agent-keyring', version: '0.1.0' };
-/** JSON-RPC code the MCP spec uses for an unknown resource. */
-export const RESOURCE_NOT_FOUND = -32002;
-const URI_PREFIX = 'credential://';
+export { RESOURCE_NOT_FOUND } from './resources';
 /** Client-supplied strings kept for the audit log are cut to this length. */
 const MAX_CLIENT_FIELD_CHARS = 128;
 
@@ -42,6 +38,8 @@ export interface CredentialServerOptions {
   agentId?: AgentId;
   logger?: Logger;
   serverInfo?: Implementation;
+  /** Checked before each rotation notice: false once the agent is revoked (no notice is sent). */
+  stillAllowed?: () => Promise<boolean>;
 }
 
 export interface CredentialServer {
@@ -63,8 +61,6 @@ export function createCredentialServer(opts: CredentialServerOptions): Credentia
     instructions: SERVER_INSTRUCTIONS,
     capabilities: { resources: { subscribe: true, listChanged: true }, tools: {} },
   });
-  /** uri → who subscribed and the version they were last told about. */
-  const subscribed = new Map<string, { agentId: AgentId; version: number }>();
 
   const contextFor = (extra: ToolExtra): CallContext => {
     const fromAuth = extra.authInfo?.clientId;
@@ -81,129 +77,40 @@ export function createCredentialServer(opts: CredentialServerOptions): Credentia
   };
 
   registerTools(server, { api, logger, contextFor });
-
-  server.registerResource(
-    'credential',
-    new ResourceTemplate(`${URI_PREFIX}{name}`, {
-      list: async (extra) => {
-        const ctx = contextFor(extra);
-        const list = await api.listCredentials(ctx);
-        return {
-          resources: list.map((c) => ({
-            uri: uriOf(c.name),
-            name: c.name,
-            title: c.name,
-            description: c.description,
-            mimeType: 'application/json',
-          })),
-        };
-      },
-    }),
-    {
-      title: 'Credential metadata',
-      description:
-        'Metadata of a credential you may use: description, scopes, version, last rotation, lease TTL, allowed hosts. Never the value.',
-      mimeType: 'application/json',
-    },
-    async (uri, _variables, extra): Promise<ReadResourceResult> => {
-      const ctx = contextFor(extra);
-      const meta = await describe(api, ctx.agentId, uri.href);
-      return {
-        contents: [
-          { uri: uri.href, mimeType: 'application/json', text: JSON.stringify(resourceJson(meta), null, 2) },
-        ],
-      };
-    },
-  );
-
-  server.server.setRequestHandler(SubscribeRequestSchema, async (request, extra) => {
-    const ctx = contextFor(extra);
-    // Only a credential this agent may use can be watched; the check also validates the URI.
-    const meta = await describe(api, ctx.agentId, request.params.uri);
-    subscribed.set(request.params.uri, { agentId: ctx.agentId, version: meta.version });
-    return {};
-  });
-  server.server.setRequestHandler(UnsubscribeRequestSchema, async (request) => {
-    subscribed.delete(request.params.uri);
-    return {};
-  });
-
-  const notifyIfChanged = async (uri: string): Promise<void> => {
-    const sub = subscribed.get(uri);
-    if (!sub || !server.isConnected()) {
-      return;
-    }
-    // One notice per new version, and only while the agent may still use the credential: the
-    // same rotation can be reported twice (this process, then the store's change event).
-    const meta = await api.describeCredential(sub.agentId, uri.slice(URI_PREFIX.length));
-    if (!meta || meta.version === sub.version || subscribed.get(uri) !== sub) {
-      return;
-    }
-    sub.version = meta.version;
-    // The list of credential:// resources does not change on rotation (same URIs and names), so no
-    // list_changed; subscribers are told the resource itself changed.
-    await server.server.sendResourceUpdated({ uri });
-  };
-  const rotation = api.onDidRotate((name) => {
-    const uri = uriOf(name);
-    notifyIfChanged(uri).catch((e: unknown) => logger.warn(`Could not send resources/updated for ${uri}`, e));
+  const resources = registerCredentialResources(server, {
+    api,
+    logger,
+    contextFor,
+    stillAllowed: opts.stillAllowed,
   });
 
   let disposed = false;
   return {
     server,
-    subscriptions: () => [...subscribed.keys()],
+    subscriptions: () => resources.subscriptions(),
     dispose: async () => {
       if (disposed) {
         return;
       }
       disposed = true;
-      rotation.dispose();
-      subscribed.clear();
+      resources.dispose();
       await server.close();
     },
   };
 }
 
-function uriOf(name: string): string {
-  return `${URI_PREFIX}${name}`;
-}
-
-/** Metadata of the credential behind `uri` if the agent may use it, else a JSON-RPC "not found". */
-async function describe(api: KeyringApi, agentId: AgentId, uri: string): Promise<CredentialMeta> {
-  const name = uri.startsWith(URI_PREFIX) ? uri.slice(URI_PREFIX.length) : undefined;
-  const meta =
-    name !== undefined && ID_PATTERN.test(name) ? await api.describeCredential(agentId, name) : undefined;
-  if (!meta) {
-    const shown = uri.length > 80 ? `${uri.slice(0, 80)}…` : uri;
-    // A plain Error with a numeric code: the SDK sends `code`, `message` and `data` as they are
-    // (an McpError would prefix its message with "MCP error -32002:" once more on the client).
-    throw Object.assign(
-      new Error(
-        `No credential resource ${JSON.stringify(shown)} is available to this agent. Resources are credential://<name> for the names resources/list (or the list_credentials tool) shows you.`,
-      ),
-      { code: RESOURCE_NOT_FOUND, data: { code: 'not_found' } },
-    );
-  }
-  return meta;
-}
-
-/** The JSON a `credential://{name}` resource holds: metadata the agent may see, never a value. */
-function resourceJson(meta: CredentialMeta): Record<string, unknown> {
-  return {
-    name: meta.name,
-    description: meta.description,
-    scopes: [...meta.allowed_scopes],
-    version: meta.version,
-    rotated_at: meta.versions[meta.versions.length - 1]?.created_at ?? meta.created_at,
-    ttl_seconds: meta.ttl_seconds,
-    allowed_hosts: [...(meta.allowed_hosts ?? [])],
-  };
-}
-
 function clientInfo(server: McpServer, extra: ToolExtra): ClientInfo | null {
   const info: ClientInfo = {};
-  const version = server.server.getClientVersion();
+  // 2025 era: from initialize; 2026-07-28 era: each request's _meta says who the client is.
+  const fromMeta = extra._meta?.[CLIENT_INFO_META_KEY] as { name?: unknown; version?: unknown } | undefined;
+  const version =
+    server.server.getClientVersion() ??
+    (fromMeta && typeof fromMeta === 'object'
+      ? {
+          name: typeof fromMeta.name === 'string' ? fromMeta.name : '',
+          version: typeof fromMeta.version === 'string' ? fromMeta.version : '',
+        }
+      : undefined);
   if (version?.name) {
     info.name = bounded(version.name);
   }

@@ -44,6 +44,7 @@ import {
   type RequestId,
   type RequestInfo,
 } from '@modelcontextprotocol/sdk/types.js';
+import { Refusal, writeJsonError, writeRefusal } from './refusal';
 
 /** Largest JSON-RPC batch accepted (the SDK's `MAX_BATCH_SIZE`). */
 export const MAX_BATCH_MESSAGES = 100;
@@ -78,18 +79,6 @@ interface PendingPost {
   sse: boolean;
   keepAlive: NodeJS.Timeout | undefined;
   finished: boolean;
-}
-
-/** A transport-level refusal: HTTP status, JSON-RPC error code and message (the SDK's wording). */
-class Refusal extends Error {
-  constructor(
-    readonly status: number,
-    readonly code: number,
-    message: string,
-  ) {
-    super(message);
-    this.name = 'Refusal';
-  }
 }
 
 /**
@@ -147,13 +136,15 @@ export class NodeStreamableHttpTransport implements Transport {
           return this.#handleDelete(req, res);
         default:
           this.#error('Method not allowed.');
-          writeJsonError(res, 405, -32000, 'Method not allowed.', { Allow: 'GET, POST, DELETE' });
+          writeJsonError(res, 405, -32000, 'Method not allowed.', {
+            headers: { Allow: 'GET, POST, DELETE' },
+          });
           return;
       }
     } catch (e) {
       if (e instanceof Refusal) {
         this.#error(e.message);
-        writeJsonError(res, e.status, e.code, e.message);
+        writeRefusal(res, e);
         return;
       }
       throw e;
@@ -441,27 +432,6 @@ export class NodeStreamableHttpTransport implements Transport {
 
 function headerText(v: string | string[] | undefined): string {
   return v === undefined ? '' : Array.isArray(v) ? v.join(', ') : v;
-}
-
-function writeJsonError(
-  res: http.ServerResponse,
-  status: number,
-  code: number,
-  message: string,
-  headers: http.OutgoingHttpHeaders = {},
-): void {
-  if (res.headersSent) {
-    res.end();
-    return;
-  }
-  const text = JSON.stringify({ jsonrpc: '2.0', error: { code, message }, id: null });
-  res
-    .writeHead(status, {
-      ...headers,
-      'Content-Type': 'application/json',
-      'Content-Length': Buffer.byteLength(text),
-    })
-    .end(text);
 }
 
 function writeSseEvent(res: http.ServerResponse, message: JSONRPCMessage): void {
