@@ -89,4 +89,10 @@ export interface KeyringApi {
   describeCredential(agentId: AgentId, name: CredentialName): Promise<CredentialMeta | undefined>;
   /** Fires with the credential name after any rotation, by any process or window. */
   onDidRotate(listener: (name: CredentialName) => void): Disposable;
+  /**
+   * The tools this agent can use (README "Tools per agent"): `list_credentials` always;
+   * `get_credential` if a credential it may use is not reveal `never` for it; `http_request` if one
+   * has allowed hosts; `rotate_credential` if one names it in `rotation_agents`. Left out: every tool.
+   */
+  toolsFor?(agentId: AgentId): Promise<ReadonlySet<string>>;
 }

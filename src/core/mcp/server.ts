@@ -29,7 +29,8 @@ export const SERVER_INSTRUCTIONS = [
   'Prefer http_request: put {{credential}} in a header or the URL and the server fills in the key, sends the request and redacts the key from the response, so you never see it.',
   'Use get_credential only when you must hand the value to something yourself; do not store, print or repeat it, and ask again after the lease expires.',
   'rotate_credential is only for credentials that name you as a rotation agent.',
-  'Refusals are tool errors with a stable code in structuredContent (for example scope_denied, approval_denied, host_denied) and a message saying what to do next; do not retry a refusal unchanged.',
+  'Some keys are used, never read: get_credential refuses them with reveal_denied; use http_request with them.',
+  'Refusals are tool errors with a stable code in structuredContent (for example scope_denied, approval_denied, host_denied, request_denied) and a message saying what to do next; do not retry a refusal unchanged.',
   'Resources credential://{name} describe each credential you may use (never the value); subscribe to be told when one is rotated.',
 ].join('\n');
 
