@@ -102,10 +102,8 @@ export function registerTools(server: McpServer, host: ToolHost): RegisteredTool
   server.server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const def = TOOLS_BY_NAME.get(request.params.name);
     if (!def || !registered[TOOLS.indexOf(def)].enabled) {
-      return unknownTool(
-        request.params.name,
-        TOOLS.map((t) => t.name),
-      );
+      const shown = await visibleTools(host, extra).catch(() => TOOLS.map((t) => t.name));
+      return unknownTool(request.params.name, shown);
     }
     const result = await runTool(def, request.params.arguments, extra, host);
     // A tool hidden from this agent answers like an unknown one. Only a refusal is checked (a hidden
