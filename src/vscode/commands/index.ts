@@ -19,6 +19,7 @@ import { revokeAgent } from './revokeAgent';
 import { revokeCredential } from './revokeCredential';
 import { rotateCredential } from './rotateCredential';
 import { scanConfigs } from './scanConfigs';
+import { setRevealMode } from './setRevealMode';
 import { showAuditLog } from './showAuditLog';
 import { showStatus } from './showStatus';
 import { startServer } from './startServer';
@@ -28,6 +29,7 @@ import { verifyAuditLog } from './verifyAuditLog';
 const FACTORIES: Record<CommandId, (ctx: CommandContext) => CommandHandler> = {
   [CommandId.addCredential]: addCredential,
   [CommandId.editScopes]: editScopes,
+  [CommandId.setRevealMode]: setRevealMode,
   [CommandId.rotateCredential]: rotateCredential,
   [CommandId.revokeCredential]: revokeCredential,
   [CommandId.copyCredentialName]: copyCredentialName,
