@@ -1,8 +1,8 @@
 /**
  * Issue #10 end to end: a real SDK client over real HTTP on 127.0.0.1 → the credential server → the
- * real service → a local upstream on 127.0.0.1. Reveal modes, tools per agent, scope rules,
- * placement, cleartext refusal, and the redaction holes of http_request — each with the canary
- * values checked in every answer, the log and the audit file.
+ * real service → a local upstream on 127.0.0.1. Reveal modes, tools per agent, scope rules and
+ * placement, with the canary values checked in every answer, the log and the audit file. The
+ * http_request holes are in httpRequestHoles.test.ts.
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
@@ -20,7 +20,6 @@ import { call, connectHttp, textOf } from './harness';
 const QUIET = { actions: { first_use: 'off', probing: 'off', unusual_hours: 'off' } } as NonNullable<
   TestKeyringOptions['anomaly']
 >;
-const MAX_BODY = 1_048_576;
 
 interface Seen {
   method: string;
@@ -54,38 +53,8 @@ describe('issue #10 policy through MCP over HTTP', () => {
     upstream = http.createServer((req, res) => {
       seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers });
       const url = new URL(req.url ?? '/', 'http://x');
-      const auth = String(req.headers.authorization ?? '').replace(/^Bearer /, '');
-      switch (url.pathname) {
-        case '/forms': {
-          // Echoes the key as an upstream might: JSON with \/ escaping, hex (both cases), upper/lower case.
-          const hex = Buffer.from(auth).toString('hex');
-          res.writeHead(200, { 'Content-Type': 'application/json', 'X-Upper': auth.toUpperCase() });
-          res.end(
-            `${JSON.stringify({ echoed: auth }).replace(/\//g, '\\/')}\n${hex}\n${hex.toUpperCase()}\n${auth.toUpperCase()}\n${auth.toLowerCase()}`,
-          );
-          return;
-        }
-        case '/header-name':
-          // The key as a header NAME (node lower-cases names on the way out).
-          res.writeHead(200, { [`x-echo-${auth}`]: '1' });
-          res.end('ok');
-          return;
-        case '/cut': {
-          // The agent picks where the key lands relative to the 1 MiB cut.
-          const at = Number(url.searchParams.get('at'));
-          res.writeHead(200, { 'Content-Type': 'text/plain' });
-          res.write('a'.repeat(at));
-          res.end(`${auth}${'b'.repeat(4096)}`);
-          return;
-        }
-        case '/stall':
-          res.writeHead(200, { 'Content-Type': 'text/plain' });
-          res.write('partial body, then nothing');
-          return; // never ends
-        default:
-          res.writeHead(200, { 'Content-Type': 'application/json' });
-          res.end(JSON.stringify({ path: url.pathname, method: req.method }));
-      }
+      res.writeHead(200, { 'Content-Type': 'application/json' });
+      res.end(JSON.stringify({ path: url.pathname, method: req.method }));
     });
     await new Promise<void>((r) => upstream.listen(0, '127.0.0.1', r));
     port = (upstream.address() as AddressInfo).port;
@@ -93,7 +62,6 @@ describe('issue #10 policy through MCP over HTTP', () => {
     k = await createTestKeyring({
       anomaly: QUIET,
       allowedHosts: [`127.0.0.1:${port}`],
-      upstreamTimeoutMs: 400,
       approver: {
         ask: async (r) => {
           asked.push(r);
@@ -112,7 +80,7 @@ describe('issue #10 policy through MCP over HTTP', () => {
         allowed_hosts: [`127.0.0.1:${port}`],
         reveal: 'never',
         reveal_overrides: { vscode: 'approve' },
-        scope_rules: { read: ['GET /echo*', 'GET /forms', 'GET /cut', 'GET /stall'] },
+        scope_rules: { read: ['GET /echo*'] },
         placement: ['header:Authorization'],
       },
       new SecretValue(brokerValue),
@@ -306,79 +274,5 @@ describe('issue #10 policy through MCP over HTTP', () => {
       /may not be placed in query parameter 'api_key': it may only go in header 'Authorization'/,
     );
     assert.equal(seen.length, before);
-  });
-
-  it('cleartext: a portless allowed host is not reached over http:// (was admitted on port 80)', async () => {
-    const r = await call(clients['research-agent'], 'http_request', {
-      credential: 'scavio_api_key',
-      scope: 'search_read',
-      method: 'GET',
-      url: 'http://api.scavio.example/v1/search?key={{credential}}',
-    });
-    assert.equal(r.structuredContent?.code, 'host_denied', textOf(r));
-    assert.match(textOf(r), /over https:\/\//);
-  });
-
-  it('redaction: JSON \\/ escaping, hex in both cases, upper/lower case and header names', async () => {
-    const forms = await call(clients['research-agent'], 'http_request', {
-      credential: 'broker_key',
-      scope: 'read',
-      method: 'GET',
-      url: `http://127.0.0.1:${port}/forms`,
-      headers: { Authorization: 'Bearer {{credential}}' },
-    });
-    assert.equal(forms.isError, undefined, textOf(forms));
-    const body = forms.structuredContent?.body as string;
-    assert.equal(body.split('[REDACTED]').length - 1, 5, body);
-    assertClean(JSON.stringify(forms), 'the /forms answer');
-    const names = await call(clients['research-agent'], 'http_request', {
-      credential: 'scavio_api_key',
-      scope: 'search_read',
-      method: 'GET',
-      url: `http://127.0.0.1:${port}/header-name`,
-      headers: { Authorization: 'Bearer {{credential}}' },
-    });
-    assert.equal(names.isError, undefined, textOf(names));
-    assert.ok(Object.keys(names.structuredContent?.headers as object).includes('x-echo-[REDACTED]'));
-    assertClean(JSON.stringify(names), 'the /header-name answer');
-  });
-
-  it('redaction: a key straddling the 1 MiB cut leaks no prefix', async () => {
-    for (const before of [20, 7, 1]) {
-      const r = await call(clients['research-agent'], 'http_request', {
-        credential: 'broker_key',
-        scope: 'read',
-        method: 'GET',
-        url: `http://127.0.0.1:${port}/cut?at=${MAX_BODY - before}`,
-        headers: { Authorization: 'Bearer {{credential}}' },
-      });
-      assert.equal(r.isError, undefined, textOf(r));
-      const body = r.structuredContent?.body as string;
-      assert.match(body, /\[truncated at 1048576 bytes\]$/);
-      const tail = body.slice(-200);
-      assert.ok(
-        !tail.includes(brokerValue.slice(0, Math.max(before, 3))),
-        `no ${before}-character prefix at the cut`,
-      );
-      assert.ok(
-        tail.includes(`a${'[REDACTED]'.slice(0, Math.min(before, 10))}`),
-        `the key is masked at the cut: ${JSON.stringify(tail.slice(-60))}`,
-      );
-    }
-  });
-
-  it('a stalled upstream body is upstream_error, with no stack in the log at the default level', async () => {
-    k.logger.clear();
-    const r = await call(clients['research-agent'], 'http_request', {
-      credential: 'broker_key',
-      scope: 'read',
-      method: 'GET',
-      url: `http://127.0.0.1:${port}/stall`,
-      headers: { Authorization: 'Bearer {{credential}}' },
-    });
-    assert.equal(r.structuredContent?.code, 'upstream_error', textOf(r));
-    assert.match(textOf(r), /failed \(TimeoutError\)/);
-    const defaultLevel = [...k.logger.at('info'), ...k.logger.at('warn'), ...k.logger.at('error')].join('\n');
-    assert.ok(!/\n\s+at /.test(defaultLevel), 'no stack trace at info/warn/error');
   });
 });
