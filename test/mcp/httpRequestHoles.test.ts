@@ -119,7 +119,7 @@ describe('http_request holes (issue #10)', () => {
     assert.match(textOf(r), /over https:\/\//);
   });
 
-  it('redaction: JSON \\/ escaping, hex in both cases, upper/lower case and header names', async () => {
+  it('redaction: JSON \\/ escaping, hex in both cases, upper/lower case', async () => {
     const forms = await call(client, 'http_request', {
       credential: 'echo_key',
       scope: 'read',
@@ -131,6 +131,9 @@ describe('http_request holes (issue #10)', () => {
     const body = forms.structuredContent?.body as string;
     assert.equal(body.split('[REDACTED]').length - 1, 5, body);
     assertClean(JSON.stringify(forms), 'the /forms answer');
+  });
+
+  it('redaction: a key echoed as a response header NAME', async () => {
     const names = await call(client, 'http_request', {
       credential: 'scavio_api_key',
       scope: 'search_read',
