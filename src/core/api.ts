@@ -95,4 +95,6 @@ export interface KeyringApi {
    * has allowed hosts; `rotate_credential` if one names it in `rotation_agents`. Left out: every tool.
    */
   toolsFor?(agentId: AgentId): Promise<ReadonlySet<string>>;
+  /** Fires after the metadata (policies, agents) changed, in this or another process. */
+  onDidChangeMetadata?(listener: () => void): Disposable;
 }

@@ -156,6 +156,10 @@ export class KeyringService implements KeyringApi, Disposable {
     this.#rotateListeners.clear();
   }
 
+  onDidChangeMetadata(listener: () => void): Disposable {
+    return this.#store.onDidChange(listener);
+  }
+
   onDidRotate(listener: (name: CredentialName) => void): Disposable {
     this.#rotateListeners.add(listener);
     return { dispose: () => this.#rotateListeners.delete(listener) };

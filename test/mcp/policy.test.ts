@@ -11,11 +11,12 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { startHttpHost, type HttpHost } from '../../src/core/mcp/http';
 import { SecretValue } from '../../src/core/model';
 import type { ApprovalAnswer, ApprovalRequest } from '../../src/core/ports';
 import { createTestKeyring, type TestKeyring, type TestKeyringOptions } from '../helpers/testKeyring';
-import { call, connectHttp, textOf } from './harness';
+import { call, connectHttp, textOf, waitFor } from './harness';
 
 const QUIET = { actions: { first_use: 'off', probing: 'off', unusual_hours: 'off' } } as NonNullable<
   TestKeyringOptions['anomaly']
@@ -274,5 +275,22 @@ describe('issue #10 policy through MCP over HTTP', () => {
       /may not be placed in query parameter 'api_key': it may only go in header 'Authorization'/,
     );
     assert.equal(seen.length, before);
+  });
+
+  it('a policy change that shows or hides a tool tells the session (tools/list_changed)', async () => {
+    let changed = 0;
+    clients['locked-agent'].setNotificationHandler(ToolListChangedNotificationSchema, () => {
+      changed++;
+    });
+    await k.keyring.store.updateCredential('github_token', { reveal_overrides: { 'locked-agent': 'allow' } });
+    await waitFor(() => changed === 1, 'tools/list_changed after the reveal mode changed');
+    assert.deepEqual(await names('locked-agent'), ['get_credential', 'list_credentials']);
+    // A change that leaves this agent's tools as they are sends nothing.
+    await k.keyring.store.updateCredential('github_token', { description: 'GitHub token, edited' });
+    await new Promise((r) => setTimeout(r, 100));
+    assert.equal(changed, 1);
+    await k.keyring.store.updateCredential('github_token', { reveal_overrides: { 'locked-agent': 'never' } });
+    await waitFor(() => changed === 2, 'tools/list_changed after hiding get_credential again');
+    assert.deepEqual(await names('locked-agent'), ['list_credentials']);
   });
 });

@@ -150,6 +150,10 @@ export function createCredentialServer(opts: CredentialServerOptions): Credentia
     notifyIfChanged(uri).catch((e: unknown) => logger.warn(`Could not send resources/updated for ${uri}`, e));
   });
 
+  // Tools per agent: when a policy change adds or hides a tool for this session's agent, the client
+  // is told (notifications/tools/list_changed) and lists again.
+  const toolWatch = watchToolList(server, api, opts.agentId, logger);
+
   let disposed = false;
   return {
     server,
@@ -160,10 +164,36 @@ export function createCredentialServer(opts: CredentialServerOptions): Credentia
       }
       disposed = true;
       rotation.dispose();
+      toolWatch?.dispose();
       subscribed.clear();
       await server.close();
     },
   };
+}
+
+function watchToolList(
+  server: McpServer,
+  api: KeyringApi,
+  agentId: AgentId | undefined,
+  logger: Logger,
+): { dispose(): void } | undefined {
+  if (!agentId || !api.toolsFor || !api.onDidChangeMetadata) {
+    return undefined;
+  }
+  const toolsFor = api.toolsFor.bind(api);
+  const key = (tools: ReadonlySet<string>): string => [...tools].sort().join(',');
+  let known: Promise<string> = toolsFor(agentId).then(key, () => '');
+  return api.onDidChangeMetadata(() => {
+    const previous = known;
+    known = toolsFor(agentId).then(key, () => '');
+    void Promise.all([previous, known])
+      .then(async ([before, after]) => {
+        if (before !== after && server.isConnected()) {
+          await server.server.sendToolListChanged();
+        }
+      })
+      .catch((e: unknown) => logger.warn('Could not send tools/list_changed', e));
+  });
 }
 
 function uriOf(name: string): string {
