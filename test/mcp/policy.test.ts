@@ -157,6 +157,12 @@ describe('issue #10 policy through MCP over HTTP', () => {
     assert.equal(r.structuredContent?.code, 'reveal_denied');
     assert.match(textOf(r), /used, never read/);
     assert.match(textOf(r), /Use http_request with credential 'broker_key'/);
+    // The resource tells the agent up front how it may use the key.
+    const res = await clients['research-agent'].readResource({ uri: 'credential://broker_key' });
+    const meta = JSON.parse((res.contents[0] as { text: string }).text) as Record<string, unknown>;
+    assert.equal(meta.reveal, 'never');
+    assert.deepEqual(meta.placement, ['header:Authorization']);
+    assert.deepEqual(meta.scope_rules, { read: ['GET /echo*'] });
     const used = await call(clients['research-agent'], 'http_request', {
       credential: 'broker_key',
       scope: 'read',

@@ -14,6 +14,7 @@ import type { CallContext, KeyringApi } from '../api';
 import { UnauthorizedError } from '../errors';
 import { ID_PATTERN, type AgentId, type ClientInfo, type CredentialMeta } from '../model';
 import { NULL_LOGGER, type Logger } from '../ports';
+import { effectiveRevealMode } from '../policy/revealMode';
 import { registerTools, type ToolExtra } from './tools/index';
 
 export const DEFAULT_SERVER_INFO: Implementation = { name: 'agent-keyring', version: '0.1.0' };
@@ -111,7 +112,11 @@ export function createCredentialServer(opts: CredentialServerOptions): Credentia
       const meta = await describe(api, ctx.agentId, uri.href);
       return {
         contents: [
-          { uri: uri.href, mimeType: 'application/json', text: JSON.stringify(resourceJson(meta), null, 2) },
+          {
+            uri: uri.href,
+            mimeType: 'application/json',
+            text: JSON.stringify(resourceJson(meta, ctx.agentId), null, 2),
+          },
         ],
       };
     },
@@ -219,8 +224,11 @@ async function describe(api: KeyringApi, agentId: AgentId, uri: string): Promise
   return meta;
 }
 
-/** The JSON a `credential://{name}` resource holds: metadata the agent may see, never a value. */
-function resourceJson(meta: CredentialMeta): Record<string, unknown> {
+/**
+ * The JSON a `credential://{name}` resource holds: metadata the agent may see, never a value —
+ * including how it may use it (its own reveal mode, the scopes' request rules, the placement).
+ */
+function resourceJson(meta: CredentialMeta, agentId: AgentId): Record<string, unknown> {
   return {
     name: meta.name,
     description: meta.description,
@@ -229,6 +237,9 @@ function resourceJson(meta: CredentialMeta): Record<string, unknown> {
     rotated_at: meta.versions[meta.versions.length - 1]?.created_at ?? meta.created_at,
     ttl_seconds: meta.ttl_seconds,
     allowed_hosts: [...(meta.allowed_hosts ?? [])],
+    reveal: effectiveRevealMode(meta, agentId),
+    scope_rules: structuredClone(meta.scope_rules ?? {}),
+    placement: meta.placement ? [...meta.placement] : null,
   };
 }
 
