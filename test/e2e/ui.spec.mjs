@@ -466,12 +466,7 @@ async function openWalkthrough(page) {
   return wt;
 }
 
-const WALKTHROUGH_STEPS = [
-  'Add a credential',
-  'Copilot is connected already',
-  'Connect a CLI agent',
-  'Watch the audit',
-];
+const WALKTHROUGH_STEPS = ['Add a credential', 'Copilot is connected already', 'Connect a CLI agent', 'Watch the audit'];
 /** The steps that tick on the store's state (context keys agentKeyring.hasCredentials / hasExternalAgents). */
 const STATE_STEPS = ['Add a credential', 'Connect a CLI agent'];
 
