@@ -555,7 +555,10 @@ export class KeyringService implements KeyringApi, Disposable {
             : []),
           ...(assessment.action === 'approve' ? [describeFired(assessment)] : []),
         ].join(' ');
-        this.#notify(agent.id, c.name, scope, assessment, 'approve');
+        if (assessment.action === 'approve' || assessment.action === 'alert') {
+          // A reveal held only by its mode is not an anomaly; rules that fired are still told.
+          this.#notify(agent.id, c.name, scope, assessment, assessment.action);
+        }
         const answer = await this.#approver.ask({
           agent_id: agent.id,
           agent_label: agent.label,
