@@ -35,7 +35,13 @@ export const COMMON_OPTIONS = {
 } as const satisfies OptionSpec;
 
 export interface Parsed<O extends OptionSpec> {
-  values: { [K in keyof O]?: O[K]['type'] extends 'boolean' ? boolean : string };
+  values: {
+    [K in keyof O]?: O[K] extends { multiple: true }
+      ? string[]
+      : O[K]['type'] extends 'boolean'
+        ? boolean
+        : string;
+  };
   positionals: string[];
 }
 

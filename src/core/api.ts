@@ -94,4 +94,12 @@ export interface KeyringApi {
    * sessions and streams). Optional: hosts also re-check the token before each rotation notice.
    */
   onDidRevokeAgent?(listener: (agentId: AgentId) => void): Disposable;
+  /**
+   * The tools this agent can use (README "Tools per agent"): `list_credentials` always;
+   * `get_credential` if a credential it may use is not reveal `never` for it; `http_request` if one
+   * has allowed hosts; `rotate_credential` if one names it in `rotation_agents`. Left out: every tool.
+   */
+  toolsFor?(agentId: AgentId): Promise<ReadonlySet<string>>;
+  /** Fires after the metadata (policies, agents) changed, in this or another process. */
+  onDidChangeMetadata?(listener: () => void): Disposable;
 }

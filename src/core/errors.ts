@@ -15,6 +15,8 @@ export type ErrorCode =
   | 'rotate_denied'
   | 'no_generator'
   | 'host_denied'
+  | 'reveal_denied'
+  | 'request_denied'
   | 'upstream_error'
   | 'unauthorized'
   | 'already_exists'
@@ -70,7 +72,9 @@ export class PolicyDeniedError extends KeyringError {
       | 'approval_denied'
       | 'rate_limited'
       | 'rotate_denied'
-      | 'host_denied',
+      | 'host_denied'
+      | 'reveal_denied'
+      | 'request_denied',
     message: string,
     details: Record<string, unknown> = {},
   ) {

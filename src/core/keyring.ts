@@ -27,6 +27,8 @@ export interface KeyringParts {
   approver?: Approver;
   alerts?: AlertSink;
   fetch?: typeof fetch;
+  /** How long http_request waits for an upstream answer, body included (default 30 s). */
+  upstreamTimeoutMs?: number;
   /** Rebuild the learned-hours history from the audit log (skipped by short-lived CLI commands). */
   loadHistory?: boolean;
   /**
@@ -114,6 +116,7 @@ export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
     approver: parts.approver,
     alerts: parts.alerts,
     fetch: parts.fetch,
+    upstreamTimeoutMs: parts.upstreamTimeoutMs,
   });
   await service.init();
   let closed = false;

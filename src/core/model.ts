@@ -72,6 +72,21 @@ export interface CredentialVersion {
   rotated_by: string;
 }
 
+/**
+ * Whether `get_credential` may hand the value to an agent (README "Use, don't read"):
+ * `allow` (the default), `approve` (each reveal asks the human; headless it is refused) or
+ * `never` (broker-only: the key is used through `http_request` or `agent-keyring run`, never read).
+ */
+export type RevealMode = 'allow' | 'approve' | 'never';
+export const REVEAL_MODES: readonly RevealMode[] = ['allow', 'approve', 'never'];
+export const DEFAULT_REVEAL_MODE: RevealMode = 'allow';
+
+/**
+ * Where `http_request` may place the value: `header:<Name>` (that header, any case),
+ * `header:*` (any header, never the URL), `query:<param>` (that query parameter) or `path`.
+ */
+export type Placement = string;
+
 /** Metadata of one credential. The value lives in the {@link SecretBackend} only. */
 export interface CredentialMeta {
   name: CredentialName;
@@ -85,6 +100,18 @@ export interface CredentialMeta {
   /** Agents that may call `rotate_credential` on it (default: nobody). */
   rotation_agents?: AgentId[];
   rotation?: RotationPolicy;
+  /** Reveal mode for every agent (absent = `allow`, which is how older metadata files read). */
+  reveal?: RevealMode;
+  /** Per-agent reveal modes that replace {@link reveal} for that agent (either direction). */
+  reveal_overrides?: Record<AgentId, RevealMode>;
+  /**
+   * What a brokered call (`http_request`) may do under each scope: rules such as
+   * `GET /api/v1/search*` (method or `*`, then a path pattern where `*` matches anything).
+   * A scope without rules gets the default: GET/HEAD/OPTIONS only, unless the scope is sensitive.
+   */
+  scope_rules?: Record<Scope, string[]>;
+  /** Where `http_request` may put the value (absent = anywhere in headers, path or query). */
+  placement?: Placement[];
   /** Current version number (the last entry of `versions`). */
   version: number;
   /** Every version ever made, oldest first; values of old versions may be gone. */

@@ -61,9 +61,21 @@ export interface ApprovalRequest {
   reason: string | null;
   rules: AnomalyRuleId[];
   tool: string;
+  /**
+   * What will happen if allowed, in words for the person: `GET https://api.example.com/v1/search`
+   * for an http_request, `reveal the value to the agent` for get_credential, the command of a run.
+   * Never holds a value (the URL is the agent's, with the `{{credential}}` placeholder unfilled).
+   */
+  action?: string;
+  /** Why the person is asked, when it is not (only) an anomaly rule, e.g. the reveal mode `approve`. */
+  because?: string;
 }
 
-export type ApprovalAnswer = 'once' | 'hour' | 'deny';
+/**
+ * `once`: this request only; `hour`: this agent, credential, scope and kind of use for an hour;
+ * `session`: the same until the server process (or editor session) ends; `deny`.
+ */
+export type ApprovalAnswer = 'once' | 'hour' | 'session' | 'deny';
 
 /** Asks the human. Headless there is none: `approve` then means deny (`approval_denied`). */
 export interface Approver {

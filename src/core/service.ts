@@ -20,7 +20,7 @@ import type {
   RotateResult,
 } from './api';
 import { AuditLog } from './audit/auditLog';
-import { redact } from './audit/redact';
+import { maskTrailingPrefix, redact } from './audit/redact';
 import {
   AuditUnavailableError,
   CredentialNotFoundError,
@@ -44,6 +44,7 @@ import {
   type CredentialName,
   type KeyringMetadata,
   type Lease,
+  type RevealMode,
 } from './model';
 import {
   NO_APPROVER,
@@ -54,8 +55,10 @@ import {
   type Logger,
 } from './ports';
 import { AnomalyEngine, type Assessment } from './policy/anomalyEngine';
-import { ApprovalGrants } from './policy/approvalGrants';
+import { ApprovalGrants, SESSION_GRANT } from './policy/approvalGrants';
 import { canSee, checkAccess, checkHost, checkRotate } from './policy/policyEngine';
+import { checkPlacement, checkRequestRules, findPlacements } from './policy/requestRules';
+import { effectiveRevealMode, revealDenied } from './policy/revealMode';
 import type { CredentialStore } from './store/credentialStore';
 
 const HOUR_MS = 3_600_000;
@@ -83,6 +86,18 @@ export interface KeyringServiceDeps {
   grants?: ApprovalGrants;
   /** For http_request; injectable for tests. */
   fetch?: typeof fetch;
+  /** How long http_request waits for the upstream's answer, body included (default 30 s). */
+  upstreamTimeoutMs?: number;
+}
+
+/** What #decide checks besides policy and anomaly rules, for one kind of request. */
+interface DecideOptions {
+  /** get_credential: the value is handed to the agent, so the reveal mode applies. */
+  reveal?: boolean;
+  /** Request-specific checks (host, method/path rules, placement) run before any approval is asked. */
+  precheck?: (cred: CredentialMeta) => void;
+  /** What will happen, for the approval prompt (never a value). */
+  action: string;
 }
 
 /** Who made a change, as the audit log names it: `cli`, `vscode-user`, or an agent id. */
@@ -105,6 +120,7 @@ export class KeyringService implements KeyringApi, Disposable {
   readonly #alerts: AlertSink | undefined;
   readonly #grants: ApprovalGrants;
   readonly #fetch: typeof fetch;
+  readonly #upstreamTimeoutMs: number;
   /** In issue order (Map keeps insertion order), so the oldest come first. */
   readonly #leases = new Map<string, Lease>();
   #nextLeaseSweep = 0;
@@ -124,6 +140,7 @@ export class KeyringService implements KeyringApi, Disposable {
     this.#alerts = deps.alerts;
     this.#grants = deps.grants ?? new ApprovalGrants(deps.clock);
     this.#fetch = deps.fetch ?? fetch;
+    this.#upstreamTimeoutMs = deps.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS;
     this.#disposables.push(this.#store.onDidChange(() => void this.#checkForeignRotations()));
   }
 
@@ -139,6 +156,10 @@ export class KeyringService implements KeyringApi, Disposable {
     }
     this.#rotateListeners.clear();
     this.#revokeListeners.clear();
+  }
+
+  onDidChangeMetadata(listener: () => void): Disposable {
+    return this.#store.onDidChange(listener);
   }
 
   onDidRotate(listener: (name: CredentialName) => void): Disposable {
@@ -164,7 +185,10 @@ export class KeyringService implements KeyringApi, Disposable {
   }
 
   async getCredential(ctx: CallContext, args: GetCredentialArgs): Promise<GetCredentialResult> {
-    const d = await this.#decide(ctx, 'get_credential', args.name, args.scope, args.agent_id, args.reason);
+    const d = await this.#decide(ctx, 'get_credential', args.name, args.scope, args.agent_id, args.reason, {
+      reveal: true,
+      action: `hand the value of '${args.name}' to the agent (get_credential)`,
+    });
     const value = await this.#readCurrentValue(d.cred);
     const now = this.#clock.now();
     const lease = this.#issueLease(d.agent.id, d.cred, args.scope, now);
@@ -217,6 +241,26 @@ export class KeyringService implements KeyringApi, Disposable {
     return listing;
   }
 
+  async toolsFor(agentId: string): Promise<ReadonlySet<string>> {
+    const meta = await this.#store.snapshot();
+    const tools = new Set<string>(['list_credentials']);
+    for (const c of Object.values(meta.credentials)) {
+      if (!canSee(c, agentId)) {
+        continue;
+      }
+      if (effectiveRevealMode(c, agentId) !== 'never') {
+        tools.add('get_credential');
+      }
+      if (c.allowed_hosts?.length) {
+        tools.add('http_request');
+      }
+      if (c.rotation_agents?.includes(agentId)) {
+        tools.add('rotate_credential');
+      }
+    }
+    return tools;
+  }
+
   async describeCredential(agentId: string, name: CredentialName): Promise<CredentialMeta | undefined> {
     const cred = await this.#store.getCredential(name);
     return cred && canSee(cred, agentId) ? structuredClone(cred) : undefined;
@@ -246,16 +290,6 @@ export class KeyringService implements KeyringApi, Disposable {
   }
 
   async httpRequest(ctx: CallContext, args: HttpRequestArgs): Promise<HttpRequestResult> {
-    const d = await this.#decide(
-      ctx,
-      'http_request',
-      args.credential,
-      args.scope,
-      args.agent_id,
-      args.reason,
-    );
-    const value = await this.#readCurrentValue(d.cred);
-    const raw = value.reveal();
     // Where the placeholder may go: the URL's path/query and header values — never the host.
     const probe = parseHttpUrl(args.url.split(CREDENTIAL_PLACEHOLDER).join('placeholder'));
     if (probe.host.includes('placeholder')) {
@@ -263,20 +297,26 @@ export class KeyringService implements KeyringApi, Disposable {
         `The ${CREDENTIAL_PLACEHOLDER} placeholder may appear in the URL's path or query or in a header value, not in the host.`,
       );
     }
-    try {
-      checkHost(d.cred, probe);
-    } catch (e) {
-      await this.#recordDenial(
-        d.agent.id,
-        args.agent_id ?? null,
-        d.cred.name,
-        args.scope,
-        'http_request',
-        e,
-        ctx,
-      );
-      throw e;
-    }
+    const placements = findPlacements(args.url, args.headers);
+    const d = await this.#decide(
+      ctx,
+      'http_request',
+      args.credential,
+      args.scope,
+      args.agent_id,
+      args.reason,
+      {
+        // Host, method/path and placement are checked before anyone is asked to approve.
+        precheck: (cred) => {
+          checkHost(cred, probe);
+          checkPlacement(cred, placements);
+          checkRequestRules(cred, args.scope, args.method, probe, this.#anomaly.config.sensitive_scopes);
+        },
+        action: `${args.method} ${boundedText(args.url, 300)}`,
+      },
+    );
+    const value = await this.#readCurrentValue(d.cred);
+    const raw = value.reveal();
     const url = args.url.split(CREDENTIAL_PLACEHOLDER).join(encodeURIComponent(raw));
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(args.headers ?? {})) {
@@ -309,6 +349,14 @@ export class KeyringService implements KeyringApi, Disposable {
     });
     await this.#afterRelease(d.agent, d.cred, now);
     const secrets = [raw];
+    const signal = AbortSignal.timeout(this.#upstreamTimeoutMs);
+    const failed = (e: unknown): UpstreamError => {
+      const cause =
+        e instanceof Error ? ((e.cause as { code?: string } | undefined)?.code ?? e.name) : 'unknown error';
+      return new UpstreamError(
+        `The request to ${probe.host} failed (${redact(String(cause), secrets)}). Check that the service is reachable and answers within ${Math.round(this.#upstreamTimeoutMs / 1000)} s, then retry.`,
+      );
+    };
     let response: Response;
     try {
       response = await this.#fetch(url, {
@@ -317,21 +365,29 @@ export class KeyringService implements KeyringApi, Disposable {
         body:
           args.body === undefined || args.method === 'GET' || args.method === 'HEAD' ? undefined : args.body,
         redirect: 'manual',
-        signal: AbortSignal.timeout(UPSTREAM_TIMEOUT_MS),
+        signal,
       });
     } catch (e) {
-      const cause =
-        e instanceof Error ? ((e.cause as { code?: string } | undefined)?.code ?? e.name) : 'unknown error';
-      throw new UpstreamError(
-        `The request to ${probe.host} failed (${redact(String(cause), secrets)}). Check that the service is reachable, then retry.`,
-      );
+      throw failed(e);
     }
-    const body = await readBounded(response, MAX_UPSTREAM_BODY_BYTES);
+    let body: Awaited<ReturnType<typeof readBounded>>;
+    try {
+      // Read past the cut by more than any encoded form of the key is long, so a key straddling the
+      // cut is redacted whole before the cut is made.
+      body = await readBounded(response, MAX_UPSTREAM_BODY_BYTES, 6 * Buffer.byteLength(raw) + 64);
+    } catch (e) {
+      // A stalled or broken body (timeout, reset) is the upstream's failure, not ours.
+      throw failed(e);
+    }
     const outHeaders: Record<string, string> = {};
     response.headers.forEach((v, k) => {
-      outHeaders[k] = redact(v, secrets);
+      let name = redact(k, secrets);
+      while (Object.hasOwn(outHeaders, name)) {
+        name = `${name}_`;
+      }
+      outHeaders[name] = redact(v, secrets);
     });
-    return { status: response.status, headers: outHeaders, body: redact(body, secrets) };
+    return { status: response.status, headers: outHeaders, body: cutRedacted(body, secrets) };
   }
 
   // ---------------------------------------------------------------- the human's API (CLI, editor)
@@ -453,12 +509,21 @@ export class KeyringService implements KeyringApi, Disposable {
     scope: string,
     claimedAgentId: string | undefined,
     reason: string | undefined,
+    opts: DecideOptions,
   ): Promise<Decided> {
     const meta = await this.#store.snapshot();
     const agent = await this.#requireAgent(ctx.agentId, meta);
     const cred = ownEntry(meta.credentials, name);
+    let revealMode: RevealMode = 'allow';
     try {
-      checkAccess(cred, name, agent.id, scope);
+      const c = checkAccess(cred, name, agent.id, scope);
+      if (opts.reveal) {
+        revealMode = effectiveRevealMode(c, agent.id);
+        if (revealMode === 'never') {
+          throw revealDenied(c, scope);
+        }
+      }
+      opts.precheck?.(c);
     } catch (e) {
       await this.#recordDenial(agent.id, claimedAgentId ?? null, name, scope, tool, e, ctx);
       throw e;
@@ -471,7 +536,9 @@ export class KeyringService implements KeyringApi, Disposable {
       claimedAgentId: claimedAgentId ?? null,
     });
     const rules = assessment.fired.map((f) => f.rule);
-    switch (assessment.action) {
+    // The reveal mode `approve` holds the request like an `approve` rule does (one prompt for both).
+    const action = revealMode === 'approve' && assessment.action !== 'deny' ? 'approve' : assessment.action;
+    switch (action) {
       case 'allow':
         return { agent, cred: c, decision: 'allow', rules };
       case 'alert':
@@ -492,10 +559,20 @@ export class KeyringService implements KeyringApi, Disposable {
         throw err;
       }
       case 'approve': {
-        if (this.#grants.has(agent.id, c.name, scope)) {
+        if (this.#grants.has(agent.id, c.name, scope, tool)) {
           return { agent, cred: c, decision: 'approved', rules };
         }
-        this.#notify(agent.id, c.name, scope, assessment, 'approve');
+        const byReveal = revealMode === 'approve';
+        const why = [
+          ...(byReveal
+            ? [`'${c.name}' asks the user before each reveal (reveal mode approve) for this agent.`]
+            : []),
+          ...(assessment.action === 'approve' ? [describeFired(assessment)] : []),
+        ].join(' ');
+        if (assessment.action === 'approve' || assessment.action === 'alert') {
+          // A reveal held only by its mode is not an anomaly; rules that fired are still told.
+          this.#notify(agent.id, c.name, scope, assessment, assessment.action);
+        }
         const answer = await this.#approver.ask({
           agent_id: agent.id,
           agent_label: agent.label,
@@ -505,12 +582,17 @@ export class KeyringService implements KeyringApi, Disposable {
           reason: reason?.slice(0, MAX_REASON_CHARS) ?? null,
           rules,
           tool,
+          action: opts.action,
+          ...(byReveal ? { because: 'reveal mode approve' } : {}),
         });
         if (answer === 'deny') {
+          const change = byReveal
+            ? `to change the reveal mode of '${c.name}' (agent-keyring credential edit ${c.name} --reveal-for ${agent.id}=allow), or use http_request instead`
+            : "to change the rule's action in the policy settings";
           const err = new PolicyDeniedError(
             'approval_denied',
             this.#approver === NO_APPROVER
-              ? `'${scope}' on '${c.name}' needs the user's approval (${describeFired(assessment)}), and this server has no one to ask. Ask the user to run the request from VS Code, or to change the rule's action in the policy settings.`
+              ? `'${scope}' on '${c.name}' needs the user's approval (${why}), and this server has no one to ask. Ask the user to run the request from VS Code, or ${change}.`
               : `The user denied '${scope}' on '${c.name}' (or did not answer in time). Do not retry without asking the user.`,
             { credential: c.name, scope, rules },
           );
@@ -518,7 +600,9 @@ export class KeyringService implements KeyringApi, Disposable {
           throw err;
         }
         if (answer === 'hour') {
-          this.#grants.grant(agent.id, c.name, scope, this.#clock.now() + HOUR_MS);
+          this.#grants.grant(agent.id, c.name, scope, this.#clock.now() + HOUR_MS, tool);
+        } else if (answer === 'session') {
+          this.#grants.grant(agent.id, c.name, scope, SESSION_GRANT, tool);
         }
         return { agent, cred: c, decision: 'approved', rules };
       }
@@ -721,10 +805,20 @@ function parseHttpUrl(raw: string): URL {
   return url;
 }
 
-async function readBounded(response: Response, maxBytes: number): Promise<string> {
+/**
+ * The body as text: at most `maxBytes + slack` bytes are read (the rest is cancelled); whether
+ * more came is reported, so the caller redacts the whole read text before cutting it to `maxBytes`.
+ * @throws whatever the stream throws (timeout, reset).
+ */
+async function readBounded(
+  response: Response,
+  maxBytes: number,
+  slack: number,
+): Promise<{ text: string; truncated: boolean; maxBytes: number }> {
   if (!response.body) {
-    return '';
+    return { text: '', truncated: false, maxBytes };
   }
+  const limit = maxBytes + slack;
   const reader = response.body.getReader();
   const chunks: Uint8Array[] = [];
   let size = 0;
@@ -734,15 +828,35 @@ async function readBounded(response: Response, maxBytes: number): Promise<string
     if (done || !value) {
       break;
     }
-    if (size + value.byteLength > maxBytes) {
-      chunks.push(value.subarray(0, maxBytes - size));
+    if (size + value.byteLength > limit) {
+      chunks.push(value.subarray(0, limit - size));
+      size = limit;
       truncated = true;
-      await reader.cancel();
+      await reader.cancel().catch(() => undefined);
       break;
     }
     chunks.push(value);
     size += value.byteLength;
   }
-  const text = Buffer.concat(chunks).toString('utf8');
-  return truncated ? `${text}\n[truncated at ${maxBytes} bytes]` : text;
+  return { text: Buffer.concat(chunks).toString('utf8'), truncated: truncated || size > maxBytes, maxBytes };
+}
+
+/**
+ * Redacts the whole read body, then cuts it to its byte limit, masking a trailing piece that is the
+ * start of a key form (the cut could otherwise hand out a key's prefix).
+ */
+function cutRedacted(
+  body: { text: string; truncated: boolean; maxBytes: number },
+  secrets: string[],
+): string {
+  const redacted = redact(body.text, secrets);
+  if (!body.truncated && Buffer.byteLength(redacted) <= body.maxBytes) {
+    return redacted;
+  }
+  const cut = Buffer.from(redacted, 'utf8').subarray(0, body.maxBytes).toString('utf8');
+  return `${maskTrailingPrefix(cut, secrets)}\n[truncated at ${body.maxBytes} bytes]`;
+}
+
+function boundedText(s: string, max: number): string {
+  return s.length > max ? `${s.slice(0, max)}…` : s;
 }

@@ -17,6 +17,7 @@ export const APPROVAL_TIMEOUT_MS = DEFAULT_APPROVAL_TIMEOUT_SECONDS * 1000;
 
 export const ALLOW_ONCE = 'Allow once';
 export const ALLOW_HOUR = 'Allow for 1 hour';
+export const ALLOW_SESSION = 'Allow for this session';
 export const DENY = 'Deny';
 export const SHOW_IN_AUDIT = 'Show in Audit';
 
@@ -112,13 +113,17 @@ export class ModalApprover implements Approver, Waiting, vscode.Disposable {
         ? `${request.agent_label} (${request.agent_id})`
         : request.agent_id;
     const message = `${who} asks for '${request.scope}' on '${request.credential}' at ${hhmm(request.at)} (answer within ${seconds} s)`;
-    const rules = request.rules.map((r) => `${describeRule(r, request.scope)} [${r}]`).join('; ');
+    const rules = [
+      ...request.rules.map((r) => `${describeRule(r, request.scope)} [${r}]`),
+      ...(request.because ? [request.because] : []),
+    ].join('; ');
     const detail = [
+      `If allowed: ${request.action ?? `${request.tool} with '${request.credential}'`}.`,
       request.reason ? `Reason given: "${request.reason}"` : 'The agent gave no reason.',
       `Rule: ${rules || 'approval required'}. Tool: ${request.tool}.`,
       '',
-      `"${ALLOW_HOUR}" lets this agent use '${request.scope}' on '${request.credential}' without asking again for an hour.`,
-      `Cancel, Esc, or no answer within ${seconds} s count as Deny: the agent is refused at ${seconds} s even if this dialog is still open.`,
+      `"${ALLOW_HOUR}" / "${ALLOW_SESSION}" let this agent do the same (${request.tool}, '${request.scope}' on '${request.credential}') without asking again for an hour / until this editor session ends.`,
+      `Deny is the default button. Cancel, Esc, or no answer within ${seconds} s also deny: the agent is refused at ${seconds} s even if this dialog is still open.`,
     ].join('\n');
     return { message, detail };
   }
@@ -129,7 +134,7 @@ export class ModalApprover implements Approver, Waiting, vscode.Disposable {
     // Deny first: it is the default button, so an Enter meant for the editor (the modal takes
     // focus while the person types) refuses instead of handing out a sensitive scope.
     const prompt = Promise.resolve(
-      this.#show(message, { modal: true, detail }, DENY, ALLOW_ONCE, ALLOW_HOUR),
+      this.#show(message, { modal: true, detail }, DENY, ALLOW_ONCE, ALLOW_HOUR, ALLOW_SESSION),
     );
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
@@ -149,7 +154,7 @@ export class ModalApprover implements Approver, Waiting, vscode.Disposable {
       this.logger.info(`Approval for ${what}: deny (no answer within ${Math.round(timeoutMs / 1000)} s)`);
       void prompt.then(
         (late) => {
-          if (late === ALLOW_ONCE || late === ALLOW_HOUR) {
+          if (late === ALLOW_ONCE || late === ALLOW_HOUR || late === ALLOW_SESSION) {
             this.logger.info(`Approval for ${what}: '${late}' came after the timeout; nothing was granted.`);
             void this.#notify(
               `Agent Keyring: too late — the request of ${request.agent_id} for '${request.scope}' on '${request.credential}' (${hhmm(request.at)}) had already been denied after ${Math.round(timeoutMs / 1000)} s. The agent can ask again.`,
@@ -160,7 +165,14 @@ export class ModalApprover implements Approver, Waiting, vscode.Disposable {
       );
       return 'deny';
     }
-    const answer: ApprovalAnswer = choice === ALLOW_ONCE ? 'once' : choice === ALLOW_HOUR ? 'hour' : 'deny';
+    const answer: ApprovalAnswer =
+      choice === ALLOW_ONCE
+        ? 'once'
+        : choice === ALLOW_HOUR
+          ? 'hour'
+          : choice === ALLOW_SESSION
+            ? 'session'
+            : 'deny';
     this.logger.info(`Approval for ${what}: ${answer}${choice ? '' : ' (dialog closed)'}`);
     return answer;
   }

@@ -98,7 +98,7 @@ describe('agent-keyring credential / agent', () => {
     assert.equal(Date.parse(rows1[0]?.due ?? '') - rotated, 90 * 86_400_000);
 
     const table = await runCli(['credential', 'list', ...s]);
-    assert.match(table.stdout, /^NAME\s+SCOPES\s+AGENTS\s+VERSION\s+ROTATED\s+DUE\n/);
+    assert.match(table.stdout, /^NAME\s+SCOPES\s+AGENTS\s+VERSION\s+ROTATED\s+DUE\s+REVEAL\n/);
     assert.match(table.stdout, /scavio_api_key\s+search_read,publish\s+research-agent\s+1\s/);
 
     const rot = await runCli(['credential', 'rotate', 'scavio_api_key', '--grace', '300', ...s], {

@@ -147,11 +147,11 @@ export function auditTests(h) {
         await tokenDialog.waitFor({ state: 'hidden' });
         // A credential it may use, with the sensitive scope `publish` (rule action: approve).
         await palette(page, 'Agent Keyring: Add Credential');
-        await answer(page, 'Add Credential (1/7)', CANARY_NPM);
-        await answer(page, 'Add Credential (2/7)', NPM);
-        await answer(page, 'Add Credential (3/7)', 'npm publish token');
-        await answer(page, 'Add Credential (4/7)', 'read, publish');
-        await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (5/7)' }).waitFor();
+        await answer(page, 'Add Credential (1/8)', CANARY_NPM);
+        await answer(page, 'Add Credential (2/8)', NPM);
+        await answer(page, 'Add Credential (3/8)', 'npm publish token');
+        await answer(page, 'Add Credential (4/8)', 'read, publish');
+        await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (5/8)' }).waitFor();
         const botRow = quickInput(page).locator('.monaco-list-row', { hasText: BOT }).first();
         await botRow
           .locator('.monaco-custom-toggle, input[type=checkbox], .quick-input-list-checkbox')
@@ -159,8 +159,9 @@ export function auditTests(h) {
           .click();
         await quickInput(page).locator('.quick-input-count', { hasText: '1 Selected' }).waitFor();
         await quickInput(page).locator('.monaco-button', { hasText: 'OK' }).click();
-        await answer(page, 'Add Credential (6/7)', '600');
-        await answer(page, 'Add Credential (7/7)', '');
+        await answer(page, 'Add Credential (6/8)', '600');
+        await answer(page, 'Add Credential (7/8)', '');
+        await answer(page, 'Add Credential (8/8)', ''); // reveal mode: Allow (the first item)
         await page.locator('.notification-toast', { hasText: `credential '${NPM}' added` }).waitFor();
 
         const client = new Client({ name: 'ui-release-bot', version: '1.0.0' });

@@ -524,17 +524,17 @@ export const tests = [
       const { page } = env;
       await openKeyring(page);
       await palette(page, 'Agent Keyring: Add Credential');
-      await answer(page, 'Add Credential (1/7)', CANARY_V1);
+      await answer(page, 'Add Credential (1/8)', CANARY_V1);
       // A bad name is refused as typed, with the rule (and never echoes what was typed).
-      await answer(page, 'Add Credential (2/7)', 'Bad Name!', { enter: false });
+      await answer(page, 'Add Credential (2/8)', 'Bad Name!', { enter: false });
       const message = quickInput(page).locator('.quick-input-message');
       await message.filter({ hasText: 'Must be 1–64 characters' }).waitFor();
       await shot(env, '03-add-credential-validation.png');
-      await answer(page, 'Add Credential (2/7)', NAME);
-      await answer(page, 'Add Credential (3/7)', 'Search API key for the UI test');
-      await answer(page, 'Add Credential (4/7)', 'search_read, publish');
+      await answer(page, 'Add Credential (2/8)', NAME);
+      await answer(page, 'Add Credential (3/8)', 'Search API key for the UI test');
+      await answer(page, 'Add Credential (4/8)', 'search_read, publish');
       // Allowed agents: a multi-select of the known agents and *.
-      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (5/7)' }).waitFor();
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (5/8)' }).waitFor();
       const vscodeRow = quickInput(page).locator('.monaco-list-row', { hasText: 'vscode' }).first();
       await vscodeRow
         .locator('.monaco-custom-toggle, input[type=checkbox], .quick-input-list-checkbox')
@@ -543,8 +543,9 @@ export const tests = [
       await quickInput(page).locator('.quick-input-count', { hasText: '1 Selected' }).waitFor();
       await shot(env, '04-add-credential-agents.png');
       await quickInput(page).locator('.monaco-button', { hasText: 'OK' }).click();
-      await answer(page, 'Add Credential (6/7)', '900');
-      await answer(page, 'Add Credential (7/7)', 'api.example.com');
+      await answer(page, 'Add Credential (6/8)', '900');
+      await answer(page, 'Add Credential (7/8)', 'api.example.com');
+      await answer(page, 'Add Credential (8/8)', ''); // reveal mode: Allow (the first item)
       const row = treeRow(page, 'Credentials', NAME);
       await row.waitFor({ state: 'visible' });
       assert.match(await row.locator('.label-description').innerText(), /^v1 · (<1 min|\d+ min)$/);
@@ -557,9 +558,9 @@ export const tests = [
     async run(env) {
       const { page } = env;
       await palette(page, 'Agent Keyring: Add Credential');
-      await answer(page, 'Add Credential (1/7)', 'canary-esc-value');
-      await answer(page, 'Add Credential (2/7)', CANCELLED);
-      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (3/7)' }).waitFor();
+      await answer(page, 'Add Credential (1/8)', 'canary-esc-value');
+      await answer(page, 'Add Credential (2/8)', CANCELLED);
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (3/8)' }).waitFor();
       await page.keyboard.press('Escape');
       await quickInput(page).waitFor({ state: 'hidden' });
       await page.waitForTimeout(500);
@@ -679,14 +680,15 @@ export const tests = [
       const { page } = env;
       await openKeyring(page);
       await palette(page, 'Agent Keyring: Add Credential');
-      await answer(page, 'Add Credential (1/7)', 'canary-doomed-value');
-      await answer(page, 'Add Credential (2/7)', DOOMED);
-      await answer(page, 'Add Credential (3/7)', '');
-      await answer(page, 'Add Credential (4/7)', 'read');
-      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (5/7)' }).waitFor();
+      await answer(page, 'Add Credential (1/8)', 'canary-doomed-value');
+      await answer(page, 'Add Credential (2/8)', DOOMED);
+      await answer(page, 'Add Credential (3/8)', '');
+      await answer(page, 'Add Credential (4/8)', 'read');
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (5/8)' }).waitFor();
       await quickInput(page).locator('.monaco-button', { hasText: 'OK' }).click();
-      await answer(page, 'Add Credential (6/7)', '3600');
-      await answer(page, 'Add Credential (7/7)', '');
+      await answer(page, 'Add Credential (6/8)', '3600');
+      await answer(page, 'Add Credential (7/8)', '');
+      await answer(page, 'Add Credential (8/8)', ''); // reveal mode: Allow (the first item)
       const row = treeRow(page, 'Credentials', DOOMED);
       await row.waitFor();
       await row.click({ button: 'right' });

@@ -23,6 +23,8 @@ export interface TestKeyringOptions {
   /** Merged over the defaults; tests usually switch `first_use` off to keep alerts quiet. */
   anomaly?: Omit<Partial<AnomalyConfig>, 'actions'> & { actions?: Partial<AnomalyConfig['actions']> };
   fetch?: typeof fetch;
+  /** http_request's upstream timeout (default 30 s). */
+  upstreamTimeoutMs?: number;
   /** Extra hosts `scavio_api_key` may be sent to by http_request (e.g. `127.0.0.1:PORT`). */
   allowedHosts?: string[];
   /** Called with the secret backend before the keyring opens (e.g. to make the audit key read fail). */
@@ -72,6 +74,7 @@ export async function createTestKeyring(opts: TestKeyringOptions = {}): Promise<
     approver: opts.approver,
     alerts: opts.alerts,
     fetch: opts.fetch,
+    upstreamTimeoutMs: opts.upstreamTimeoutMs,
     deferAuditKey: opts.deferAuditKey,
   });
   const { store } = keyring;

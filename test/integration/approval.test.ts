@@ -13,7 +13,7 @@ import * as vscode from 'vscode';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { AgentKeyringTestApi } from '../../src/extension';
-import { ALLOW_HOUR, ALLOW_ONCE, DENY, SHOW_IN_AUDIT } from '../../src/vscode/approvalPrompt';
+import { ALLOW_HOUR, ALLOW_ONCE, ALLOW_SESSION, DENY, SHOW_IN_AUDIT } from '../../src/vscode/approvalPrompt';
 import { activateExtension, waitFor } from './helpers';
 import { isPage, RecordedSession, type PageMessage } from './auditHelpers';
 
@@ -128,8 +128,16 @@ suite('approval prompts and alerts', () => {
     );
     assert.match(prompt.detail, /Reason given: "publish release 1\.2\.3"/);
     assert.match(prompt.detail, /'publish' is a sensitive scope \[sensitive_scope\]/);
-    assert.match(prompt.detail, /Cancel, Esc, or no answer within 120 s count as Deny/);
-    assert.deepEqual(prompt.items, [DENY, ALLOW_ONCE, ALLOW_HOUR], 'Deny is the default button');
+    assert.match(prompt.detail, /Cancel, Esc, or no answer within 120 s also deny/);
+    assert.match(
+      prompt.detail,
+      new RegExp(`If allowed: hand the value of '${cred}' to the agent \\(get_credential\\)\\.`),
+    );
+    assert.deepEqual(
+      prompt.items,
+      [DENY, ALLOW_ONCE, ALLOW_HOUR, ALLOW_SESSION],
+      'Deny is the default button',
+    );
     assert.equal(await stillPending(pending, 400), 'pending', 'the agent waits for the answer');
     assert.equal(api.approvals.approver.waiting, 1);
     assert.match(api.statusBar.text, /\$\(bell-dot\) \d+/, 'the status bar counts the open prompt');

@@ -94,6 +94,37 @@ suite('commands and views', () => {
     assertNoSecret(await renderAll(api), secrets);
   });
 
+  test('Set Reveal Mode with args: the tree shows it, and get_credential through VS Code is refused', async () => {
+    const { api } = await activateExtension();
+    await vscode.commands.executeCommand('agentKeyring.setRevealMode', { name, mode: 'never' });
+    assert.equal((await api.keyring.store.getCredential(name))?.reveal, 'never');
+    const item = (await renderTree(api.trees.credentials)).find((i) => i.id === `credential:${name}`);
+    assert.match(String(item?.description), / · never read$/);
+    const refused = await invokeTool((await mcpTool('get_credential')).name, { name, scope: 'read' });
+    // reveal_denied, or — when every credential of the built-in agent is now broker-only — the tool
+    // is hidden from it and answers like an unknown tool.
+    assert.match(refused.text, /reveal_denied|There is no tool "get_credential"/);
+    assert.ok(!refused.text.includes(v1));
+    // A per-agent mode for the built-in agent brings the reveal back for it alone.
+    await vscode.commands.executeCommand('agentKeyring.setRevealMode', {
+      name,
+      agent: 'vscode',
+      mode: 'allow',
+    });
+    const ok = await invokeTool((await mcpTool('get_credential')).name, { name, scope: 'read' });
+    assert.equal(valueOf(ok.text), v1);
+    await vscode.commands.executeCommand('agentKeyring.setRevealMode', {
+      name,
+      agent: 'vscode',
+      mode: 'default',
+    });
+    await vscode.commands.executeCommand('agentKeyring.setRevealMode', { name, mode: 'allow' });
+    const meta = await api.keyring.store.getCredential(name);
+    assert.equal(meta?.reveal, undefined);
+    assert.equal(meta?.reveal_overrides, undefined);
+    assertNoSecret(await renderAll(api), secrets);
+  });
+
   test('Rotate Credential with args: the next get_credential through VS Code returns the new value', async () => {
     const { api } = await activateExtension();
     const tool = await mcpTool('get_credential');

@@ -159,6 +159,8 @@ describe('bad input corpus', () => {
     k = await createTestKeyring({
       anomaly: { actions: { first_use: 'off', probing: 'off', unusual_hours: 'off' } },
     });
+    // release-agent sees http_request only with a credential that has allowed hosts (tools per agent).
+    await k.keyring.store.updateCredential('npm_token', { allowed_hosts: ['registry.npmjs.org'] });
     conn = await connectInMemory(k.api, 'release-agent', { logger: k.logger });
     await conn.client.listTools();
   });

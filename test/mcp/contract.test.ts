@@ -272,12 +272,18 @@ describe('MCP contract (in memory, real service)', () => {
       'allowed_hosts',
       'description',
       'name',
+      'placement',
+      'reveal',
       'rotated_at',
+      'scope_rules',
       'scopes',
       'ttl_seconds',
       'version',
     ]);
     assert.deepEqual(meta.allowed_hosts, ['api.scavio.example']);
+    assert.equal(meta.reveal, 'allow', "this agent's own reveal mode");
+    assert.deepEqual(meta.scope_rules, {});
+    assert.equal(meta.placement, null);
     assert.equal(meta.ttl_seconds, 3600);
     assertNoSecrets(k, content.text, 'resource');
     await assert.rejects(research.client.readResource({ uri: 'credential://npm_token' }), (e: Error) => {

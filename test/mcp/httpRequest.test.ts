@@ -64,6 +64,10 @@ describe('http_request through MCP', () => {
       anomaly: { actions: { first_use: 'off', probing: 'off', unusual_hours: 'off' } },
       allowedHosts: [`127.0.0.1:${upstreamPort}`, `127.0.0.1:${deadPort}`],
     });
+    // The search API takes its query as a POST: the scope says so (without a rule, search_read may only read).
+    await k.keyring.store.updateCredential('scavio_api_key', {
+      scope_rules: { search_read: ['GET /v1*', 'POST /v1/search'] },
+    });
     host = await startHttpHost({ api: k.api, port: 0, logger: k.logger });
     client = await connectHttp(host.url, k.tokens['research-agent']);
     await client.listTools();

@@ -10,7 +10,12 @@ import {
   DEFAULT_ALPHABET,
 } from '../../core/store/schemas';
 import { AlreadyExistsError, KeyringError } from '../../core/errors';
-import type { CredentialMeta, RotationPolicy, SecretValue } from '../../core/model';
+import {
+  DEFAULT_REVEAL_MODE,
+  type CredentialMeta,
+  type RotationPolicy,
+  type SecretValue,
+} from '../../core/model';
 import type { Keyring } from '../../core/keyring';
 import {
   COMMON_OPTIONS,
@@ -37,6 +42,10 @@ const POLICY_OPTIONS = {
   'rotation-agents': { type: 'string' },
   description: { type: 'string' },
   'max-age-days': { type: 'string' },
+  reveal: { type: 'string' },
+  'reveal-for': { type: 'string', multiple: true },
+  'scope-rule': { type: 'string', multiple: true },
+  placement: { type: 'string' },
 } as const;
 
 const POLICY_HELP = `  --scopes a,b            scopes it may be used for (e.g. search_read,publish)
@@ -45,7 +54,17 @@ const POLICY_HELP = `  --scopes a,b            scopes it may be used for (e.g. s
   --hosts h1,h2           hosts http_request may send it to (e.g. api.example.com)
   --rotation-agents x     agents that may rotate it themselves (default: nobody)
   --description TEXT      what it is for
-  --max-age-days N        rotation is due after N days`;
+  --max-age-days N        rotation is due after N days
+  --reveal MODE           allow (default) | approve (ask each time) | never (used, never read:
+                          get_credential refuses; http_request and 'run' still use it)
+  --reveal-for AGENT=MODE that agent's own reveal mode (repeatable; edit: AGENT=default removes it)
+  --scope-rule 'SCOPE=METHOD /path*'
+                          what http_request may do under SCOPE (repeatable, e.g.
+                          'search_read=GET /api/v1/search*', methods * or GET|HEAD); a scope
+                          without rules may only GET/HEAD/OPTIONS unless it is sensitive
+                          (edit: replaces that scope's rules; 'SCOPE=' removes them)
+  --placement P1,P2       where http_request may put it: header:Authorization, header:X-Api-Key,
+                          header:*, query:api_key, path (default anywhere; edit: '' removes)`;
 
 // ------------------------------------------------------------------ add
 
@@ -100,6 +119,10 @@ ${HELP_HELP}`,
           ? { rotation_agents: parseList(values['rotation-agents']) }
           : {}),
         ...(Object.keys(rotation).length > 0 ? { rotation } : {}),
+        ...(values.reveal !== undefined ? { reveal: values.reveal } : {}),
+        ...(values['reveal-for'] ? { reveal_overrides: parseRevealFor(values['reveal-for'], false) } : {}),
+        ...(values['scope-rule'] ? { scope_rules: parseScopeRules(values['scope-rule'], false) } : {}),
+        ...(values.placement !== undefined ? { placement: parseList(values.placement) } : {}),
       },
       'credential',
     );
@@ -121,7 +144,7 @@ ${HELP_HELP}`,
         actor: ACTOR,
       });
       out(
-        `Added credential '${name}' (version ${meta.version}; scopes ${meta.allowed_scopes.join(', ')}; agents ${describeAgents(meta)}).`,
+        `Added credential '${name}' (version ${meta.version}; scopes ${meta.allowed_scopes.join(', ')}; agents ${describeAgents(meta)}; reveal ${describeReveal(meta)}).`,
       );
       if (values.generate) {
         out('Its value was generated and is stored encrypted; agents get it with get_credential.');
@@ -145,6 +168,59 @@ function generate(k: Keyring, length: number, alphabet = DEFAULT_ALPHABET): Secr
   const v = k.store.generateValue({ length, alphabet });
   rememberSecret(v.reveal());
   return v;
+}
+
+/** `allow`, or `never (vscode: allow)` when agents have their own modes. */
+function describeReveal(meta: CredentialMeta): string {
+  const base = meta.reveal ?? DEFAULT_REVEAL_MODE;
+  const own = Object.entries(meta.reveal_overrides ?? {}).map(([a, m]) => `${a}: ${m}`);
+  return own.length ? `${base} (${own.join(', ')})` : base;
+}
+
+/**
+ * `--reveal-for AGENT=MODE` (repeated) → overrides. With `allowDefault` (edit), `AGENT=default`
+ * maps to null: remove that agent's own mode.
+ */
+function parseRevealFor(items: string[], allowDefault: boolean): Record<string, string | null> {
+  const out: Record<string, string | null> = {};
+  for (const item of items) {
+    const m = /^([^=]+)=(.*)$/.exec(item);
+    if (!m) {
+      throw new UsageError(`--reveal-for takes AGENT=MODE (e.g. --reveal-for research-agent=never)`);
+    }
+    const [, agent, mode] = m;
+    if (allowDefault && mode === 'default') {
+      out[agent] = null;
+    } else {
+      out[agent] = mode;
+    }
+  }
+  return out;
+}
+
+/** `--scope-rule 'SCOPE=METHOD /path'` (repeated) → rules per scope; with `allowEmpty`, `SCOPE=` → null. */
+function parseScopeRules(items: string[], allowEmpty: boolean): Record<string, string[] | null> {
+  const out: Record<string, string[] | null> = {};
+  for (const item of items) {
+    const m = /^([^=\s]+)=(.*)$/.exec(item);
+    if (!m) {
+      throw new UsageError(
+        `--scope-rule takes SCOPE=RULE (e.g. --scope-rule 'search_read=GET /api/v1/search*')`,
+      );
+    }
+    const [, scope, rule] = m;
+    if (rule.trim() === '') {
+      if (!allowEmpty) {
+        throw new UsageError(`--scope-rule '${scope}=' needs a rule such as 'GET /api/v1/search*'`);
+      }
+      out[scope] = null;
+      continue;
+    }
+    const list = out[scope] ?? [];
+    list.push(rule.trim());
+    out[scope] = list;
+  }
+  return out;
 }
 
 function describeAgents(meta: CredentialMeta): string {
@@ -220,6 +296,13 @@ interface CredentialRow {
   rotated: string;
   /** When rotation is due (`max_age_days` after the last rotation), or null without a policy. */
   due: string | null;
+  /** Reveal mode for every agent, and agents' own modes. */
+  reveal: string;
+  reveal_overrides: Record<string, string>;
+  /** Method/path rules of http_request per scope (scopes without rules: safe methods only). */
+  scope_rules: Record<string, string[]>;
+  /** Where http_request may place the value; null = anywhere. */
+  placement: string[] | null;
 }
 
 function toRow(c: CredentialMeta): CredentialRow {
@@ -232,6 +315,10 @@ function toRow(c: CredentialMeta): CredentialRow {
     version: c.version,
     rotated,
     due: maxAge ? new Date(Date.parse(rotated) + maxAge * DAY_MS).toISOString() : null,
+    reveal: c.reveal ?? DEFAULT_REVEAL_MODE,
+    reveal_overrides: { ...c.reveal_overrides },
+    scope_rules: structuredClone(c.scope_rules ?? {}),
+    placement: c.placement ? [...c.placement] : null,
   };
 }
 
@@ -240,8 +327,9 @@ const list: Command = {
   summary: 'list credentials (never values)',
   usage: `Usage: agent-keyring credential list [--json]
 
-Lists credentials: name, scopes, agents, version, when last rotated and when rotation is due.
-Values are never shown.
+Lists credentials: name, scopes, agents, version, when last rotated, when rotation is due and
+the reveal mode (with agents' own modes). --json adds scope rules and placement. Values are
+never shown.
 
 Options:
   --json          print a JSON array instead of a table
@@ -271,7 +359,7 @@ ${HELP_HELP}`,
       const now = Date.now();
       out(
         table(
-          ['name', 'scopes', 'agents', 'version', 'rotated', 'due'],
+          ['name', 'scopes', 'agents', 'version', 'rotated', 'due', 'reveal'],
           rows.map((r) => [
             r.name,
             r.scopes.join(','),
@@ -279,6 +367,7 @@ ${HELP_HELP}`,
             String(r.version),
             shortTime(r.rotated),
             r.due ? `${shortTime(r.due)}${Date.parse(r.due) <= now ? ' (overdue)' : ''}` : '-',
+            describeRevealRow(r),
           ]),
         ),
       );
@@ -286,6 +375,11 @@ ${HELP_HELP}`,
     });
   },
 };
+
+function describeRevealRow(r: CredentialRow): string {
+  const own = Object.entries(r.reveal_overrides).map(([a, m]) => `${a}=${m}`);
+  return own.length ? `${r.reveal} (${own.join(',')})` : r.reveal;
+}
 
 // ------------------------------------------------------------------ remove
 
@@ -359,13 +453,22 @@ ${HELP_HELP}`,
     if (values.description !== undefined) {
       patch.description = values.description;
     }
+    if (values.reveal !== undefined) {
+      patch.reveal = values.reveal;
+    }
+    if (values.placement !== undefined) {
+      const placement = parseList(values.placement);
+      patch.placement = placement.length ? placement : null;
+    }
+    const revealFor = values['reveal-for'] ? parseRevealFor(values['reveal-for'], true) : undefined;
+    const scopeRules = values['scope-rule'] ? parseScopeRules(values['scope-rule'], true) : undefined;
     const maxAge =
       values['max-age-days'] === undefined
         ? undefined
         : parseInteger(values['max-age-days'], '--max-age-days', 1, 3650);
-    if (Object.keys(patch).length === 0 && maxAge === undefined) {
+    if (Object.keys(patch).length === 0 && maxAge === undefined && !revealFor && !scopeRules) {
       throw new UsageError(
-        'nothing to change: give at least one of --scopes, --agents, --ttl, --hosts, --rotation-agents, --description, --max-age-days',
+        'nothing to change: give at least one of --scopes, --agents, --ttl, --hosts, --rotation-agents, --description, --max-age-days, --reveal, --reveal-for, --scope-rule, --placement',
       );
     }
     const dir = resolveStoreDir(values.store ?? globals.store);
@@ -383,6 +486,13 @@ ${HELP_HELP}`,
         // The patch replaces `rotation` whole: keep the generator that is already there.
         patch.rotation = { ...cred.rotation, max_age_days: maxAge };
       }
+      // The patch replaces these whole too: merge the named agents / scopes into what is there.
+      if (revealFor) {
+        patch.reveal_overrides = mergeEntries(cred.reveal_overrides, revealFor);
+      }
+      if (scopeRules) {
+        patch.scope_rules = mergeEntries(cred.scope_rules, scopeRules);
+      }
       const valid = parseInput(CredentialPatchSchema, patch, 'change');
       const meta = await k.store.updateCredential(name, valid);
       await k.service.recordAdmin('update_credential', 'updated', {
@@ -392,12 +502,28 @@ ${HELP_HELP}`,
         actor: ACTOR,
       });
       out(
-        `Updated credential '${name}': scopes ${meta.allowed_scopes.join(', ')}; agents ${describeAgents(meta)}; ttl ${meta.ttl_seconds}s.`,
+        `Updated credential '${name}': scopes ${meta.allowed_scopes.join(', ')}; agents ${describeAgents(meta)}; ttl ${meta.ttl_seconds}s; reveal ${describeReveal(meta)}.`,
       );
       return 0;
     });
   },
 };
+
+/** `base` with `changes` applied (a null value removes that key); null when nothing is left. */
+function mergeEntries<T>(
+  base: Record<string, T> | undefined,
+  changes: Record<string, T | null>,
+): Record<string, T> | null {
+  const merged: Record<string, T> = { ...base };
+  for (const [k, v] of Object.entries(changes)) {
+    if (v === null) {
+      delete merged[k];
+    } else {
+      merged[k] = v;
+    }
+  }
+  return Object.keys(merged).length ? merged : null;
+}
 
 export const credentialGroup: CommandGroup = {
   name: 'credential',
@@ -408,7 +534,8 @@ Commands:
   add NAME --scopes a,b     add a credential (value from stdin, or --generate)
   rotate NAME               make a new version (value from stdin, or --generate)
   list                      list credentials (never values)
-  edit NAME [options]       change scopes, agents, TTL, hosts, rotation policy
+  edit NAME [options]       change scopes, agents, TTL, hosts, rotation policy, reveal mode,
+                            scope rules, placement
   remove NAME               remove a credential and its values
 
 Run 'agent-keyring credential <command> --help' for a command's options.`,

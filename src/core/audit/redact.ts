@@ -44,17 +44,43 @@ function toBase64Url(b64: string): string {
 
 /**
  * The forms of one secret that {@link redact} removes, as regex sources: the raw value, its URL
- * encodings (`encodeURIComponent`, form encoding with `+`, `encodeURI`), its base64 and base64url
- * encodings, and — for secrets of 12+ characters — the stable middle part of its base64 when it is
- * embedded at any byte offset in a larger encoded string (such as `Basic base64(user:secret)`).
+ * encodings (`encodeURIComponent`, form encoding with `+`, `encodeURI`), its JSON string escapes
+ * (with `\/` and `\uXXXX` variants), its hex (either case — the matcher ignores case, which also
+ * catches upper- and lower-cased forms of the value), its base64 and base64url encodings, and —
+ * for secrets of 12+ characters — the stable middle part of its base64 when it is embedded at any
+ * byte offset in a larger encoded string (such as `Basic base64(user:secret)`).
  */
 export function secretPatterns(secret: string): string[] {
-  if (secret.length < MIN_SECRET_LENGTH) {
-    return [];
+  const { literal, percent } = secretForms(secret);
+  const all: Array<{ len: number; src: string }> = [];
+  for (const f of literal) {
+    if (f.length > 0) {
+      all.push({ len: f.length, src: escapeRegExp(f) });
+    }
   }
+  for (const f of percent) {
+    all.push({ len: f.length, src: percentCaseInsensitive(f) });
+  }
+  return all.sort((a, b) => b.len - a.len).map((p) => p.src);
+}
+
+/** The literal forms (and the percent-encoded ones) of a secret; empty below 4 characters. */
+function secretForms(secret: string): { literal: Set<string>; percent: Set<string> } {
   const literal = new Set<string>();
   const percent = new Set<string>();
+  if (secret.length < MIN_SECRET_LENGTH) {
+    return { literal, percent };
+  }
   literal.add(secret);
+  const json = JSON.stringify(secret).slice(1, -1);
+  literal.add(json);
+  literal.add(json.replace(/\//g, '\\/'));
+  const jsonAscii = json.replace(
+    /[^\u0020-\u007e]/g,
+    (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+  );
+  literal.add(jsonAscii);
+  literal.add(jsonAscii.replace(/\//g, '\\/'));
   for (const enc of [
     encodeURIComponent(secret),
     encodeURIComponent(secret).replace(/%20/g, '+'),
@@ -65,6 +91,7 @@ export function secretPatterns(secret: string): string[] {
     }
   }
   const bytes = Buffer.from(secret, 'utf8');
+  literal.add(bytes.toString('hex'));
   const b64 = bytes.toString('base64');
   literal.add(b64);
   literal.add(b64.replace(/=+$/, ''));
@@ -90,16 +117,7 @@ export function secretPatterns(secret: string): string[] {
       literal.add(toBase64Url(coreAligned));
     }
   }
-  const all: Array<{ len: number; src: string }> = [];
-  for (const f of literal) {
-    if (f.length > 0) {
-      all.push({ len: f.length, src: escapeRegExp(f) });
-    }
-  }
-  for (const f of percent) {
-    all.push({ len: f.length, src: percentCaseInsensitive(f) });
-  }
-  return all.sort((a, b) => b.len - a.len).map((p) => p.src);
+  return { literal, percent };
 }
 
 function safeEncodeUri(s: string): string | undefined {
@@ -126,7 +144,43 @@ export function buildSecretMatcher(secrets: Iterable<string>): RegExp | undefine
   }
   // Longest alternatives first so a longer encoded form is removed whole.
   const unique = [...new Set(sources)].sort((a, b) => b.length - a.length);
-  return new RegExp(unique.join('|'), 'g');
+  // Case-insensitive: an upstream that upper- or lower-cases the key (or its hex) echoes it still.
+  return new RegExp(unique.join('|'), 'gi');
+}
+
+/** A trailing piece shorter than this is left alone (it says next to nothing about a key). */
+const MIN_TRAILING_PREFIX = 3;
+
+/**
+ * For text that was cut at a byte limit: if it ends with the beginning of any form of a secret
+ * (compared ignoring case), that tail is replaced with `[REDACTED]`, so the cut never hands out a
+ * key's prefix. Run {@link redact} first; this only looks at the end. Never throws.
+ */
+export function maskTrailingPrefix(text: string, secrets: Iterable<string>): string {
+  const lowerText = text.toLowerCase();
+  let cutAt = text.length;
+  for (const s of secrets) {
+    if (typeof s !== 'string') {
+      continue;
+    }
+    const { literal, percent } = secretForms(s);
+    for (const form of [...literal, ...percent]) {
+      const f = form.toLowerCase();
+      const head = f.slice(0, MIN_TRAILING_PREFIX);
+      // Candidate starts: the last f.length - 1 characters that begin like the form.
+      for (
+        let p = Math.max(0, lowerText.length - f.length + 1);
+        p <= lowerText.length - MIN_TRAILING_PREFIX;
+        p++
+      ) {
+        if (p < cutAt && lowerText.startsWith(head, p) && f.startsWith(lowerText.slice(p))) {
+          cutAt = p;
+          break;
+        }
+      }
+    }
+  }
+  return cutAt === text.length ? text : `${text.slice(0, cutAt)}${REDACTED}`;
 }
 
 /**

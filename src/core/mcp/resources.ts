@@ -15,6 +15,7 @@ import {
 import type { CallContext, KeyringApi } from '../api';
 import { ID_PATTERN, type AgentId, type CredentialMeta } from '../model';
 import type { Disposable, Logger } from '../ports';
+import { effectiveRevealMode } from '../policy/revealMode';
 import { isModernRequest } from './protocol';
 import type { ToolExtra } from './tools/index';
 
@@ -56,7 +57,7 @@ export async function describe(
 }
 
 /** The JSON a `credential://{name}` resource holds: metadata the agent may see, never a value. */
-export function resourceJson(meta: CredentialMeta): Record<string, unknown> {
+export function resourceJson(meta: CredentialMeta, agentId: AgentId): Record<string, unknown> {
   return {
     name: meta.name,
     description: meta.description,
@@ -65,6 +66,10 @@ export function resourceJson(meta: CredentialMeta): Record<string, unknown> {
     rotated_at: meta.versions[meta.versions.length - 1]?.created_at ?? meta.created_at,
     ttl_seconds: meta.ttl_seconds,
     allowed_hosts: [...(meta.allowed_hosts ?? [])],
+    // How this agent may use it: its own reveal mode, the scopes' request rules, the placement.
+    reveal: effectiveRevealMode(meta, agentId),
+    scope_rules: structuredClone(meta.scope_rules ?? {}),
+    placement: meta.placement ? [...meta.placement] : null,
   };
 }
 
@@ -116,7 +121,11 @@ export function registerCredentialResources(server: McpServer, host: ResourceHos
       const meta = await describe(api, ctx.agentId, uri.href, isModernRequest(extra._meta));
       return {
         contents: [
-          { uri: uri.href, mimeType: 'application/json', text: JSON.stringify(resourceJson(meta), null, 2) },
+          {
+            uri: uri.href,
+            mimeType: 'application/json',
+            text: JSON.stringify(resourceJson(meta, ctx.agentId), null, 2),
+          },
         ],
       };
     },

@@ -25,7 +25,8 @@ export const SERVER_INSTRUCTIONS = [
   'Prefer http_request: put {{credential}} in a header or the URL and the server fills in the key, sends the request and redacts the key from the response, so you never see it.',
   'Use get_credential only when you must hand the value to something yourself; do not store, print or repeat it, and ask again after the lease expires.',
   'rotate_credential is only for credentials that name you as a rotation agent.',
-  'Refusals are tool errors with a stable code in structuredContent (for example scope_denied, approval_denied, host_denied) and a message saying what to do next; do not retry a refusal unchanged.',
+  'Some keys are used, never read: get_credential refuses them with reveal_denied; use http_request with them.',
+  'Refusals are tool errors with a stable code in structuredContent (for example scope_denied, approval_denied, host_denied, request_denied) and a message saying what to do next; do not retry a refusal unchanged.',
   'Resources credential://{name} describe each credential you may use (never the value); subscribe to be told when one is rotated.',
 ].join('\n');
 
@@ -84,6 +85,10 @@ export function createCredentialServer(opts: CredentialServerOptions): Credentia
     stillAllowed: opts.stillAllowed,
   });
 
+  // Tools per agent: when a policy change adds or hides a tool for this server's agent, the client
+  // is told (notifications/tools/list_changed) and lists again.
+  const toolWatch = watchToolList(server, api, opts.agentId, logger);
+
   let disposed = false;
   return {
     server,
@@ -94,9 +99,35 @@ export function createCredentialServer(opts: CredentialServerOptions): Credentia
       }
       disposed = true;
       resources.dispose();
+      toolWatch?.dispose();
       await server.close();
     },
   };
+}
+
+function watchToolList(
+  server: McpServer,
+  api: KeyringApi,
+  agentId: AgentId | undefined,
+  logger: Logger,
+): { dispose(): void } | undefined {
+  if (!agentId || !api.toolsFor || !api.onDidChangeMetadata) {
+    return undefined;
+  }
+  const toolsFor = api.toolsFor.bind(api);
+  const key = (tools: ReadonlySet<string>): string => [...tools].sort().join(',');
+  let known: Promise<string> = toolsFor(agentId).then(key, () => '');
+  return api.onDidChangeMetadata(() => {
+    const previous = known;
+    known = toolsFor(agentId).then(key, () => '');
+    void Promise.all([previous, known])
+      .then(async ([before, after]) => {
+        if (before !== after && server.isConnected()) {
+          await server.server.sendToolListChanged();
+        }
+      })
+      .catch((e: unknown) => logger.warn('Could not send tools/list_changed', e));
+  });
 }
 
 function clientInfo(server: McpServer, extra: ToolExtra): ClientInfo | null {

@@ -1,7 +1,9 @@
 /**
- * Remembers the human's "Allow for 1 hour" answers (DESIGN §4) per (agent, credential, scope),
- * so the same request is not asked again until the grant expires. In memory only: a restart asks
- * again, which errs on the side of the human.
+ * Remembers the human's "Allow for 1 hour" and "Allow for this session" answers per (agent,
+ * credential, scope, use) — `use` is the kind of request that was shown (`get_credential`,
+ * `http_request`, `run`), so allowing a brokered call never silently allows a reveal. In memory
+ * only: a session grant lasts until this process (the server, or the editor session) ends, and a
+ * restart asks again, which errs on the side of the human.
  */
 import type { AgentId, CredentialName, Scope } from '../model';
 import type { Clock } from '../ports';
@@ -10,8 +12,12 @@ interface Grant {
   agentId: AgentId;
   credential: CredentialName;
   scope: Scope;
+  /** Epoch ms (exclusive); `Infinity` for the rest of the session. */
   untilMs: number;
 }
+
+/** `untilMs` of a grant that lasts until this process ends ("Allow for this session"). */
+export const SESSION_GRANT = Number.POSITIVE_INFINITY;
 
 export class ApprovalGrants {
   readonly #clock: Clock;
@@ -22,9 +28,9 @@ export class ApprovalGrants {
     this.#clock = 'clock' in deps ? deps.clock : deps;
   }
 
-  /** Whether an unexpired grant covers exactly this agent, credential and scope. Never throws. */
-  has(agentId: AgentId, credential: CredentialName, scope: Scope): boolean {
-    const key = keyOf(agentId, credential, scope);
+  /** Whether an unexpired grant covers exactly this agent, credential, scope and use. Never throws. */
+  has(agentId: AgentId, credential: CredentialName, scope: Scope, use = ''): boolean {
+    const key = keyOf(agentId, credential, scope, use);
     const g = this.#grants.get(key);
     if (!g) {
       return false;
@@ -37,16 +43,17 @@ export class ApprovalGrants {
   }
 
   /**
-   * Allows this agent/credential/scope until `untilMs` (epoch ms, exclusive). A later grant for
-   * the same key extends it; an earlier one never shortens it; one already expired is ignored.
+   * Allows this agent/credential/scope/use until `untilMs` (epoch ms, exclusive; {@link SESSION_GRANT}
+   * for the session). A later grant for the same key extends it; an earlier one never shortens it;
+   * one already expired is ignored.
    */
-  grant(agentId: AgentId, credential: CredentialName, scope: Scope, untilMs: number): void {
+  grant(agentId: AgentId, credential: CredentialName, scope: Scope, untilMs: number, use = ''): void {
     const now = this.#clock.now();
     this.#prune(now);
     if (!(untilMs > now)) {
       return;
     }
-    const key = keyOf(agentId, credential, scope);
+    const key = keyOf(agentId, credential, scope, use);
     const existing = this.#grants.get(key);
     if (!existing || existing.untilMs < untilMs) {
       this.#grants.set(key, { agentId, credential, scope, untilMs });
@@ -89,7 +96,7 @@ export class ApprovalGrants {
   }
 }
 
-function keyOf(agentId: string, credential: string, scope: string): string {
-  // JSON keeps the three parts apart whatever characters they hold.
-  return JSON.stringify([agentId, credential, scope]);
+function keyOf(agentId: string, credential: string, scope: string, use: string): string {
+  // JSON keeps the parts apart whatever characters they hold.
+  return JSON.stringify([agentId, credential, scope, use]);
 }

@@ -85,7 +85,9 @@ export function checkRotate(cred: CredentialMeta, agentId: AgentId): void {
  * Whether `http_request` may send this credential to `url`. An `allowed_hosts` entry without a
  * port (`api.example.com`) admits that host on the scheme's default port only; an entry with a
  * port (`localhost:8080`, `api.example.com:443`) admits exactly that host and port. Host names
- * compare case-insensitively and ignore a trailing dot.
+ * compare case-insensitively and ignore a trailing dot. Only `https:` is admitted, unless the
+ * entry says `http://` explicitly (`http://intranet.example`) or the host is loopback
+ * (`localhost`, `127.0.0.0/8`, `[::1]`): the key never travels in cleartext by accident.
  *
  * @throws InvalidInputError when the scheme is not `http:` or `https:`, or the host contains the
  *   `{{credential}}` placeholder.
@@ -120,13 +122,30 @@ export function checkHost(cred: CredentialMeta, url: URL): void {
       { credential: cred.name, host: shownHost, allowed_hosts: [] },
     );
   }
+  let cleartextOnly = false;
   const ok = allowed.some((entry) => {
     const parsed = parseHostEntry(entry);
     if (!parsed || parsed.hostname !== hostname) {
       return false;
     }
-    return parsed.port === undefined ? usesDefaultPort : parsed.port === port;
+    const portOk = parsed.port === undefined ? usesDefaultPort : parsed.port === port;
+    if (!portOk) {
+      return false;
+    }
+    if (url.protocol === 'http:' && parsed.scheme !== 'http:' && !isLoopbackHost(hostname)) {
+      cleartextOnly = true;
+      return false;
+    }
+    // An entry naming http:// still admits https:// (never weaker than asked).
+    return parsed.scheme === undefined || parsed.scheme === url.protocol || url.protocol === 'https:';
   });
+  if (!ok && cleartextOnly) {
+    throw new PolicyDeniedError(
+      'host_denied',
+      `Credential '${cred.name}' is only sent to '${shownHost}' over https://, so the key never travels unencrypted. Use https://${url.host}${url.pathname === '/' ? '' : '/…'}, or ask the user to allow 'http://${shownHost}' explicitly in its allowed hosts.`,
+      { credential: cred.name, host: shownHost, allowed_hosts: [...allowed] },
+    );
+  }
   if (!ok) {
     throw new PolicyDeniedError(
       'host_denied',
@@ -136,20 +155,37 @@ export function checkHost(cred: CredentialMeta, url: URL): void {
   }
 }
 
-/** `host`, `host:port`, `[v6]` or `[v6]:port` → normalised parts; undefined when unparseable. */
-function parseHostEntry(entry: string): { hostname: string; port?: string } | undefined {
-  const text = entry.trim();
-  const m = /^(\[[^\]]+\]|[^:[\]]+)(?::(\d{1,5}))?$/.exec(text);
+/**
+ * `[scheme://]host[:port]` (`host` may be `[v6]`) → normalised parts; undefined when unparseable.
+ * `scheme` is set only when the entry names one (`http://…` or `https://…`).
+ */
+function parseHostEntry(entry: string): { hostname: string; port?: string; scheme?: string } | undefined {
+  let text = entry.trim();
+  let scheme: string | undefined;
+  const sm = /^(https?):\/\//i.exec(text);
+  if (sm) {
+    scheme = `${sm[1].toLowerCase()}:`;
+    text = text.slice(sm[0].length);
+  }
+  const m = /^(\[[^\]]+\]|[^:[\]/]+)(?::(\d{1,5}))?$/.exec(text);
   if (!m) {
     return undefined;
   }
   try {
     // Let WHATWG URL normalise the host exactly as it did for the request (case, IDN, IPv4 forms).
     const hostname = normalizeHostname(new URL(`http://${m[1]}/`).hostname);
-    return m[2] === undefined ? { hostname } : { hostname, port: String(Number(m[2])) };
+    const port = m[2] === undefined ? undefined : String(Number(m[2]));
+    return { hostname, ...(port !== undefined ? { port } : {}), ...(scheme ? { scheme } : {}) };
   } catch {
     return undefined;
   }
+}
+
+/** `localhost`, `127.0.0.0/8` or `[::1]` (as WHATWG URL normalises them). */
+export function isLoopbackHost(hostname: string): boolean {
+  return (
+    hostname === 'localhost' || hostname === '[::1]' || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(hostname)
+  );
 }
 
 function normalizeHostname(hostname: string): string {

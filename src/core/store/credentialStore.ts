@@ -219,6 +219,14 @@ export class CredentialStore {
         ...(parsed.allowed_hosts ? { allowed_hosts: parsed.allowed_hosts } : {}),
         ...(parsed.rotation_agents ? { rotation_agents: parsed.rotation_agents } : {}),
         ...(parsed.rotation ? { rotation: parsed.rotation } : {}),
+        ...(parsed.reveal && parsed.reveal !== 'allow' ? { reveal: parsed.reveal } : {}),
+        ...(parsed.reveal_overrides && Object.keys(parsed.reveal_overrides).length
+          ? { reveal_overrides: parsed.reveal_overrides }
+          : {}),
+        ...(parsed.scope_rules && Object.keys(parsed.scope_rules).length
+          ? { scope_rules: parsed.scope_rules }
+          : {}),
+        ...(parsed.placement ? { placement: parsed.placement } : {}),
         version: 1,
         versions: [{ version: 1, created_at: now, rotated_by: actor }],
         created_at: now,
@@ -260,6 +268,32 @@ export class CredentialStore {
       setOptional(cred, 'allowed_hosts', p.allowed_hosts);
       setOptional(cred, 'rotation_agents', p.rotation_agents);
       setOptional(cred, 'rotation', p.rotation);
+      if (p.reveal !== undefined) {
+        if (p.reveal === 'allow') {
+          delete cred.reveal;
+        } else {
+          cred.reveal = p.reveal;
+        }
+      }
+      // An empty object clears the field, like null.
+      setOptional(cred, 'reveal_overrides', emptyToNull(p.reveal_overrides));
+      setOptional(cred, 'scope_rules', emptyToNull(p.scope_rules));
+      setOptional(cred, 'placement', p.placement);
+      if (cred.scope_rules) {
+        const unknown = Object.keys(cred.scope_rules).filter((sc) => !cred.allowed_scopes.includes(sc));
+        if (p.scope_rules && unknown.some((sc) => Object.hasOwn(p.scope_rules ?? {}, sc))) {
+          throw new InvalidInputError(
+            `Invalid credential change: scope_rules name ${unknown.map((sc) => `'${sc}'`).join(', ')}, which '${name}' does not allow. Add the scope to its scopes, or remove its rules.`,
+          );
+        }
+        // A scope that was removed takes its rules with it (re-added, it starts from the safe default).
+        for (const sc of unknown) {
+          delete cred.scope_rules[sc];
+        }
+        if (Object.keys(cred.scope_rules).length === 0) {
+          delete cred.scope_rules;
+        }
+      }
       return cred;
     });
   }
@@ -539,11 +573,14 @@ function requireAgent(doc: KeyringMetadata, id: AgentId): AgentMeta {
   return doc.agents[id];
 }
 
-function setOptional<K extends 'allowed_hosts' | 'rotation_agents' | 'rotation'>(
-  cred: CredentialMeta,
-  key: K,
-  value: CredentialMeta[K] | null | undefined,
-): void {
+function emptyToNull<T extends object>(value: T | null | undefined): T | null | undefined {
+  return value && Object.keys(value).length === 0 ? null : value;
+}
+
+function setOptional<
+  K extends
+    'allowed_hosts' | 'rotation_agents' | 'rotation' | 'reveal_overrides' | 'scope_rules' | 'placement',
+>(cred: CredentialMeta, key: K, value: CredentialMeta[K] | null | undefined): void {
   if (value === null) {
     delete cred[key];
   } else if (value !== undefined) {

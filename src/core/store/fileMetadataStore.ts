@@ -31,6 +31,18 @@ const CredentialShape = z.looseObject({
   allowed_hosts: strList.optional(),
   rotation_agents: strList.optional(),
   rotation: z.looseObject({}).optional(),
+  // Absent in files written before reveal modes, scope rules and placement: read as allow / no rules / anywhere.
+  reveal: z
+    .enum(['allow', 'approve', 'never'], { error: 'must be "allow", "approve" or "never"' })
+    .optional(),
+  reveal_overrides: z
+    .record(
+      z.string(),
+      z.enum(['allow', 'approve', 'never'], { error: 'must be "allow", "approve" or "never"' }),
+    )
+    .optional(),
+  scope_rules: z.record(z.string(), strList).optional(),
+  placement: strList.optional(),
   version: z.number().int().positive(),
   versions: z.array(VersionShape).min(1),
   previous_valid_until: str.optional(),

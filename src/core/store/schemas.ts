@@ -6,8 +6,9 @@
  * Messages never repeat the input: a user may paste a secret value into the wrong field.
  */
 import { z } from 'zod';
-import { DEFAULT_TTL_SECONDS, ID_PATTERN, SCOPE_PATTERN } from '../model';
+import { DEFAULT_TTL_SECONDS, ID_PATTERN, REVEAL_MODES, SCOPE_PATTERN } from '../model';
 import { InvalidInputError } from '../errors';
+import { parseScopeRule, placementProblem } from '../policy/requestRules';
 
 /** Default alphabet of generated values: ASCII letters and digits. */
 export const DEFAULT_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
@@ -66,12 +67,17 @@ const HOST_PATTERN = new RegExp(
   `^(?:(?:${HOSTNAME_LABEL})(?:\\.${HOSTNAME_LABEL})*|\\[[0-9a-f:.]{2,45}\\])(?::([0-9]{1,5}))?$`,
 );
 
-/** `api.example.com`, `localhost:8080`, `10.0.0.1`, `[::1]:3000`; no scheme, path or wildcard. */
+/**
+ * `api.example.com`, `localhost:8080`, `10.0.0.1`, `[::1]:3000`, optionally with `http://` or
+ * `https://` in front (`http://` is how an operator allows cleartext to a non-loopback host);
+ * no path or wildcard.
+ */
 export const HostSchema = z
   .string({ error: typeError('a host must be a string') })
-  .max(260, 'a host must be at most 260 characters')
+  .max(268, 'a host must be at most 268 characters')
   .refine(
-    (h) => {
+    (entry) => {
+      const h = entry.replace(/^https?:\/\//, '');
       const m = HOST_PATTERN.exec(h);
       if (!m || h.replace(/:\d+$/, '').length > 253) {
         return false;
@@ -80,7 +86,7 @@ export const HostSchema = z
     },
     {
       message:
-        'a host must be a lower-case hostname or IP address with an optional ":port" (1–65535), such as "api.example.com" or "localhost:8080" — no scheme, path or wildcard',
+        'a host must be a lower-case hostname or IP address with an optional ":port" (1–65535), such as "api.example.com" or "localhost:8080", optionally after "http://" (to allow cleartext) — no path or wildcard',
     },
   )
   .describe('Host that http_request may send this credential to, e.g. "api.example.com" or "host:8443".');
@@ -167,6 +173,59 @@ const TtlSchema = z
   .max(86400, 'must be at most 86400 (one day)')
   .describe('Lifetime of a lease in seconds (1–86400, default 3600).');
 
+const RevealModeSchema = z
+  .enum(REVEAL_MODES as ['allow', 'approve', 'never'], {
+    error: 'must be "allow", "approve" or "never"',
+  })
+  .describe(
+    'Whether get_credential may hand the value out: allow (default), approve (ask each time), never.',
+  );
+
+const RevealOverridesSchema = z
+  .record(
+    z
+      .string()
+      .max(64, 'must be at most 64 characters')
+      .regex(ID_PATTERN, `keys must be agent ids that ${ID_RULE}`),
+    RevealModeSchema,
+    { error: 'must be an object of agent id → "allow" | "approve" | "never"' },
+  )
+  .refine((r) => Object.keys(r).length <= 256, { message: 'must name at most 256 agents' })
+  .describe('Per-agent reveal modes that replace `reveal` for that agent.');
+
+const ScopeRuleSchema = z
+  .string({ error: typeError('a rule must be a string') })
+  .max(600, 'a rule must be at most 600 characters')
+  .superRefine((r, ctx) => {
+    const parsed = parseScopeRule(r);
+    if (typeof parsed === 'string') {
+      ctx.addIssue({ code: 'custom', message: parsed });
+    }
+  });
+
+const ScopeRulesSchema = z
+  .record(ScopeSchema, uniqueArray(ScopeRuleSchema, 1, 32), {
+    error: 'must be an object of scope → list of rules such as ["GET /api/v1/search*"]',
+  })
+  .refine((r) => Object.keys(r).length <= 32, { message: 'must name at most 32 scopes' })
+  .describe(
+    'Method and path rules of http_request per scope, e.g. {"search_read": ["GET /api/v1/search*"]}.',
+  );
+
+const PlacementSchema = uniqueArray(
+  z
+    .string({ error: typeError('must be a string') })
+    .max(140, 'must be at most 140 characters')
+    .superRefine((p, ctx) => {
+      const problem = placementProblem(p);
+      if (problem) {
+        ctx.addIssue({ code: 'custom', message: problem });
+      }
+    }),
+  1,
+  16,
+).describe('Where http_request may place the value: header:<Name>, header:*, query:<param> or path.');
+
 const credentialFields = {
   description: DescriptionSchema,
   allowed_scopes: uniqueArray(ScopeSchema, 1, 32).describe('Scopes this credential may be used for (1–32).'),
@@ -177,45 +236,77 @@ const credentialFields = {
     'Agents that may call rotate_credential on it (default nobody).',
   ),
   rotation: RotationPolicySchema,
+  reveal: RevealModeSchema,
+  reveal_overrides: RevealOverridesSchema,
+  scope_rules: ScopeRulesSchema,
+  placement: PlacementSchema,
+};
+
+/** Scope rules must name scopes the credential allows (a rule for another scope would never apply). */
+function rulesMatchScopes(c: {
+  allowed_scopes?: string[];
+  scope_rules?: Record<string, string[]> | null;
+}): boolean {
+  if (!c.scope_rules || !c.allowed_scopes) {
+    return true;
+  }
+  return Object.keys(c.scope_rules).every((s) => c.allowed_scopes?.includes(s));
+}
+const RULES_SCOPE_MESSAGE = {
+  message: 'scope_rules must only name scopes listed in allowed_scopes (add the scope, or remove its rules)',
+  path: ['scope_rules'],
 };
 
 const INPUT_OBJECT_ERROR = 'the input must be an object with the credential fields';
 
 /** Everything about a credential except its value and version history. Defaults filled in. */
-export const CredentialInputSchema = z.strictObject(
-  {
-    name: CredentialNameSchema,
-    description: credentialFields.description.default(''),
-    allowed_scopes: credentialFields.allowed_scopes,
-    allowed_agents: credentialFields.allowed_agents.default([]),
-    ttl_seconds: credentialFields.ttl_seconds.default(DEFAULT_TTL_SECONDS),
-    allowed_hosts: credentialFields.allowed_hosts.optional(),
-    rotation_agents: credentialFields.rotation_agents.optional(),
-    rotation: credentialFields.rotation.optional(),
-  },
-  { error: INPUT_OBJECT_ERROR },
-);
+export const CredentialInputSchema = z
+  .strictObject(
+    {
+      name: CredentialNameSchema,
+      description: credentialFields.description.default(''),
+      allowed_scopes: credentialFields.allowed_scopes,
+      allowed_agents: credentialFields.allowed_agents.default([]),
+      ttl_seconds: credentialFields.ttl_seconds.default(DEFAULT_TTL_SECONDS),
+      allowed_hosts: credentialFields.allowed_hosts.optional(),
+      rotation_agents: credentialFields.rotation_agents.optional(),
+      rotation: credentialFields.rotation.optional(),
+      reveal: credentialFields.reveal.optional(),
+      reveal_overrides: credentialFields.reveal_overrides.optional(),
+      scope_rules: credentialFields.scope_rules.optional(),
+      placement: credentialFields.placement.optional(),
+    },
+    { error: INPUT_OBJECT_ERROR },
+  )
+  .refine(rulesMatchScopes, RULES_SCOPE_MESSAGE);
 export type CredentialInput = z.output<typeof CredentialInputSchema>;
 /** What callers may pass before parsing: fields with defaults may be left out. */
 export type CredentialInputRaw = z.input<typeof CredentialInputSchema>;
 
 /**
  * A change to a credential's policy: any subset of the fields, no defaults applied.
- * `null` removes an optional field (`allowed_hosts`, `rotation_agents`, `rotation`).
+ * `null` removes an optional field (`allowed_hosts`, `rotation_agents`, `rotation`,
+ * `reveal_overrides`, `scope_rules`, `placement`).
  */
-export const CredentialPatchSchema = z.strictObject(
-  {
-    name: CredentialNameSchema.optional(),
-    description: credentialFields.description.optional(),
-    allowed_scopes: credentialFields.allowed_scopes.optional(),
-    allowed_agents: credentialFields.allowed_agents.optional(),
-    ttl_seconds: credentialFields.ttl_seconds.optional(),
-    allowed_hosts: credentialFields.allowed_hosts.nullable().optional(),
-    rotation_agents: credentialFields.rotation_agents.nullable().optional(),
-    rotation: credentialFields.rotation.nullable().optional(),
-  },
-  { error: INPUT_OBJECT_ERROR },
-);
+export const CredentialPatchSchema = z
+  .strictObject(
+    {
+      name: CredentialNameSchema.optional(),
+      description: credentialFields.description.optional(),
+      allowed_scopes: credentialFields.allowed_scopes.optional(),
+      allowed_agents: credentialFields.allowed_agents.optional(),
+      ttl_seconds: credentialFields.ttl_seconds.optional(),
+      allowed_hosts: credentialFields.allowed_hosts.nullable().optional(),
+      rotation_agents: credentialFields.rotation_agents.nullable().optional(),
+      rotation: credentialFields.rotation.nullable().optional(),
+      reveal: credentialFields.reveal.optional(),
+      reveal_overrides: credentialFields.reveal_overrides.nullable().optional(),
+      scope_rules: credentialFields.scope_rules.nullable().optional(),
+      placement: credentialFields.placement.nullable().optional(),
+    },
+    { error: INPUT_OBJECT_ERROR },
+  )
+  .refine(rulesMatchScopes, RULES_SCOPE_MESSAGE);
 export type CredentialPatch = z.output<typeof CredentialPatchSchema>;
 
 /** A new agent. `label` defaults to the id. */

@@ -1,13 +1,13 @@
 /**
  * `agentKeyring.addCredential`: value (password box) → name → description → scopes → allowed
- * agents → lease TTL → allowed hosts, each validated as you type with the core's schemas. Esc at
- * any step stops with nothing stored.
+ * agents → lease TTL → allowed hosts → reveal mode, each validated as you type with the core's
+ * schemas. Esc at any step stops with nothing stored.
  *
- * Args (tests, other callers): `{ name, value, description?, scopes, agents?, ttlSeconds?, hosts? }`
+ * Args (tests, other callers): `{ name, value, description?, scopes, agents?, ttlSeconds?, hosts?, reveal? }`
  * — when `value` is given no prompt is shown. Resolves the new credential's metadata.
  */
 import * as vscode from 'vscode';
-import { SecretValue, type CredentialMeta } from '../../core/model';
+import { SecretValue, type CredentialMeta, type RevealMode } from '../../core/model';
 import { CredentialPatchSchema } from '../../core/store/schemas';
 import {
   ACTOR,
@@ -22,13 +22,14 @@ import {
   ask,
   parseList,
   pickAllowedAgents,
+  pickRevealMode,
   schemaValidator,
   validateSecretValue,
   type Step,
 } from './prompts';
 
 const TITLE = 'Add Credential';
-const STEPS = 7;
+const STEPS = 8;
 
 interface NewCredential {
   name: string;
@@ -38,6 +39,7 @@ interface NewCredential {
   agents: string[];
   ttlSeconds: number;
   hosts?: string[];
+  reveal?: RevealMode;
 }
 
 export function addCredential(ctx: CommandContext): CommandHandler {
@@ -56,6 +58,7 @@ export function addCredential(ctx: CommandContext): CommandHandler {
         allowed_agents: input.agents,
         ttl_seconds: input.ttlSeconds,
         ...(input.hosts && input.hosts.length > 0 ? { allowed_hosts: input.hosts } : {}),
+        ...(input.reveal ? { reveal: input.reveal } : {}),
       },
       input.value,
       ACTOR,
@@ -91,6 +94,8 @@ function fromArgs(args: Record<string, unknown>, ctx: CommandContext): NewCreden
     agents: optionalStrings(args, 'agents') ?? [],
     ttlSeconds: optionalNumber(args, 'ttlSeconds') ?? ctx.settings().defaultTtlSeconds,
     hosts: optionalStrings(args, 'hosts'),
+    // Checked by the store's schema (a bad value is a clear invalid_input).
+    reveal: optionalString(args, 'reveal') as RevealMode | undefined,
   };
 }
 
@@ -169,6 +174,11 @@ async function prompt(ctx: CommandContext): Promise<NewCredential | undefined> {
     return undefined;
   }
 
+  const reveal = await pickRevealMode(step(8), 'allow');
+  if (reveal === undefined) {
+    return undefined;
+  }
+
   return {
     name,
     value,
@@ -177,5 +187,6 @@ async function prompt(ctx: CommandContext): Promise<NewCredential | undefined> {
     agents,
     ttlSeconds: Number(ttlText.trim()),
     hosts: parseList(hostsText),
+    reveal: reveal as RevealMode,
   };
 }

@@ -3,7 +3,7 @@
  * same ids (an integration test checks that each one is registered). One implementation file per
  * command in this folder, wired in {@link ./index.ts}:
  *
- * - addCredential → addCredential.ts, editScopes → editScopes.ts,
+ * - addCredential → addCredential.ts, editScopes → editScopes.ts, setRevealMode → setRevealMode.ts,
  *   rotateCredential → rotateCredential.ts, revokeCredential → revokeCredential.ts,
  *   copyCredentialName → copyCredentialName.ts
  * - addAgent → addAgent.ts, revokeAgent → revokeAgent.ts, rotateAgentToken → rotateAgentToken.ts
@@ -14,6 +14,7 @@
 export const CommandId = {
   addCredential: 'agentKeyring.addCredential',
   editScopes: 'agentKeyring.editScopes',
+  setRevealMode: 'agentKeyring.setRevealMode',
   rotateCredential: 'agentKeyring.rotateCredential',
   revokeCredential: 'agentKeyring.revokeCredential',
   copyCredentialName: 'agentKeyring.copyCredentialName',

@@ -20,6 +20,7 @@ import { rotateAgentToken } from './rotateAgentToken';
 import { revokeCredential } from './revokeCredential';
 import { rotateCredential } from './rotateCredential';
 import { scanConfigs } from './scanConfigs';
+import { setRevealMode } from './setRevealMode';
 import { showAuditLog } from './showAuditLog';
 import { showStatus } from './showStatus';
 import { startServer } from './startServer';
@@ -29,6 +30,7 @@ import { verifyAuditLog } from './verifyAuditLog';
 const FACTORIES: Record<CommandId, (ctx: CommandContext) => CommandHandler> = {
   [CommandId.addCredential]: addCredential,
   [CommandId.editScopes]: editScopes,
+  [CommandId.setRevealMode]: setRevealMode,
   [CommandId.rotateCredential]: rotateCredential,
   [CommandId.revokeCredential]: revokeCredential,
   [CommandId.copyCredentialName]: copyCredentialName,

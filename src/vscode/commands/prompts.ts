@@ -5,6 +5,7 @@
  * repeats the input (a user may paste a secret into the wrong box).
  */
 import * as vscode from 'vscode';
+import type { RevealMode } from '../../core/model';
 import type { z } from 'zod';
 import { formatZodError } from '../../core/store/schemas';
 import type { CredentialStore } from '../../core/store/credentialStore';
@@ -174,4 +175,47 @@ export async function pickAllowedAgents(
   }
   const ids = picked.map((p) => p.label);
   return ids.includes(EVERY_AGENT) ? [EVERY_AGENT] : ids;
+}
+
+/** How each reveal mode reads in a picker. */
+export const REVEAL_MODE_ITEMS: ReadonlyArray<{ mode: RevealMode; label: string; detail: string }> = [
+  {
+    mode: 'allow',
+    label: 'Allow',
+    detail: 'get_credential hands the value to agents that may use it (the default).',
+  },
+  {
+    mode: 'approve',
+    label: 'Ask me each time',
+    detail: 'Each get_credential waits for your approval here (headless servers refuse it).',
+  },
+  {
+    mode: 'never',
+    label: "Never — use, don't read",
+    detail: 'Agents use it only through http_request (or agent-keyring run); get_credential refuses.',
+  },
+];
+
+/** Quick pick of a reveal mode (or the label of an `extra` item); undefined on Esc. */
+export async function pickRevealMode(
+  step: Step | { title: string },
+  current: RevealMode,
+  extra: vscode.QuickPickItem[] = [],
+): Promise<string | undefined> {
+  const items: Array<vscode.QuickPickItem & { mode?: string }> = [
+    ...REVEAL_MODE_ITEMS.map((i) => ({
+      label: i.label,
+      description: i.mode === current ? '(current)' : undefined,
+      detail: i.detail,
+      mode: i.mode,
+    })),
+    ...extra.map((e) => ({ ...e, mode: e.label })),
+  ];
+  const title = 'step' in step ? `${step.title} (${step.step}/${step.totalSteps})` : step.title;
+  const picked = await vscode.window.showQuickPick(items, {
+    title,
+    placeHolder: 'May agents read the value with get_credential?',
+    ignoreFocusOut: true,
+  });
+  return picked?.mode;
 }

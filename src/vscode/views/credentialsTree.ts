@@ -109,6 +109,17 @@ export class CredentialsTree extends RefreshingTree<CredentialNode> {
         .appendText(c.allowed_hosts.join(', '))
         .appendMarkdown('  \n');
     }
+    md.appendMarkdown(`Reveal (get_credential): ${REVEAL_WORDS[c.reveal ?? 'allow']}  \n`);
+    for (const [agent, mode] of Object.entries(c.reveal_overrides ?? {})) {
+      md.appendMarkdown('\u00a0\u00a0for ').appendText(agent).appendMarkdown(`: ${REVEAL_WORDS[mode]}  \n`);
+    }
+    for (const [scope, rules] of Object.entries(c.scope_rules ?? {})) {
+      md.appendMarkdown('Scope ').appendText(scope).appendMarkdown(' may: ').appendText(rules.join(', '));
+      md.appendMarkdown('  \n');
+    }
+    if (c.placement?.length) {
+      md.appendMarkdown('Placement: ').appendText(c.placement.join(', ')).appendMarkdown('  \n');
+    }
     if (c.rotation?.max_age_days !== undefined) {
       md.appendMarkdown(`Rotate every ${c.rotation.max_age_days} d${due ? ' — **rotation due**' : ''}  \n`);
     }
@@ -122,6 +133,12 @@ export class CredentialsTree extends RefreshingTree<CredentialNode> {
     return item;
   }
 }
+
+const REVEAL_WORDS: Record<string, string> = {
+  allow: 'allowed',
+  approve: 'asks you each time',
+  never: 'never — used, not read (http_request / run only)',
+};
 
 function groupItem(c: CredentialMeta, group: 'scopes' | 'agents' | 'versions'): vscode.TreeItem {
   const [label, count, icon] =

@@ -56,7 +56,20 @@ export function isRotationDue(c: CredentialMeta, now: number): boolean {
 /** "v3 · 12 d" plus " · rotation due" when due. */
 export function credentialDescription(c: CredentialMeta, now: number): string {
   const age = formatAge(now - Date.parse(currentVersionTime(c)));
-  return `v${c.version} · ${age}${isRotationDue(c, now) ? ' · rotation due' : ''}`;
+  return `v${c.version} · ${age}${isRotationDue(c, now) ? ' · rotation due' : ''}${revealBadge(c)}`;
+}
+
+/** ` · never read` / ` · reveal asks` for the credential's own mode ('' for allow, the default). */
+export function revealBadge(c: CredentialMeta): string {
+  const own = Object.keys(c.reveal_overrides ?? {}).length > 0 ? '*' : '';
+  switch (c.reveal) {
+    case 'never':
+      return ` · never read${own}`;
+    case 'approve':
+      return ` · reveal asks${own}`;
+    default:
+      return own ? ' · reveal varies' : '';
+  }
 }
 
 /** "every agent" for `*`, else the ids; "no agent yet" when empty. */

@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert';
 import * as crypto from 'node:crypto';
 import { describe, it } from 'node:test';
-import { REDACTED, redact, redactError } from '../../../src/core/audit/redact';
+import { REDACTED, maskTrailingPrefix, redact, redactError } from '../../../src/core/audit/redact';
 import { InvalidInputError } from '../../../src/core/errors';
 
 /** Every encoded form of a secret that must not survive redaction. */
@@ -111,5 +111,44 @@ describe('redactError', () => {
     const circular: Record<string, unknown> = {};
     circular.self = circular;
     assert.equal(redactError(circular, []), '[object Object]');
+  });
+});
+
+describe('redact: forms an echoing upstream produces (issue #10)', () => {
+  const secret = `Sk/${crypto.randomUUID()}+Zz`;
+
+  it('JSON escaping with \\/, hex in either case, upper- and lower-cased copies', () => {
+    const hex = Buffer.from(secret).toString('hex');
+    const text = [
+      JSON.stringify({ key: secret }).replace(/\//g, '\\/'),
+      hex,
+      hex.toUpperCase(),
+      secret.toUpperCase(),
+      secret.toLowerCase(),
+      JSON.stringify(`é${secret}`).replace(
+        /[^\x20-\x7e]/g,
+        (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`,
+      ),
+    ].join('\n');
+    const out = redact(text, [secret]);
+    const lower = out.toLowerCase();
+    assert.ok(!lower.includes(secret.toLowerCase()), out);
+    assert.ok(!lower.includes(hex), out);
+    assert.ok(!out.includes(secret.replace(/\//g, '\\/')), out);
+    assert.equal(out.split(REDACTED).length - 1, 6, out);
+  });
+
+  it('maskTrailingPrefix masks the start of a key form at the end of a cut text', () => {
+    const cut = `${'a'.repeat(50)}${secret.slice(0, 9)}`;
+    assert.equal(maskTrailingPrefix(cut, [secret]), `${'a'.repeat(50)}${REDACTED}`);
+    const hexCut = `x${Buffer.from(secret).toString('hex').slice(0, 11).toUpperCase()}`;
+    assert.equal(maskTrailingPrefix(hexCut, [secret]), `x${REDACTED}`);
+    // Text that merely ends like ordinary text is kept.
+    assert.equal(maskTrailingPrefix('hello world', [secret]), 'hello world');
+    assert.equal(
+      maskTrailingPrefix(`${secret.slice(0, 2)}`, [secret]),
+      secret.slice(0, 2),
+      'under 3 characters',
+    );
   });
 });

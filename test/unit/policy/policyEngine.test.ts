@@ -134,11 +134,29 @@ describe('checkHost', () => {
     ok(`https://api.example.com/v1/search?key={{credential}}&q=${CANARY}`);
     ok('https://API.Example.COM/v1');
     ok('https://api.example.com./v1');
-    ok('http://api.example.com/');
     ok('http://localhost:8080/hook');
     ok('https://secure.example.org/');
     ok('https://secure.example.org:443/');
     ok('http://[::1]:9000/');
+  });
+
+  it('cleartext: http:// only to loopback or to an entry that says http:// (issue #10)', () => {
+    // Was admitted: a portless entry let the key go out unencrypted on port 80.
+    const e = denied(`http://api.example.com/v1?key={{credential}}&q=${CANARY}`);
+    assert.match(e.message, /only sent to 'api\.example\.com' over https:\/\//);
+    assert.match(e.message, /allow 'http:\/\/api\.example\.com' explicitly/);
+    assert.ok(!e.message.includes(CANARY));
+    const ported = makeCredential({ allowed_hosts: ['api.example.com:8080'] });
+    throwsCode(() => checkHost(ported, new URL('http://api.example.com:8080/')), 'host_denied');
+    assert.doesNotThrow(() => checkHost(ported, new URL('https://api.example.com:8080/')));
+    const explicit = makeCredential({ allowed_hosts: ['http://intranet.example', 'http://10.0.0.5:8080'] });
+    assert.doesNotThrow(() => checkHost(explicit, new URL('http://intranet.example/x')));
+    assert.doesNotThrow(() => checkHost(explicit, new URL('https://intranet.example/x')));
+    assert.doesNotThrow(() => checkHost(explicit, new URL('http://10.0.0.5:8080/')));
+    throwsCode(() => checkHost(explicit, new URL('http://10.0.0.5/')), 'host_denied');
+    const loop = makeCredential({ allowed_hosts: ['127.0.0.1:9000', 'localhost'] });
+    assert.doesNotThrow(() => checkHost(loop, new URL('http://127.0.0.1:9000/')));
+    assert.doesNotThrow(() => checkHost(loop, new URL('http://localhost/')));
   });
 
   it('a portless entry admits the default port only; a ported entry that exact port only', () => {

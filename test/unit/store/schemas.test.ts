@@ -119,9 +119,17 @@ test('ttl_seconds: whole number 1..86400', () => {
   }
 });
 
-test('allowed_hosts: host or host:port only, lower case, no scheme, path or wildcard', () => {
+test('allowed_hosts: host or host:port only, lower case, optional http(s):// scheme, no path or wildcard', () => {
+  assert.deepEqual(
+    CredentialInputSchema.parse({
+      ...GOOD,
+      allowed_hosts: ['http://intranet.example', 'https://api.example.com:8443'],
+    }).allowed_hosts,
+    ['http://intranet.example', 'https://api.example.com:8443'],
+  );
   for (const bad of [
-    'https://api.example.com',
+    'ftp://api.example.com',
+    'http://api.example.com/v1',
     'api.example.com/v1',
     '*.example.com',
     'API.example.com',

@@ -16,11 +16,14 @@ import type { McpServer, RegisteredTool } from '@modelcontextprotocol/sdk/server
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   CallToolRequestSchema,
+  ListToolsRequestSchema,
   type CallToolResult,
+  type ListToolsResult,
   type ServerNotification,
   type ServerRequest,
+  type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
-import type { z } from 'zod';
+import { z } from 'zod';
 import type { CallContext, KeyringApi } from '../../api';
 import { isKeyringError, type KeyringError } from '../../errors';
 import { SecretValue } from '../../model';
@@ -85,19 +88,85 @@ export function registerTools(server: McpServer, host: ToolHost): RegisteredTool
       (args: unknown, extra: ToolExtra) => runTool(def, args, extra, host),
     ),
   );
-  // Registered after McpServer installed its own (it installs it once, on the first registerTool).
-  server.server.setRequestHandler(CallToolRequestSchema, (request, extra) => {
+  // Both registered after McpServer installed its own (it installs them once, on the first registerTool).
+  // tools/list: the tools this agent can use (schemas converted once per process, filtered per request).
+  server.server.setRequestHandler(
+    ListToolsRequestSchema,
+    async (_request, extra): Promise<ListToolsResult> => {
+      const shown = await visibleTools(host, extra);
+      return {
+        tools: TOOLS.filter((def, i) => registered[i].enabled && shown.includes(def.name)).map(listedTool),
+      };
+    },
+  );
+  server.server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const def = TOOLS_BY_NAME.get(request.params.name);
     if (!def || !registered[TOOLS.indexOf(def)].enabled) {
-      return refusal({
-        code: 'not_found',
-        message: `There is no tool ${JSON.stringify(echo(request.params.name))}. The tools are ${TOOLS.map((t) => t.name).join(', ')}; call one of them.`,
-        details: { tool: echo(request.params.name) },
-      });
+      const shown = await visibleTools(host, extra).catch(() => TOOLS.map((t) => t.name));
+      return unknownTool(request.params.name, shown);
     }
-    return runTool(def, request.params.arguments, extra, host);
+    const result = await runTool(def, request.params.arguments, extra, host);
+    // A tool hidden from this agent answers like an unknown one. Only a refusal is checked (a hidden
+    // tool cannot succeed), so a successful call pays nothing for it.
+    if (result.isError) {
+      const shown = await visibleTools(host, extra).catch(() => TOOLS.map((t) => t.name));
+      if (!shown.includes(def.name)) {
+        return unknownTool(request.params.name, shown);
+      }
+    }
+    return result;
   });
   return registered;
+}
+
+function unknownTool(name: string, shown: readonly string[]): CallToolResult {
+  return refusal({
+    code: 'not_found',
+    message: `There is no tool ${JSON.stringify(echo(name))}. The tools are ${shown.join(', ')}; call one of them.`,
+    details: { tool: echo(name) },
+  });
+}
+
+/** Names of the tools the caller can use, in {@link TOOLS} order; every tool if the API cannot tell. */
+async function visibleTools(host: ToolHost, extra: ToolExtra): Promise<string[]> {
+  const all = TOOLS.map((t) => t.name);
+  if (!host.api.toolsFor) {
+    return all;
+  }
+  let agentId: string;
+  try {
+    agentId = host.contextFor(extra).agentId;
+  } catch {
+    return all; // the call itself will be refused as unauthorized
+  }
+  const usable = await host.api.toolsFor(agentId);
+  return all.filter((n) => usable.has(n));
+}
+
+// The `tools/list` entry of each tool, as McpServer would list it (same JSON Schema conversion),
+// built once per process.
+const LISTED = new Map<string, Tool>();
+
+function listedTool(def: AnyToolDefinition): Tool {
+  let t = LISTED.get(def.name);
+  if (!t) {
+    t = {
+      name: def.name,
+      title: def.title,
+      description: def.description,
+      inputSchema: z.toJSONSchema(listingInputSchema(def.input), {
+        target: 'draft-7',
+        io: 'input',
+      }) as Tool['inputSchema'],
+      outputSchema: z.toJSONSchema(listingOutputSchema(def.output), {
+        target: 'draft-7',
+        io: 'output',
+      }) as Tool['outputSchema'],
+      annotations: def.annotations,
+    };
+    LISTED.set(def.name, t);
+  }
+  return t;
 }
 
 /** Runs one tool call through validation, the core and result shaping. Never throws. */
@@ -170,8 +239,12 @@ function scrubError(e: KeyringError, secrets: readonly string[]): Refusal {
 
 function internalError(tool: string, e: unknown, secrets: readonly string[], logger: Logger): CallToolResult {
   const reference = randomUUID().slice(0, 8);
-  const detail = e instanceof Error ? `${e.name}: ${e.message}\n${e.stack ?? ''}` : String(e);
+  const detail = e instanceof Error ? `${e.name}: ${e.message}` : String(e);
   logger.error(`Tool ${tool} failed (reference ${reference}): ${scrub(detail, secrets)}`);
+  // The stack only at debug: at the default level a log line says what failed, not where in our code.
+  if (e instanceof Error && e.stack) {
+    logger.debug(`Stack of reference ${reference}: ${scrub(e.stack, secrets)}`);
+  }
   return refusal({
     code: 'internal_error',
     message: `Internal error (reference ${reference}) — retry; if it persists ask the user to check the Agent Keyring log.`,
