@@ -15,6 +15,8 @@ import type {
   GetCredentialResult,
   HttpRequestArgs,
   HttpRequestResult,
+  InjectRequest,
+  InjectedCredential,
   KeyringApi,
   RotateArgs,
   RotateResult,
@@ -157,19 +159,66 @@ export class KeyringService implements KeyringApi, Disposable {
   }
 
   async getCredential(ctx: CallContext, args: GetCredentialArgs): Promise<GetCredentialResult> {
-    const d = await this.#decide(ctx, 'get_credential', args.name, args.scope, args.agent_id, args.reason);
+    // `agent-keyring run` through the server asks with get_credential and says so in `_meta`.
+    const tool = ctx.run ? 'run' : 'get_credential';
+    const d = await this.#decide(ctx, tool, args.name, args.scope, args.agent_id, args.reason);
+    return this.#release(ctx, tool, d, args);
+  }
+
+  /**
+   * `agent-keyring run` (in-process, with the local store): every key goes through the same
+   * decision as get_credential, audited as `tool: run` with the command's name. All or nothing:
+   * every key is decided before any is released, so a refusal of one releases none (and the
+   * caller never starts the command).
+   * @throws the first refusal (a {@link KeyringError}), after auditing it.
+   */
+  async injectCredentials(
+    ctx: CallContext,
+    requests: readonly InjectRequest[],
+    opts: { command: string },
+  ): Promise<InjectedCredential[]> {
+    const runCtx: CallContext = { ...ctx, run: { command: opts.command } };
+    const decided: Array<{ d: Decided; req: InjectRequest }> = [];
+    for (const req of requests) {
+      decided.push({ d: await this.#decide(runCtx, 'run', req.name, req.scope, undefined, undefined), req });
+    }
+    const out: InjectedCredential[] = [];
+    for (const { d, req } of decided) {
+      const r = await this.#release(runCtx, 'run', d, { name: req.name, scope: req.scope });
+      out.push({
+        name: r.name,
+        scope: r.scope,
+        value: r.value,
+        version: r.version,
+        lease_id: r.lease_id,
+        mustMask: false,
+      });
+    }
+    return out;
+  }
+
+  /** The hand-over after a positive decision: value, lease, fail-closed audit line. */
+  async #release(
+    ctx: CallContext,
+    tool: string,
+    d: Decided,
+    args: GetCredentialArgs,
+  ): Promise<GetCredentialResult> {
     const value = await this.#readCurrentValue(d.cred);
     const now = this.#clock.now();
     const lease = this.#issueLease(d.agent.id, d.cred, args.scope, now);
+    const reason = ctx.run
+      ? `run ${boundedCommand(ctx.run.command)}${args.reason ? `: ${args.reason}` : ''}`
+      : args.reason;
     await this.#auditRelease({
       agent_id: d.agent.id,
       claimed_agent_id: args.agent_id ?? null,
       credential: d.cred.name,
       scope: args.scope,
-      tool: 'get_credential',
+      tool,
       decision: d.decision,
       code: null,
-      reason: this.#cleanReason(args.reason, value),
+      reason: this.#cleanReason(reason, value),
       lease_id: lease.lease_id,
       version: d.cred.version,
       value_fingerprint: await this.#audit.fingerprint(value),
@@ -658,6 +707,17 @@ export class KeyringService implements KeyringApi, Disposable {
       }
     }
   }
+}
+
+/** Longest command name an audit line carries. */
+const MAX_COMMAND_CHARS = 64;
+
+/** A command's name as the audit line names it: its basename, printable, bounded. */
+export function boundedCommand(command: string): string {
+  const base = command.split(/[\\/]/).pop() ?? command;
+  // eslint-disable-next-line no-control-regex
+  const clean = base.replace(/[\u0000-\u001f\u007f]/g, '');
+  return (clean.length > MAX_COMMAND_CHARS ? clean.slice(0, MAX_COMMAND_CHARS) : clean) || '?';
 }
 
 /** `record[key]` if it is the record's own entry (a name like `constructor` is not). */

@@ -27,7 +27,13 @@ type Message = JSONRPCMessage & {
 
 export interface BridgeOptions {
   url: URL;
-  token: string;
+  /** Sent as `Authorization: Bearer …` on every request (the Agent Keyring server's own token). */
+  token?: string;
+  /**
+   * Headers added to every HTTP request, asked for per request (so a rotated credential is used
+   * on the next one): `agent-keyring run --upstream` fills in a credential this way.
+   */
+  headers?: () => Record<string, string>;
   logger: Logger;
 }
 
@@ -36,7 +42,7 @@ export interface BridgeOptions {
  * Resolves with the exit code; never writes anything but JSON-RPC to stdout.
  */
 export async function runBridge(opts: BridgeOptions): Promise<number> {
-  const { url, token, logger } = opts;
+  const { url, token, headers, logger } = opts;
   // Loaded on demand: other commands start faster without the MCP SDK.
   const { StdioServerTransport } = await import('@modelcontextprotocol/sdk/server/stdio.js');
   const { StreamableHTTPClientTransport, StreamableHTTPError } =
@@ -45,7 +51,16 @@ export async function runBridge(opts: BridgeOptions): Promise<number> {
   const isConnectionFailure = (e: unknown): boolean => isNetworkFailure(e, StreamableHTTPError);
   const local = new StdioServerTransport();
   const remote = new StreamableHTTPClientTransport(url, {
-    requestInit: { headers: { Authorization: `Bearer ${token}` } },
+    requestInit: token !== undefined ? { headers: { Authorization: `Bearer ${token}` } } : undefined,
+    fetch: headers
+      ? (input, init) => {
+          const merged = new Headers(init?.headers);
+          for (const [k, v] of Object.entries(headers())) {
+            merged.set(k, v);
+          }
+          return fetch(input, { ...init, headers: merged });
+        }
+      : undefined,
     // Sessions live in the server's memory, so a server that went away will not know this one
     // when it is back: give up soon and let the client restart the bridge.
     reconnectionOptions: {
