@@ -22,6 +22,7 @@ import {
   ensureBuilt,
   removeStore,
   runCli,
+  startServe,
   storeFilesText,
   tempStore,
 } from './cliHarness';
@@ -51,7 +52,7 @@ interface Wrapped {
 }
 
 async function connectWrapped(
-  store: string,
+  store: string | undefined,
   token: string,
   wrapperArgs: string[],
   command: string[],
@@ -59,7 +60,7 @@ async function connectWrapped(
 ): Promise<Wrapped> {
   const transport = new StdioClientTransport({
     command: process.execPath,
-    args: [CLI, 'run', '--mcp', '--store', store, ...wrapperArgs, '--', ...command],
+    args: [CLI, 'run', '--mcp', ...(store ? ['--store', store] : []), ...wrapperArgs, '--', ...command],
     env: cliEnv({ AGENT_KEYRING_TOKEN: token, AGENT_KEYRING_LOG: 'info', ...env }) as Record<string, string>,
     stderr: 'pipe',
   });
@@ -298,6 +299,100 @@ describe('agent-keyring run --mcp', () => {
       assert.ok(!w.stderr().includes(value));
     } finally {
       await w.close();
+    }
+  });
+
+  test('a request the old child cannot finish within --drain-ms gets one JSON-RPC error that says to retry', async () => {
+    const w = await connectWrapped(
+      store,
+      token,
+      ['--drain-ms', '100', '--env', 'FIXTURE_KEY=fixture_key'],
+      [process.execPath, FIXTURE],
+    );
+    try {
+      const before = parsed((await w.client.callTool({ name: 'whoami', arguments: {} })) as CallToolResult);
+      const slow = w.client.callTool({ name: 'slow', arguments: { ms: 5_000 } }, undefined, {
+        timeout: 20_000,
+      });
+      const slowOutcome = slow.then(
+        () => 'answered',
+        (e: unknown) => String(e),
+      );
+      await new Promise((r) => setTimeout(r, 50));
+      const value = canary('fixture-drain');
+      values.push(value);
+      const r = await runCli(['credential', 'rotate', 'fixture_key', '--store', store], { input: value });
+      assert.equal(r.code, 0, r.stderr);
+      const outcome = await slowOutcome;
+      assert.match(outcome, /-32000/);
+      assert.match(outcome, /retry/i);
+      const after = parsed((await w.client.callTool({ name: 'whoami', arguments: {} })) as CallToolResult);
+      assert.equal(after.key_hash, keyedHash(value));
+      assert.notEqual(after.pid, before.pid);
+      for (const [id, n] of w.answers) {
+        assert.equal(n, 1, `request ${String(id)} answered ${n} times`);
+      }
+    } finally {
+      await w.close();
+    }
+  });
+
+  test('through a running server (--url): the rotation push restarts the child with the new key', async () => {
+    const served = await startServe(store);
+    let w: Wrapped | undefined;
+    try {
+      w = await connectWrapped(
+        undefined,
+        token,
+        ['--url', served.url, '--env', 'FIXTURE_KEY=fixture_key'],
+        [process.execPath, FIXTURE],
+      );
+      const before = parsed((await w.client.callTool({ name: 'whoami', arguments: {} })) as CallToolResult);
+      assert.equal(before.key_hash, keyedHash(values[values.length - 1]));
+      const value = canary('fixture-served');
+      values.push(value);
+      const r = await runCli(['credential', 'rotate', 'fixture_key', '--store', store], { input: value });
+      assert.equal(r.code, 0, r.stderr);
+      const deadline = Date.now() + 20_000;
+      let now = before;
+      while (now.key_hash !== keyedHash(value)) {
+        assert.ok(Date.now() < deadline, `no restart through the server:\n${w.stderr()}`);
+        await new Promise((res) => setTimeout(res, 50));
+        now = parsed((await w.client.callTool({ name: 'whoami', arguments: {} })) as CallToolResult);
+      }
+      assert.ok(!w.stderr().includes(value));
+    } finally {
+      await w?.close();
+      served.kill();
+      await served.exited;
+    }
+  });
+
+  test('bad input for --mcp: one line, exit 2, nothing started', async () => {
+    for (const [args, message] of [
+      [['--upstream', 'http://127.0.0.1:9/mcp'], /--upstream needs --mcp/],
+      [
+        ['--mcp', '--upstream', 'http://127.0.0.1:9/mcp', '--header', 'Authorization=Bearer {{credential}}'],
+        /needs --credential/,
+      ],
+      [
+        ['--mcp', '--upstream', 'http://127.0.0.1:9/mcp', '--credential', 'fixture_key', '--header', 'X=1'],
+        /no --header uses \{\{credential\}\}/,
+      ],
+      [['--mcp', '--upstream', 'ftp://x/mcp', '--credential', 'fixture_key'], /must start with http/],
+      [
+        ['--mcp', '--drain-ms', 'soon', '--env', 'K=fixture_key', '--', 'node'],
+        /--drain-ms must be a whole number/,
+      ],
+      [
+        ['--mcp', '--credential', 'fixture_key', '--env', 'K=fixture_key', '--', 'node'],
+        /go with --mcp --upstream/,
+      ],
+    ] as const) {
+      const r = await runCli(['run', '--store', store, ...args], { env: { AGENT_KEYRING_TOKEN: token } });
+      assert.equal(r.code, 2, r.stderr);
+      assert.match(r.stderr, message);
+      assert.equal(r.stdout, '');
     }
   });
 });

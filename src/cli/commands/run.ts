@@ -29,7 +29,7 @@ import { runProcess } from '../../core/inject/runProcess';
 import { CREDENTIAL_PLACEHOLDER, type CredentialMeta } from '../../core/model';
 import type { Logger } from '../../core/ports';
 import { checkHost } from '../../core/policy/policyEngine';
-import { CliError, UsageError, clip, parseCommand } from '../args';
+import { CliError, UsageError, clip, parseCommand, parseInteger } from '../args';
 import { HELP_HELP, STORE_HELP, type Command, type GlobalFlags } from '../command';
 import { makeLogger, openStore, resolveStoreDir, storeExists } from '../context';
 import { err, rememberSecret } from '../io';
@@ -47,6 +47,7 @@ const OPTIONS = {
   upstream: { type: 'string' },
   credential: { type: 'string' },
   header: { type: 'string', multiple: true },
+  'drain-ms': { type: 'string' },
   store: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
 } as const;
@@ -78,6 +79,9 @@ Options:
                           e.g. --token-env AGENT_KEYRING_TOKEN_RESEARCH
   --no-mask               pass the command's output through untouched (binary output)
   --mcp                   run a stdio MCP server (restarted on rotation)
+  --drain-ms N            with --mcp: on rotation, how long requests in flight may take before
+                          the old server is stopped and they are answered with a retry error
+                          (default 5000)
   --upstream URL          with --mcp: front a remote MCP server at URL instead of a command
   --credential NAME[:S]   with --upstream: the credential {{credential}} stands for
   --header 'NAME=VALUE'   with --upstream: a header sent on every request (repeatable)
@@ -103,6 +107,7 @@ interface RunConfig {
   headers: Array<[string, string]>;
   url: URL | undefined;
   tokenVariable: string;
+  drainMs: number;
 }
 
 function parseRunArgs(argv: string[]): { config: RunConfig; store: string | undefined } {
@@ -206,6 +211,8 @@ function parseRunArgs(argv: string[]): { config: RunConfig; store: string | unde
       headers,
       url: urlRaw !== undefined ? parseUrl(urlRaw, '--url') : undefined,
       tokenVariable,
+      drainMs:
+        values['drain-ms'] !== undefined ? parseInteger(values['drain-ms'], '--drain-ms', 0, 600_000) : 5_000,
     },
     store: values.store,
   };
@@ -334,6 +341,7 @@ async function runMcp(config: RunConfig, source: CredentialSource, logger: Logge
     output: process.stdout,
     stderr: process.stderr,
     logger,
+    drainMs: config.drainMs,
   });
   let chain = Promise.resolve();
   let queued = false;
