@@ -250,7 +250,11 @@ describe('agent-keyring run --mcp', () => {
       values.push(value);
       const r = await runCli(['credential', 'rotate', 'fixture_key', '--store', store], { input: value });
       assert.equal(r.code, 0, r.stderr);
-      const slowResult = parsed((await slow) as CallToolResult);
+      const slowResult = parsed(
+        (await slow.catch((e: unknown) =>
+          assert.fail(`${String(e)}\nwrapper stderr:\n${w.stderr()}`),
+        )) as CallToolResult,
+      );
       assert.equal(slowResult.pid, before.pid, 'the old child finished its request');
       const deadline = Date.now() + 20_000;
       let after = before;
@@ -311,8 +315,9 @@ describe('agent-keyring run --mcp', () => {
     );
     try {
       const before = parsed((await w.client.callTool({ name: 'whoami', arguments: {} })) as CallToolResult);
-      const slow = w.client.callTool({ name: 'slow', arguments: { ms: 5_000 } }, undefined, {
-        timeout: 20_000,
+      // Longer than a rotation takes to be noticed, even on a loaded machine.
+      const slow = w.client.callTool({ name: 'slow', arguments: { ms: 60_000 } }, undefined, {
+        timeout: 120_000,
       });
       const slowOutcome = slow.then(
         () => 'answered',
@@ -324,7 +329,7 @@ describe('agent-keyring run --mcp', () => {
       const r = await runCli(['credential', 'rotate', 'fixture_key', '--store', store], { input: value });
       assert.equal(r.code, 0, r.stderr);
       const outcome = await slowOutcome;
-      assert.match(outcome, /-32000/);
+      assert.match(outcome, /-32000/, w.stderr());
       assert.match(outcome, /retry/i);
       const after = parsed((await w.client.callTool({ name: 'whoami', arguments: {} })) as CallToolResult);
       assert.equal(after.key_hash, keyedHash(value));

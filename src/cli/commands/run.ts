@@ -34,7 +34,6 @@ import { HELP_HELP, STORE_HELP, type Command, type GlobalFlags } from '../comman
 import { makeLogger, openStore, resolveStoreDir, storeExists } from '../context';
 import { err, rememberSecret } from '../io';
 import { EXIT_DENIED, EXIT_UNAVAILABLE, EXIT_USAGE } from '../run/exitCodes';
-import { RemoteCredentialSource } from '../run/remoteSource';
 import { runBridge } from './bridge';
 
 const OPTIONS = {
@@ -265,6 +264,8 @@ async function openSource(
   }
   rememberSecret(token);
   if (config.url) {
+    // Loaded on demand: the MCP SDK client is not evaluated for commands that do not need it.
+    const { RemoteCredentialSource } = await import('../run/remoteSource.js');
     return RemoteCredentialSource.open(config.url, token);
   }
   const dir = resolveStoreDir(store ?? globals.store);

@@ -29,7 +29,7 @@ export const RESTARTED_ERROR_CODE = -32000;
 const INTERNAL_ID_PREFIX = 'akr-wrapper-';
 /** Client requests that set up session state in the server: replayed to a new child. */
 const SESSION_STATE_METHODS = new Set(['resources/subscribe', 'resources/unsubscribe', 'logging/setLevel']);
-const INTERNAL_TIMEOUT_MS = 10_000;
+const INTERNAL_TIMEOUT_MS = 30_000;
 const STOP_GRACE_MS = 2_000;
 
 export interface McpWrapperOptions {
@@ -47,7 +47,7 @@ export interface McpWrapperOptions {
   drainMs?: number;
 }
 
-type JsonRpcId = string | number;
+type JsonRpcId = string | number | null;
 
 interface Parsed {
   id?: JsonRpcId;
@@ -223,7 +223,7 @@ export class McpWrapper {
       if (m.id !== undefined) {
         child.pending.set(keyOf(m.id), m.id);
       }
-    } else if (m?.id !== undefined) {
+    } else if (m?.id !== undefined && m.id !== null) {
       // An answer to a request a child sent: only that child may get it.
       const origin = this.#childRequests.get(keyOf(m.id));
       this.#childRequests.delete(keyOf(m.id));
@@ -238,7 +238,8 @@ export class McpWrapper {
 
   #fromChild(child: Child, line: Buffer): void {
     const m = parse(line);
-    if (m?.id !== undefined && m.method === undefined) {
+    // `id: null` answers a message the child could not parse: passed on as it is.
+    if (m?.id !== undefined && m.id !== null && m.method === undefined) {
       const key = keyOf(m.id);
       const internal = child.internal.get(key);
       if (internal) {
