@@ -7,6 +7,7 @@
  * never in any output. Also a real third-party server from npm (@modelcontextprotocol/server-github).
  */
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -399,5 +400,65 @@ describe('agent-keyring run --mcp', () => {
       assert.match(r.stderr, message);
       assert.equal(r.stdout, '');
     }
+  });
+
+  test('stdout is byte-exact: the same requests give the same bytes directly and through run --mcp', async () => {
+    const requests = [
+      '{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"1"}}}',
+      '{"jsonrpc":"2.0","method":"notifications/initialized"}',
+      // Odd spacing and a non-ASCII string id: tracked by parsing, forwarded untouched.
+      '{ "jsonrpc" : "2.0", "id" : "r\u00e9q-2", "method" : "tools/list" }',
+      '{"jsonrpc":"2.0","id":3,"method":"no/such/method"}',
+    ];
+    const talk = async (command: string[], env: Record<string, string>): Promise<Buffer> => {
+      const child = spawn(command[0], command.slice(1), {
+        env: cliEnv(env),
+        stdio: ['pipe', 'pipe', 'pipe'],
+      });
+      const chunks: Buffer[] = [];
+      child.stdout.on('data', (b: Buffer) => chunks.push(b));
+      child.stderr.resume();
+      const lines = (): number => Buffer.concat(chunks).toString('utf8').split('\n').length - 1;
+      try {
+        for (const [i, r] of requests.entries()) {
+          child.stdin.write(`${r}\n`);
+          const want = requests.slice(0, i + 1).filter((q) => q.includes('"id"')).length;
+          const deadline = Date.now() + 30_000;
+          while (lines() < want) {
+            assert.ok(Date.now() < deadline, 'no answer');
+            await new Promise((res) => setTimeout(res, 10));
+          }
+        }
+        return Buffer.concat(chunks);
+      } finally {
+        child.stdin.end();
+        if (child.pid !== undefined && child.exitCode === null) {
+          process.kill(child.pid, 'SIGKILL');
+        }
+      }
+    };
+    const value = values[values.length - 1];
+    const direct = await talk([process.execPath, FIXTURE], { FIXTURE_KEY: value });
+    const wrapped = await talk(
+      [
+        process.execPath,
+        CLI,
+        'run',
+        '--mcp',
+        '--store',
+        store,
+        '--env',
+        'FIXTURE_KEY=fixture_key',
+        '--',
+        process.execPath,
+        FIXTURE,
+      ],
+      { AGENT_KEYRING_TOKEN: token },
+    );
+    assert.ok(direct.toString('utf8').includes('"id":"réq-2"'));
+    assert.ok(
+      wrapped.equals(direct),
+      `bytes differ:\n${direct.toString('utf8')}\n---\n${wrapped.toString('utf8')}`,
+    );
   });
 });
