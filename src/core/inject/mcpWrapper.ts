@@ -5,16 +5,16 @@
  * handshake. When a key rotates, {@link McpWrapper.restart} swaps the child without the client
  * noticing:
  *
- *   1. client messages are held (queued in order);
- *   2. the old child's tools are listed (to compare), and its requests in flight get up to
- *      `drainMs` to finish; it is then stopped, and a request it did not answer gets a JSON-RPC
- *      error (-32000) that says to retry;
- *   3. the new child starts with the new keys; the client's recorded `initialize` is replayed
- *      (under a wrapper id, its answer swallowed), then `notifications/initialized` and the
- *      session-state requests the client made (`resources/subscribe`/`unsubscribe`,
- *      `logging/setLevel`);
- *   4. `notifications/tools/list_changed` goes to the client only if `tools/list` differs;
- *   5. the held messages go to the new child.
+ *   1. the new child starts with the new keys and gets the client's recorded `initialize`
+ *      (under a wrapper id, its answer swallowed), `notifications/initialized` and the
+ *      session-state requests (`resources/subscribe`/`unsubscribe`, `logging/setLevel`) — while
+ *      the old child keeps serving; if the new one does not start, the old one stays;
+ *   2. client messages are held (queued in order); the old child's tools are listed (to compare)
+ *      and its requests in flight get up to `drainMs` to finish; it is then stopped, and a request
+ *      it did not answer gets a JSON-RPC error (-32000) that says to retry;
+ *   3. what the client set up meanwhile is replayed too; `notifications/tools/list_changed` goes to
+ *      the client only if `tools/list` differs;
+ *   4. the held messages go to the new child.
  *
  * No request is lost or answered twice: every client request is answered by exactly one child,
  * or by the wrapper's error when the child that had it went away.
@@ -151,27 +151,42 @@ export class McpWrapper {
    */
   async restart(): Promise<void> {
     const old = this.#child;
-    if (!old || this.#finished) {
+    if (!old || this.#finished || this.#inputEnded) {
       return;
     }
+    // 1. The new child starts and gets the handshake while the old one keeps serving the client,
+    //    so the client waits only for the swap, not for a process start.
+    const next = this.#spawn();
+    const replay = { init: false, sessionLines: 0 };
+    try {
+      await this.#replayHandshake(next, replay);
+    } catch (e) {
+      this.#opts.logger.error(
+        `run --mcp: the restarted '${this.#opts.command}' did not start (${e instanceof Error ? e.message : String(e)}); the running one keeps its old keys.`,
+      );
+      await this.#stop(next);
+      return;
+    }
+    if (this.#finished || !old.alive) {
+      await this.#stop(next);
+      return;
+    }
+    // 2. Swap: hold the client's messages, let the old child finish what it has, stop it.
     this.#restarting = true;
     try {
-      const initialized = this.#initLine !== undefined && old.alive;
-      const before = initialized ? await this.#listTools(old) : undefined;
+      const before = this.#initLine !== undefined ? await this.#listTools(old) : undefined;
       await this.#drain(old);
       await this.#stop(old);
       this.#failPending(
         old,
         'The MCP server was restarted because one of its keys was rotated before it answered; retry the request.',
       );
-      const next = this.#spawn();
       this.#child = next;
-      if (this.#initLine) {
-        await this.#replayHandshake(next);
-        const after = before !== undefined ? await this.#listTools(next) : undefined;
-        if (before !== undefined && after !== undefined && before !== after) {
-          this.#toClient(Buffer.from('{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}\n'));
-        }
+      // What the client set up while the new child was starting (or the handshake, if it came then).
+      await this.#replayHandshake(next, replay);
+      const after = before !== undefined ? await this.#listTools(next) : undefined;
+      if (before !== undefined && after !== undefined && before !== after) {
+        this.#toClient(Buffer.from('{"jsonrpc":"2.0","method":"notifications/tools/list_changed"}\n'));
       }
       this.restarts++;
     } catch (e) {
@@ -179,9 +194,10 @@ export class McpWrapper {
         `run --mcp: could not restart '${this.#opts.command}' after a rotation (${e instanceof Error ? e.message : String(e)}); stopping so the client can restart it.`,
       );
       this.#restarting = false;
-      const current = this.#child;
-      if (current && current.alive) {
-        await this.#stop(current);
+      for (const c of [old, next]) {
+        if (c.alive) {
+          await this.#stop(c);
+        }
       }
       this.#finish(1);
       return;
@@ -224,12 +240,14 @@ export class McpWrapper {
         child.pending.set(keyOf(m.id), m.id);
       }
     } else if (m?.id !== undefined && m.id !== null) {
-      // An answer to a request a child sent: only that child may get it.
+      // An answer to a request a child sent: only that child gets it (a new child may ask during
+      // its handshake, before it serves), and none if it is gone.
       const origin = this.#childRequests.get(keyOf(m.id));
       this.#childRequests.delete(keyOf(m.id));
-      if (origin !== child) {
-        return;
+      if (origin?.alive) {
+        origin.proc.stdin?.write(line);
       }
+      return;
     }
     child.proc.stdin?.write(line);
   }
@@ -358,15 +376,27 @@ export class McpWrapper {
       : JSON.stringify((r.result as { tools?: unknown }).tools ?? null);
   }
 
-  async #replayHandshake(child: Child): Promise<void> {
-    const init = await this.#internalRequest(child, 'initialize', undefined, this.#initLine);
-    if (init.error !== undefined || init.result === undefined) {
-      throw new Error(`the new server did not accept the replayed initialize`);
+  /**
+   * Replays to `child` what the client has set up and `done` does not record yet: the
+   * `initialize` (answer swallowed), `notifications/initialized`, then session-state requests.
+   * @throws when the child does not accept the `initialize`.
+   */
+  async #replayHandshake(child: Child, done: { init: boolean; sessionLines: number }): Promise<void> {
+    if (!done.init && this.#initLine) {
+      const init = await this.#internalRequest(child, 'initialize', undefined, this.#initLine);
+      if (init.error !== undefined || init.result === undefined) {
+        throw new Error('the new server did not accept the replayed initialize');
+      }
+      done.init = true;
+      if (this.#initializedLine) {
+        child.proc.stdin?.write(this.#initializedLine);
+      }
     }
-    if (this.#initializedLine) {
-      child.proc.stdin?.write(this.#initializedLine);
+    if (!done.init) {
+      return;
     }
-    for (const line of this.#sessionLines) {
+    while (done.sessionLines < this.#sessionLines.length) {
+      const line = this.#sessionLines[done.sessionLines++];
       const m = parse(line);
       await this.#internalRequest(child, m?.method ?? '', undefined, line);
     }
