@@ -247,9 +247,17 @@ describe('agent-keyring run', () => {
       assert.ok(!fs.existsSync(marker), `${what}: the command must not have started`);
       assertClean(r);
     }
+    // A command that cannot start is found out before any key is released.
+    const released = auditOf(store).filter((e) => e.tool === 'run').length;
     const missing = await run(['--env', 'K=openai_api_key', '--', 'no-such-command-akr']);
     assert.equal(missing.code, 127);
-    assert.match(missing.stderr, /not found/);
+    assert.match(missing.stderr, /not found on PATH/);
+    const notExecutable = path.join(store, 'not-executable.sh');
+    fs.writeFileSync(notExecutable, '#!/bin/sh\n', { mode: 0o644 });
+    const denied = await run(['--env', 'K=openai_api_key', '--', notExecutable]);
+    assert.equal(denied.code, 126);
+    assert.match(denied.stderr, /not an executable file/);
+    assert.equal(auditOf(store).filter((e) => e.tool === 'run').length, released, 'nothing was asked for');
   });
 
   test('--token-env names another variable, which the child does not get either', async () => {

@@ -25,7 +25,7 @@ import {
   type EnvSpec,
 } from '../../core/inject/envSpec';
 import { McpWrapper } from '../../core/inject/mcpWrapper';
-import { runProcess } from '../../core/inject/runProcess';
+import { commandProblem, runProcess } from '../../core/inject/runProcess';
 import { CREDENTIAL_PLACEHOLDER, type CredentialMeta } from '../../core/model';
 import type { Logger } from '../../core/ports';
 import { checkHost } from '../../core/policy/policyEngine';
@@ -91,7 +91,7 @@ Exit codes (when the command did not run):
   2   bad usage (unknown flag, malformed --env, no command, a scope needed)
   77  refused: no or unknown token, credential not found, scope/agent/anomaly/approval denial
   69  the server (--url) is not reachable
-  126 / 127  the command cannot be executed / was not found
+  126 / 127  the command cannot be executed / was not found (checked before any key is asked for)
   1   anything else (e.g. the audit log cannot be written: nothing is released)
 Otherwise run exits with the command's code (128+n if signal n ended it). SIGINT, SIGTERM and
 SIGHUP are passed on to the command.`;
@@ -431,6 +431,11 @@ export const runCommand: Command = {
   usage: USAGE,
   async run(argv, globals) {
     const { config, store } = parseRunArgs(argv);
+    // A command that cannot start is reported before any key is asked for (nothing released).
+    const problem = config.command.length > 0 ? commandProblem(config.command[0]) : undefined;
+    if (problem) {
+      throw new CliError(problem[1], problem[0]);
+    }
     const logger = makeLogger('warn');
     let source: CredentialSource;
     try {

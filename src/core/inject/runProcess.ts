@@ -4,6 +4,8 @@
  * masking is off (then the child inherits our stdio and writes to the terminal directly).
  */
 import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { constants } from 'node:os';
 import { OutputMasker } from './outputMasker';
 
@@ -23,6 +25,41 @@ export interface RunProcessOptions {
   stderr?: NodeJS.WritableStream;
   /** Told (once) when the command cannot be started: a one-line reason. */
   onSpawnError?: (message: string) => void;
+}
+
+/**
+ * Why `command` cannot be started, checked before any key is released: undefined when it is an
+ * executable file (given with a path, or found on `PATH`), else `[exit code, one-line reason]`.
+ */
+export function commandProblem(
+  command: string,
+  env: NodeJS.ProcessEnv = process.env,
+): [number, string] | undefined {
+  const executable = (file: string): boolean => {
+    try {
+      fs.accessSync(file, fs.constants.X_OK);
+      return fs.statSync(file).isFile();
+    } catch {
+      return false;
+    }
+  };
+  if (command.includes('/') || (process.platform === 'win32' && command.includes('\\'))) {
+    if (executable(command)) {
+      return undefined;
+    }
+    return fs.existsSync(command)
+      ? [EXIT_NOT_EXECUTABLE, `command '${command}' is not an executable file; check its permissions`]
+      : [EXIT_NOT_FOUND, `command '${command}' not found; check the path`];
+  }
+  if (process.platform === 'win32') {
+    return undefined; // PATHEXT lookup is the shell's business there: spawn reports it
+  }
+  for (const dir of (env.PATH ?? '').split(path.delimiter)) {
+    if (dir && executable(path.join(dir, command))) {
+      return undefined;
+    }
+  }
+  return [EXIT_NOT_FOUND, `command '${command}' not found on PATH; check its name or give its full path`];
 }
 
 /** The exit code a shell would report for a child that ended with `code` or `signal`. */
