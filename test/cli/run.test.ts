@@ -414,6 +414,44 @@ describe('agent-keyring run', () => {
         await new Promise((r) => setTimeout(r, 50));
       }
       assert.ok(!stderr.includes(v1) && !stderr.includes(v2));
+      // A header the upstream does not accept: the client is told what to check, without the value.
+      const wrong = new StdioClientTransport({
+        command: NODE,
+        args: [
+          CLI,
+          'run',
+          '--mcp',
+          '--store',
+          store,
+          '--upstream',
+          url,
+          '--credential',
+          'upstream_key',
+          '--header',
+          'Authorization=Token {{credential}}',
+        ],
+        env: cliEnv({ AGENT_KEYRING_TOKEN: token }) as Record<string, string>,
+        stderr: 'pipe',
+      });
+      wrong.stderr?.on('data', () => undefined);
+      const wrongClient = new Client({ name: 'upstream-test-wrong', version: '1' });
+      let refused = '';
+      try {
+        await wrongClient.connect(wrong);
+      } catch (e) {
+        refused = String(e);
+      } finally {
+        await wrongClient.close();
+        if (wrong.pid) {
+          try {
+            process.kill(wrong.pid, 'SIGKILL');
+          } catch {
+            // gone
+          }
+        }
+      }
+      assert.match(refused, /refused the request \(HTTP 401\): check that 'upstream_key'/);
+      assert.ok(!refused.includes(v2));
       const audit = auditOf(store).filter((e) => e.credential === 'upstream_key' && e.tool === 'run');
       assert.ok(audit.some((e) => e.reason === `run 127.0.0.1:${port}` && e.decision === 'allow'));
     } finally {

@@ -34,6 +34,8 @@ export interface BridgeOptions {
    * on the next one): `agent-keyring run --upstream` fills in a credential this way.
    */
   headers?: () => Record<string, string>;
+  /** What an HTTP 401 means to the user (default: check AGENT_KEYRING_TOKEN). */
+  unauthorizedHint?: string;
   logger: Logger;
 }
 
@@ -47,7 +49,8 @@ export async function runBridge(opts: BridgeOptions): Promise<number> {
   const { StdioServerTransport } = await import('@modelcontextprotocol/sdk/server/stdio.js');
   const { StreamableHTTPClientTransport, StreamableHTTPError } =
     await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
-  const describeSendError = (e: unknown): string => describeError(e, url, StreamableHTTPError);
+  const describeSendError = (e: unknown): string =>
+    describeError(e, url, StreamableHTTPError, opts.unauthorizedHint);
   const isConnectionFailure = (e: unknown): boolean => isNetworkFailure(e, StreamableHTTPError);
   const local = new StdioServerTransport();
   const remote = new StreamableHTTPClientTransport(url, {
@@ -174,10 +177,18 @@ function isNetworkFailure(e: unknown, HttpError: typeof StreamableHTTPErrorClass
   );
 }
 
-function describeError(e: unknown, url: URL, HttpError: typeof StreamableHTTPErrorClass): string {
+function describeError(
+  e: unknown,
+  url: URL,
+  HttpError: typeof StreamableHTTPErrorClass,
+  unauthorizedHint?: string,
+): string {
   if (e instanceof HttpError) {
     if (e.code === 401) {
-      return 'the server refused the token (HTTP 401): check AGENT_KEYRING_TOKEN (create one with agent-keyring agent add ID)';
+      return (
+        unauthorizedHint ??
+        'the server refused the token (HTTP 401): check AGENT_KEYRING_TOKEN (create one with agent-keyring agent add ID)'
+      );
     }
     if (e.code === 403) {
       return `the server refused the request (HTTP 403): is ${url.host} the server's own loopback address?`;

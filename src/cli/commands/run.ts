@@ -412,6 +412,7 @@ async function runUpstream(config: RunConfig, source: CredentialSource, logger: 
     return await runBridge({
       url,
       logger,
+      unauthorizedHint: `${url.host} refused the request (HTTP 401): check that '${spec.credential}' holds a key it accepts and that --header puts it where it expects it`,
       headers: () => {
         const raw = vars[0].credential.value.reveal();
         return Object.fromEntries(
