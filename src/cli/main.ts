@@ -20,6 +20,7 @@ import { agentGroup } from './commands/agent';
 import { auditGroup } from './commands/audit';
 import { bridgeCommand } from './commands/bridge';
 import { credentialGroup } from './commands/credential';
+import { runCommand } from './commands/run';
 import { serveCommand } from './commands/serve';
 import { CancelledError, err, out, scrub } from './io';
 import { debugEnabled } from './logger';
@@ -30,6 +31,7 @@ const ENTRIES: Array<Command | CommandGroup> = [
   agentGroup,
   auditGroup,
   bridgeCommand,
+  runCommand,
 ];
 
 const OVERVIEW = `Usage: agent-keyring <command> [options]

@@ -20,6 +20,33 @@ export interface CallContext {
   /** The agent the bearer token belongs to. */
   agentId: AgentId;
   client?: ClientInfo | null;
+  /**
+   * Set when the request comes from `agent-keyring run` (the MCP layer reads it from the request's
+   * `_meta` {"agent-keyring/run": {command}}): the release is audited as `tool: run` and names the
+   * command. It grants nothing a plain get_credential would not.
+   */
+  run?: { command: string };
+}
+
+/** One key asked for by `agent-keyring run`. */
+export interface InjectRequest {
+  name: CredentialName;
+  scope: Scope;
+}
+
+/** One key released to `agent-keyring run`. */
+export interface InjectedCredential {
+  name: CredentialName;
+  scope: Scope;
+  value: SecretValue;
+  version: number;
+  lease_id: string;
+  /**
+   * True when the credential's policy forbids showing the value (reveal mode `never`): the runner
+   * must mask it in the child's output whatever `--no-mask` says. Always false until the reveal
+   * modes exist; the lead wires it to `effectiveRevealMode` at merge.
+   */
+  mustMask: boolean;
 }
 
 export interface GetCredentialArgs {

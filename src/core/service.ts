@@ -15,6 +15,8 @@ import type {
   GetCredentialResult,
   HttpRequestArgs,
   HttpRequestResult,
+  InjectRequest,
+  InjectedCredential,
   KeyringApi,
   RotateArgs,
   RotateResult,
@@ -58,7 +60,7 @@ import { AnomalyEngine, type Assessment } from './policy/anomalyEngine';
 import { ApprovalGrants, SESSION_GRANT } from './policy/approvalGrants';
 import { canSee, checkAccess, checkHost, checkRotate } from './policy/policyEngine';
 import { checkPlacement, checkRequestRules, findPlacements } from './policy/requestRules';
-import { effectiveRevealMode, revealDenied } from './policy/revealMode';
+import { effectiveRevealMode, mustMaskOutput, revealDenied } from './policy/revealMode';
 import type { CredentialStore } from './store/credentialStore';
 
 const HOUR_MS = 3_600_000;
@@ -92,8 +94,11 @@ export interface KeyringServiceDeps {
 
 /** What #decide checks besides policy and anomaly rules, for one kind of request. */
 interface DecideOptions {
-  /** get_credential: the value is handed to the agent, so the reveal mode applies. */
-  reveal?: boolean;
+  /**
+   * get_credential (`true`): the value is handed to the agent, so the reveal mode applies in full;
+   * an in-process `agent-keyring run` (`'inject'`): `never` is allowed (output masked), `approve` asks.
+   */
+  reveal?: boolean | 'inject';
   /** Request-specific checks (host, method/path rules, placement) run before any approval is asked. */
   precheck?: (cred: CredentialMeta) => void;
   /** What will happen, for the approval prompt (never a value). */
@@ -185,22 +190,80 @@ export class KeyringService implements KeyringApi, Disposable {
   }
 
   async getCredential(ctx: CallContext, args: GetCredentialArgs): Promise<GetCredentialResult> {
-    const d = await this.#decide(ctx, 'get_credential', args.name, args.scope, args.agent_id, args.reason, {
+    // `agent-keyring run` through the server asks with get_credential and says so in `_meta`. Over
+    // the wire that is still a reveal (any holder of the token could send the same `_meta`), so the
+    // reveal mode applies in full; only an in-process run (injectCredentials) may inject a `never` key.
+    const tool = ctx.run ? 'run' : 'get_credential';
+    const d = await this.#decide(ctx, tool, args.name, args.scope, args.agent_id, args.reason, {
       reveal: true,
-      action: `hand the value of '${args.name}' to the agent (get_credential)`,
+      action: ctx.run
+        ? `start '${ctx.run.command}' with the value of '${args.name}' in its environment (agent-keyring run)`
+        : `hand the value of '${args.name}' to the agent (get_credential)`,
     });
+    return this.#release(ctx, tool, d, args);
+  }
+
+  /**
+   * `agent-keyring run` (in-process, with the local store): every key goes through the same
+   * decision as get_credential, audited as `tool: run` with the command's name. All or nothing:
+   * every key is decided before any is released, so a refusal of one releases none (and the
+   * caller never starts the command). A key whose reveal mode is `never` may be injected, with the
+   * command's output masked whatever the flags say (`mustMask`); `approve` asks as for a reveal.
+   * @throws the first refusal (a {@link KeyringError}), after auditing it.
+   */
+  async injectCredentials(
+    ctx: CallContext,
+    requests: readonly InjectRequest[],
+    opts: { command: string },
+  ): Promise<InjectedCredential[]> {
+    const runCtx: CallContext = { ...ctx, run: { command: opts.command } };
+    const decided: Array<{ d: Decided; req: InjectRequest }> = [];
+    for (const req of requests) {
+      decided.push({
+        d: await this.#decide(runCtx, 'run', req.name, req.scope, undefined, undefined, {
+          reveal: 'inject',
+          action: `start '${opts.command}' with the value of '${req.name}' in its environment (agent-keyring run)`,
+        }),
+        req,
+      });
+    }
+    const out: InjectedCredential[] = [];
+    for (const { d, req } of decided) {
+      const r = await this.#release(runCtx, 'run', d, { name: req.name, scope: req.scope });
+      out.push({
+        name: r.name,
+        scope: r.scope,
+        value: r.value,
+        version: r.version,
+        lease_id: r.lease_id,
+        mustMask: mustMaskOutput(d.cred, d.agent.id),
+      });
+    }
+    return out;
+  }
+
+  /** The hand-over after a positive decision: value, lease, fail-closed audit line. */
+  async #release(
+    ctx: CallContext,
+    tool: string,
+    d: Decided,
+    args: GetCredentialArgs,
+  ): Promise<GetCredentialResult> {
     const value = await this.#readCurrentValue(d.cred);
     const now = this.#clock.now();
     const lease = this.#issueLease(d.agent.id, d.cred, args.scope, now);
+    const reason = ctx.run
+      ? `run ${boundedCommand(ctx.run.command)}${args.reason ? `: ${args.reason}` : ''}`
+      : args.reason;
     await this.#auditRelease({
       agent_id: d.agent.id,
       claimed_agent_id: args.agent_id ?? null,
       credential: d.cred.name,
       scope: args.scope,
-      tool: 'get_credential',
+      tool,
       decision: d.decision,
       code: null,
-      reason: this.#cleanReason(args.reason, value),
+      reason: this.#cleanReason(reason, value),
       lease_id: lease.lease_id,
       version: d.cred.version,
       value_fingerprint: await this.#audit.fingerprint(value),
@@ -519,7 +582,7 @@ export class KeyringService implements KeyringApi, Disposable {
       const c = checkAccess(cred, name, agent.id, scope);
       if (opts.reveal) {
         revealMode = effectiveRevealMode(c, agent.id);
-        if (revealMode === 'never') {
+        if (revealMode === 'never' && opts.reveal !== 'inject') {
           throw revealDenied(c, scope);
         }
       }
@@ -756,6 +819,17 @@ export class KeyringService implements KeyringApi, Disposable {
       }
     }
   }
+}
+
+/** Longest command name an audit line carries. */
+const MAX_COMMAND_CHARS = 64;
+
+/** A command's name as the audit line names it: its basename, printable, bounded. */
+export function boundedCommand(command: string): string {
+  const base = command.split(/[\\/]/).pop() ?? command;
+  // eslint-disable-next-line no-control-regex
+  const clean = base.replace(/[\u0000-\u001f\u007f]/g, '');
+  return (clean.length > MAX_COMMAND_CHARS ? clean.slice(0, MAX_COMMAND_CHARS) : clean) || '?';
 }
 
 /** `record[key]` if it is the record's own entry (a name like `constructor` is not). */

@@ -33,7 +33,15 @@ type Message = JSONRPCMessage & {
 
 export interface BridgeOptions {
   url: URL;
-  token: string;
+  /** Sent as `Authorization: Bearer …` on every request (the Agent Keyring server's own token). */
+  token?: string;
+  /**
+   * Headers added to every HTTP request, asked for per request (so a rotated credential is used
+   * on the next one): `agent-keyring run --upstream` fills in a credential this way.
+   */
+  headers?: () => Record<string, string>;
+  /** What an HTTP 401 means to the user (default: check AGENT_KEYRING_TOKEN). */
+  unauthorizedHint?: string;
   logger: Logger;
 }
 
@@ -42,17 +50,27 @@ export interface BridgeOptions {
  * Resolves with the exit code; never writes anything but JSON-RPC to stdout.
  */
 export async function runBridge(opts: BridgeOptions): Promise<number> {
-  const { url, token, logger } = opts;
+  const { url, token, headers, logger } = opts;
   // Loaded on demand: other commands start faster without the MCP SDK.
   const { StdioServerTransport } = await import('@modelcontextprotocol/sdk/server/stdio.js');
   const { StreamableHTTPClientTransport, StreamableHTTPError } =
     await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
-  const describeSendError = (e: unknown): string => describeError(e, url, StreamableHTTPError);
+  const describeSendError = (e: unknown): string =>
+    describeError(e, url, StreamableHTTPError, opts.unauthorizedHint);
   const isConnectionFailure = (e: unknown): boolean => isNetworkFailure(e, StreamableHTTPError);
   const local = new StdioServerTransport();
   const remote = new StreamableHTTPClientTransport(url, {
-    requestInit: { headers: { Authorization: `Bearer ${token}` } },
-    fetch: eraAwareFetch,
+    requestInit: token !== undefined ? { headers: { Authorization: `Bearer ${token}` } } : undefined,
+    // Per-request headers (run --upstream: the credential's current value), then the era's headers.
+    fetch: headers
+      ? (input, init) => {
+          const merged = new Headers(init?.headers);
+          for (const [k, v] of Object.entries(headers())) {
+            merged.set(k, v);
+          }
+          return eraAwareFetch(input, { ...init, headers: merged });
+        }
+      : eraAwareFetch,
     // Sessions live in the server's memory, so a server that went away will not know this one
     // when it is back: give up soon and let the client restart the bridge.
     reconnectionOptions: {
@@ -215,10 +233,18 @@ function isNetworkFailure(e: unknown, HttpError: typeof StreamableHTTPErrorClass
   );
 }
 
-function describeError(e: unknown, url: URL, HttpError: typeof StreamableHTTPErrorClass): string {
+function describeError(
+  e: unknown,
+  url: URL,
+  HttpError: typeof StreamableHTTPErrorClass,
+  unauthorizedHint?: string,
+): string {
   if (e instanceof HttpError) {
     if (e.code === 401) {
-      return 'the server refused the token (HTTP 401): check AGENT_KEYRING_TOKEN (create one with agent-keyring agent add ID)';
+      return (
+        unauthorizedHint ??
+        'the server refused the token (HTTP 401): check AGENT_KEYRING_TOKEN (create one with agent-keyring agent add ID)'
+      );
     }
     if (e.code === 403) {
       return `the server refused the request (HTTP 403): is ${url.host} the server's own loopback address?`;

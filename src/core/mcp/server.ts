@@ -74,7 +74,10 @@ export function createCredentialServer(opts: CredentialServerOptions): Credentia
     if (!agentId) {
       throw new UnauthorizedError();
     }
-    return { agentId, client: clientInfo(server, extra) };
+    const run = runMeta(extra);
+    return run
+      ? { agentId, client: clientInfo(server, extra), run }
+      : { agentId, client: clientInfo(server, extra) };
   };
 
   registerTools(server, { api, logger, contextFor });
@@ -153,6 +156,18 @@ function clientInfo(server: McpServer, extra: ToolExtra): ClientInfo | null {
     info.conversation_id = bounded(conversation);
   }
   return Object.keys(info).length > 0 ? info : null;
+}
+
+/** The `_meta` key with which `agent-keyring run` marks its get_credential calls. */
+export const RUN_META_KEY = 'agent-keyring/run';
+
+/** `{command}` from a request's `_meta` {"agent-keyring/run": {command}}, when present and well-formed. */
+function runMeta(extra: ToolExtra): { command: string } | undefined {
+  const raw = extra._meta?.[RUN_META_KEY] as { command?: unknown } | undefined;
+  if (!raw || typeof raw !== 'object' || typeof raw.command !== 'string' || raw.command.length === 0) {
+    return undefined;
+  }
+  return { command: bounded(raw.command) };
 }
 
 function bounded(s: string): string {
