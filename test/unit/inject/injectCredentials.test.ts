@@ -61,6 +61,27 @@ describe('injectCredentials', () => {
     assertNoValue(k, fs.readFileSync(k.auditPath, 'utf8'));
   });
 
+  it('a key used, never read: an in-process run injects it with output masking forced; a run over the wire is a reveal and is refused', async () => {
+    k = await createTestKeyring({ anomaly: quiet });
+    await k.keyring.store.updateCredential('scavio_api_key', { reveal: 'never' });
+    const [injected] = await k.service.injectCredentials(
+      research,
+      [{ name: 'scavio_api_key', scope: 'search_read' }],
+      { command: 'my-tool' },
+    );
+    assert.equal(injected?.value.reveal(), k.values.scavio_api_key);
+    assert.equal(injected?.mustMask, true, 'the command output is masked whatever --no-mask says');
+    // The `_meta` run marker is something any holder of the token can send: it must not unlock it.
+    await assert.rejects(
+      k.service.getCredential(
+        { ...research, run: { command: 'my-tool' } },
+        { name: 'scavio_api_key', scope: 'search_read' },
+      ),
+      (e: unknown) => e instanceof KeyringError && e.code === 'reveal_denied',
+    );
+    assertNoValue(k, fs.readFileSync(k.auditPath, 'utf8'));
+  });
+
   it('all or nothing: a refused key releases none and is audited as a run denial', async () => {
     k = await createTestKeyring({ anomaly: quiet });
     let error: unknown;
