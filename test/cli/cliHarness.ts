@@ -142,10 +142,11 @@ export async function startServe(
     child.on('exit', (code, signal) => resolve({ code, signal }));
   });
   const url = await new Promise<string>((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`serve did not start in time\nstdout: ${stdout}\nstderr: ${stderr}`)),
-      10_000,
-    );
+    const timer = setTimeout(() => {
+      // Not ready in time: stop it, or the orphan keeps the test process (and the run) alive.
+      child.kill('SIGKILL');
+      reject(new Error(`serve did not start in time\nstdout: ${stdout}\nstderr: ${stderr}`));
+    }, 10_000);
     child.stdout?.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
       const m = /serving MCP at (http:\/\/\S+)/.exec(stdout);

@@ -78,6 +78,16 @@ describe('2026-07-28 era: the SDK v2 client', () => {
   });
   after(async () => {
     await host.close();
+    // No value (current or rotated canary) reached a log line in any of these tests.
+    const logged = k.logger.text();
+    for (const value of [
+      ...Object.values(k.values),
+      'canary-v2-rotated-1',
+      'canary-listen-1',
+      'canary-listen-2',
+    ]) {
+      assert.ok(!logged.includes(value), 'a value reached the log');
+    }
     await k.dispose();
     await new Promise<void>((r) => upstream.close(() => r()));
   });
@@ -354,6 +364,48 @@ describe('2026-07-28 era: headers, versions and error codes (raw)', () => {
     assert.equal((await rawRequest(port, anon)).status, 401);
     const foreign = modernRequest(port, token, 'tools/list', {}, { headers: { Host: 'evil.example' } });
     assert.equal((await rawRequest(port, foreign)).status, 403);
+  });
+
+  it('subscriptions/listen: bad params → -32602 with the id; an agent over its stream limit → 503 -32603', async () => {
+    const bad = await rawRequest(port, modernRequest(port, token, 'subscriptions/listen', {}, { id: 'l1' }));
+    rpcError(bad, 400, -32602, 'l1');
+    const small = await startHttpHost({ api: k.api, port: 0 });
+    try {
+      const open = (id: string): Promise<http.IncomingMessage> => {
+        const r = modernRequest(small.port, token, 'subscriptions/listen', { notifications: {} }, { id });
+        return new Promise((resolve, reject) => {
+          const req = http.request(
+            {
+              host: '127.0.0.1',
+              port: small.port,
+              method: 'POST',
+              path: '/mcp',
+              headers: r.headers,
+              agent: false,
+            },
+            resolve,
+          );
+          req.on('error', reject);
+          req.end(r.body);
+        });
+      };
+      const streams: http.IncomingMessage[] = [];
+      for (let i = 0; i < 16; i++) {
+        const res = await open(`s${i}`);
+        assert.equal(res.statusCode, 200);
+        streams.push(res);
+      }
+      await waitFor(() => small.listenCount() === 16, '16 streams');
+      const over = await open('s16');
+      assert.equal(over.statusCode, 503);
+      for (const res of streams) {
+        res.destroy();
+      }
+      over.resume();
+      await waitFor(() => small.listenCount() === 0, 'streams closed by the client');
+    } finally {
+      await small.close();
+    }
   });
 
   it('the 2025 era is unchanged: initialize opens a session, a request without one is refused', async () => {

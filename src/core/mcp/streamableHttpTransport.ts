@@ -29,8 +29,9 @@
  * After close: 404 -32001 `Session not found` for every request; POSTs still waiting are answered
  * with the same error rather than left hanging.
  *
- * Transport-level refusals are JSON-RPC error bodies `{jsonrpc, error: {code, message}, id: null}`,
- * never HTML. Host/Origin/token checks are the HTTP host's job (`http.ts`), done before this runs.
+ * Transport-level refusals are `Refusal`s written by the one JSON writer (`refusal.ts`), never HTML.
+ * Host, Origin, path, token, method, content type and body size are the gate's (`gate.ts`), checked
+ * before this runs; this transport checks only what is about the session and the JSON-RPC messages.
  */
 import type * as http from 'node:http';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
@@ -227,10 +228,7 @@ export class NodeStreamableHttpTransport implements Transport {
         'Not Acceptable: Client must accept both application/json and text/event-stream',
       );
     }
-    const contentType = headerText(req.headers['content-type']).split(';')[0].trim().toLowerCase();
-    if (contentType !== 'application/json') {
-      throw new Refusal(415, -32000, 'Unsupported Media Type: Content-Type must be application/json');
-    }
+    // Content type, size and JSON syntax were checked by the gate (gate.ts) before the body was parsed.
     if (body === undefined) {
       throw new Refusal(400, -32700, 'Parse error: Invalid JSON');
     }
