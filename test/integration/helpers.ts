@@ -41,7 +41,7 @@ export async function waitFor<T>(
   }
 }
 
-/** Names of the Agent Keyring MCP tools as VS Code lists them (`mcp_agent-keyring_<tool>`). */
+/** Names of the Agent Keyring MCP tools as VS Code lists them (`mcp_agent-keyring_<tool>`; `mcp_agent_keyring_<tool>` on 1.103). */
 export const MCP_TOOLS = ['get_credential', 'list_credentials', 'rotate_credential', 'http_request'];
 
 export function ourTools(): Map<string, vscode.LanguageModelToolInformation> {
@@ -59,6 +59,22 @@ export function ourTools(): Map<string, vscode.LanguageModelToolInformation> {
   return found;
 }
 
+/**
+ * Asks VS Code to start our MCP server and waits for its tools. Newer VS Code takes '*' (every
+ * server); 1.103 (the oldest in engines.vscode, README.md "Requirements") takes only a definition
+ * id, which for a provider's server is `<extension id, lower case>/<label>`, so '*' starts nothing
+ * there. One call of each works on both.
+ */
+const MCP_SERVER_LABEL = 'Agent Keyring'; // MCP_SERVER_LABEL of src/vscode/mcpProvider.ts
+export async function startMcpServers(): Promise<void> {
+  const options = { waitForLiveTools: true };
+  await vscode.commands.executeCommand('workbench.mcp.startServer', '*', options);
+  if (ourTools().size < MCP_TOOLS.length) {
+    const id = `${EXTENSION_ID.toLowerCase()}/${MCP_SERVER_LABEL}`;
+    await vscode.commands.executeCommand('workbench.mcp.startServer', id, options);
+  }
+}
+
 /** Starts the MCP server in VS Code (if needed) and resolves the named tool. */
 export async function mcpTool(name: string): Promise<vscode.LanguageModelToolInformation> {
   return waitFor(`the MCP tool ${name}`, async () => {
@@ -66,7 +82,7 @@ export async function mcpTool(name: string): Promise<vscode.LanguageModelToolInf
     if (t) {
       return t;
     }
-    await vscode.commands.executeCommand('workbench.mcp.startServer', '*', { waitForLiveTools: true });
+    await startMcpServers();
     return ourTools().get(name);
   });
 }
@@ -79,7 +95,7 @@ export async function invokeTool(name: string, input: object): Promise<{ text: s
       if (p instanceof vscode.LanguageModelTextPart) {
         return p.value;
       }
-      // LanguageModelDataPart is newer than the oldest VS Code we support (1.105): look it up at run time.
+      // LanguageModelDataPart is newer than the oldest VS Code we support (1.103): look it up at run time.
       const dataPart = (vscode as { LanguageModelDataPart?: new (...args: never[]) => { data: Uint8Array } })
         .LanguageModelDataPart;
       if (dataPart && p instanceof dataPart) {
