@@ -77,12 +77,12 @@ export async function replayAuditHistory(
   anomaly: AnomalyEngine,
   opts: { beforeMs?: number } = {},
 ): Promise<number> {
-  const history: { agent_id: string | null; ts: string; decision: string }[] = [];
+  const history: { agent_id: string | null; ts: string; decision: string; code: string | null }[] = [];
   for await (const e of readAuditEvents(auditPath)) {
     if (opts.beforeMs !== undefined && !(Date.parse(e.ts) < opts.beforeMs)) {
       continue;
     }
-    history.push({ agent_id: e.agent_id, ts: e.ts, decision: e.decision });
+    history.push({ agent_id: e.agent_id, ts: e.ts, decision: e.decision, code: e.code });
   }
   anomaly.loadHistory(history);
   return history.length;
@@ -116,12 +116,15 @@ export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
     fetch: parts.fetch,
   });
   await service.init();
+  // Last line of defence: an event holding a current value (in any encoded form) is refused.
+  audit.setKnownSecrets(() => service.knownValues());
   let closed = false;
   const close = async (): Promise<void> => {
     if (closed) {
       return;
     }
     closed = true;
+    await service.flushAggregated();
     service.dispose();
     await audit.flush();
     audit.dispose();

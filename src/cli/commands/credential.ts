@@ -22,7 +22,7 @@ import {
 } from '../args';
 import { HELP_HELP, STORE_HELP, type Command, type CommandGroup } from '../command';
 import { makeLogger, resolveStoreDir, storeExists, withKeyring } from '../context';
-import { out, readSecret, rememberSecret, shortTime, table } from '../io';
+import { err, out, readSecret, rememberSecret, shortTime, table } from '../io';
 
 const ACTOR = 'cli';
 const DEFAULT_GENERATED_LENGTH = 40;
@@ -204,6 +204,9 @@ ${HELP_HELP}`,
         ? ` (version ${r.previous_version} stays valid until ${r.previous_valid_until})`
         : '';
       out(`${name}: version ${r.previous_version} → ${r.version}${grace}`);
+      if (r.audit_warning) {
+        err(`Warning: ${r.audit_warning}`);
+      }
       return 0;
     });
   },
