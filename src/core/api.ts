@@ -89,4 +89,9 @@ export interface KeyringApi {
   describeCredential(agentId: AgentId, name: CredentialName): Promise<CredentialMeta | undefined>;
   /** Fires with the credential name after any rotation, by any process or window. */
   onDidRotate(listener: (name: CredentialName) => void): Disposable;
+  /**
+   * Records a request refused for its bearer token (the host's 401) in the audit log, aggregated
+   * and never with the token itself. Optional for hosts over other APIs; never throws.
+   */
+  recordAuthFailure?(kind: 'unknown' | 'revoked', token: string, remote?: string): Promise<void>;
 }

@@ -78,7 +78,7 @@ const AGGREGATE_WINDOW_MS = 60_000;
 const MAX_AGGREGATE_KEYS = 1000;
 
 /** Why a bearer token was refused, for {@link KeyringService.recordAuthFailure}. */
-export type AuthFailureKind = 'missing' | 'malformed' | 'unknown' | 'revoked';
+export type AuthFailureKind = 'unknown' | 'revoked';
 
 export interface KeyringServiceDeps {
   store: CredentialStore;
@@ -190,7 +190,7 @@ export class KeyringService implements KeyringApi, Disposable {
       let agentId: string | null = null;
       let who = 'no token';
       if (typeof token === 'string' && token !== '') {
-        const found = kind === 'missing' ? undefined : await this.#store.agentForToken(token);
+        const found = await this.#store.agentForToken(token);
         if (found) {
           agentId = found.id;
           kind = found.revoked_at ? 'revoked' : kind;

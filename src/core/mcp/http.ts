@@ -135,6 +135,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
     const token = match?.[1];
     const agent = token && token.length <= MAX_TOKEN_CHARS ? await api.authenticate(token) : undefined;
     if (!token || !agent || agent.revoked_at) {
+      void api.recordAuthFailure?.(agent ? 'revoked' : 'unknown', token ?? header, req.socket.remoteAddress);
       throw new HttpRefusal(
         401,
         -32001,
