@@ -18,6 +18,9 @@ function auditPath(file: string | undefined, store: string | undefined, globals:
     : path.join(resolveStoreDir(store ?? globals.store), AUDIT_FILE);
 }
 
+/** `audit verify`'s exit code for an intact chain with a crash tail (a warning, not a failure). */
+export const CRASH_TAIL_EXIT = 3;
+
 const FILE_HELP = '  --file F        the audit file (default: audit.jsonl in the store)';
 
 const verify: Command = {
@@ -25,7 +28,9 @@ const verify: Command = {
   summary: 'check that no audit line was edited, deleted or inserted',
   usage: `Usage: agent-keyring audit verify [--file F]
 
-Checks the audit log's hash chain. Exit 0 when intact; exit 1 naming the first bad line and why.
+Checks the audit log's hash chain. Exit 0 when intact; exit 1 naming the first bad line and why;
+exit 3 when the chain is intact but runs past the end recorded in the .head file — the "crash
+tail" a server killed mid-append leaves (a warning: the next append adopts those lines).
 
 Options:
 ${FILE_HELP}
@@ -35,6 +40,10 @@ ${HELP_HELP}`,
     const { values } = parseCommand(argv, { ...COMMON_OPTIONS, file: { type: 'string' } }, 0);
     const file = auditPath(values.file, values.store, globals);
     const result = await verifyAuditFile(file, makeLogger('warn'));
+    if (result.ok && result.warning) {
+      out(`${file}: intact up to a crash tail (${result.count} events) — warning: ${result.warning.reason}`);
+      return CRASH_TAIL_EXIT;
+    }
     if (result.ok) {
       out(`${file}: intact (${result.count} event${result.count === 1 ? '' : 's'})`);
       return 0;

@@ -20,6 +20,13 @@ export interface AuditVerifyResult {
    * missing line; it is 0 when the problem is the `.head` sidecar itself.
    */
   firstBad?: { line: number; reason: string };
+  /**
+   * Set (with `ok` true) when the chain is intact but runs past the end the `.head` sidecar
+   * records: the "crash tail" a writer killed between its durable line write and its sidecar update
+   * leaves (the next append adopts those lines and the warning goes away). Without a keyed chain such
+   * lines could also have been appended by anyone who can write the folder — `reason` says so.
+   */
+  warning?: { kind: 'crash_tail'; line: number; lines: number; reason: string };
 }
 
 /**
@@ -116,11 +123,17 @@ function checkAgainstHead(n: number, hashAtRecorded: string | undefined, head: A
     );
   }
   if (n > head.count) {
-    return bad(
-      n,
-      head.count + 1,
-      `line ${head.count + 1}: it comes after the last line recorded in the .head file (line ${head.count}), so it was appended outside Agent Keyring (forged?) or by a writer that crashed before recording it.`,
-    );
+    const extra = n - head.count;
+    return {
+      ok: true,
+      count: n,
+      warning: {
+        kind: 'crash_tail',
+        line: head.count + 1,
+        lines: extra,
+        reason: `${extra === 1 ? `line ${head.count + 1} comes` : `lines ${head.count + 1}-${n} come`} after the last line recorded in the .head file (line ${head.count}), correctly chained: a crash tail, left by a writer that stopped before recording ${extra === 1 ? 'it' : 'them'} (the next append adopts ${extra === 1 ? 'it' : 'them'}). The chain is plain SHA-256, so someone who can write the folder could also have appended ${extra === 1 ? 'it' : 'them'}; check ${extra === 1 ? 'it' : 'them'} if the server did not crash.`,
+      },
+    };
   }
   return { ok: true, count: n };
 }

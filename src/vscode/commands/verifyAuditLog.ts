@@ -29,6 +29,9 @@ export async function verifyAudit(auditPath: string, logger: Logger): Promise<Au
 
 /** One sentence for a person: "intact, N events" or "damaged: line N: …". */
 export function describeVerifyResult(r: AuditVerifyResult): string {
+  if (r.ok && r.warning) {
+    return `The audit log's hash chain is intact (${r.count} events), with a warning: ${r.warning.reason}`;
+  }
   if (r.ok) {
     return r.count === 0
       ? 'The audit log is empty: nothing recorded yet.'
@@ -43,9 +46,15 @@ export function verifyAuditLog(ctx: CommandContext): CommandHandler {
     const result = await verifyAudit(ctx.keyring.auditPath, ctx.logger);
     const text = `Agent Keyring: ${describeVerifyResult(result)}`;
     if (result.ok) {
-      ctx.logger.info(text);
+      if (result.warning) {
+        ctx.logger.warn(text);
+      } else {
+        ctx.logger.info(text);
+      }
       if (!silent) {
-        void vscode.window.showInformationMessage(text);
+        void (result.warning
+          ? vscode.window.showWarningMessage(text)
+          : vscode.window.showInformationMessage(text));
       }
       return result;
     }
