@@ -16,6 +16,7 @@ import { CredentialStore } from './store/credentialStore';
 import { EncryptedFileSecretBackend } from './store/encryptedFileSecretBackend';
 import { FileMetadataStore } from './store/fileMetadataStore';
 import { loadMasterKey } from './store/masterKey';
+import { checkStorePermissions } from './store/storePermissions';
 
 export interface KeyringParts {
   metadata: MetadataStore;
@@ -154,6 +155,8 @@ export interface FileKeyringOptions {
 /** The headless keyring: encrypted file store + metadata file + audit log, all under `dir`. */
 export async function openFileKeyring(opts: FileKeyringOptions): Promise<Keyring> {
   const dir = path.resolve(opts.dir);
+  // StrictModes: refuse a folder or file someone else owns; fix group/other-writable ones of ours.
+  checkStorePermissions(dir, { logger: opts.logger });
   const key = await loadMasterKey(dir, { logger: opts.logger });
   const metadata = new FileMetadataStore(dir, { logger: opts.logger });
   const secrets = new EncryptedFileSecretBackend(dir, key, { logger: opts.logger });
