@@ -46,10 +46,14 @@ describe('AuditLog', () => {
     assert.equal(lines.length, 2);
     const parsed = lines.map((l) => JSON.parse(l) as AuditEvent);
     assert.deepEqual(parsed, [e1, e2]);
-    assert.deepEqual(Object.keys(parsed[1]), [...AUDIT_FIELDS]);
+    // A log opened without keyedChain writes no 'chain' field (the plain SHA-256 format).
+    assert.deepEqual(
+      Object.keys(parsed[1]),
+      AUDIT_FIELDS.filter((f) => f !== 'chain'),
+    );
     assert.deepEqual(
       Object.keys(parsed[0]),
-      AUDIT_FIELDS.filter((f) => f !== 'rules'),
+      AUDIT_FIELDS.filter((f) => f !== 'rules' && f !== 'chain'),
     );
     // The hash is sha256(prev_hash + '\n' + canonical JSON of the event without hash).
     const { hash, ...rest } = e2;
@@ -263,10 +267,16 @@ describe('AuditLog', () => {
       Promise.resolve(Buffer.alloc(8)),
     ]) {
       const log = await AuditLog.open({ path: file, hmacKey, clock, logger });
-      await assert.rejects(log.fingerprint(new SecretValue(CANARY)), (e: unknown) => e instanceof AuditUnavailableError);
+      await assert.rejects(
+        log.fingerprint(new SecretValue(CANARY)),
+        (e: unknown) => e instanceof AuditUnavailableError,
+      );
       await log.close();
     }
-    assert.match(logger.text(), /the audit key could not be read \(.*SecretStorage is locked.*\); credentials are refused/);
+    assert.match(
+      logger.text(),
+      /the audit key could not be read \(.*SecretStorage is locked.*\); credentials are refused/,
+    );
     assert.match(logger.text(), /The audit key must be at least 16 random bytes/);
     assert.ok(!logger.text().includes(CANARY));
   });
@@ -276,7 +286,10 @@ describe('AuditLog', () => {
     const log = await open();
     const secret = new SecretValue(CANARY);
     await log.append(
-      sampleInput(1, { value_fingerprint: await log.fingerprint(secret), reason: `handed out ${String(secret)}` }),
+      sampleInput(1, {
+        value_fingerprint: await log.fingerprint(secret),
+        reason: `handed out ${String(secret)}`,
+      }),
     );
     await log.close();
     const text = fs.readFileSync(file, 'utf8') + fs.readFileSync(file + '.head', 'utf8');
