@@ -77,7 +77,10 @@ export interface HistoryEvent {
   /** ISO time or epoch ms. */
   ts: string | number;
   decision: string;
-  /** A `rate_limited` refusal does not count as probing (a client retrying on it is not probing). */
+  /**
+   * A `rate_limited` refusal does not count as probing (a client retrying on it is not probing),
+   * nor does a refused bearer token (`unauthorized`: not a request of the agent's live token).
+   */
   code?: string | null;
 }
 
@@ -315,7 +318,7 @@ export class AnomalyEngine {
       }
       if (SERVED_DECISIONS.has(e.decision)) {
         this.observe(e.agent_id, at);
-      } else if (e.decision === 'deny' && e.code !== 'rate_limited') {
+      } else if (e.decision === 'deny' && e.code !== 'rate_limited' && e.code !== 'unauthorized') {
         this.recordDecision(e.agent_id, true, at);
       }
     }
