@@ -129,6 +129,8 @@ export class KeyringService implements KeyringApi, Disposable {
   /** Current value of every credential, by name, as of {@link #valuesDoc} (for redaction only). */
   #values = new Map<CredentialName, { version: number; value: string }>();
   #valuesDoc: KeyringMetadata | undefined;
+  #knownValuesFor: Map<CredentialName, { version: number; value: string }> | undefined;
+  #knownValuesList: readonly string[] = [];
   #valuesMatcher:
     { values: Map<CredentialName, { version: number; value: string }>; re: RegExp | undefined } | undefined;
 
@@ -309,7 +311,10 @@ export class KeyringService implements KeyringApi, Disposable {
   async rotateCredential(ctx: CallContext, args: RotateArgs): Promise<RotateResult> {
     const meta = await this.#store.snapshot();
     const agent = await this.#requireAgent(ctx.agentId, meta);
-    await this.#refuseIfRateLimited(ctx, agent, 'rotate_credential', args.name, null, null);
+    const rate = this.#anomaly.checkRate(agent.id);
+    if (rate.assessment.action === 'deny') {
+      await this.#refuseByRate(rate, ctx, agent, 'rotate_credential', args.name, null, null);
+    }
     const cred = ownEntry(meta.credentials, args.name);
     try {
       if (!cred || !canSee(cred, agent.id)) {
@@ -323,7 +328,9 @@ export class KeyringService implements KeyringApi, Disposable {
       await this.#recordDenial(agent.id, null, args.name, null, 'rotate_credential', e, ctx);
       throw e;
     }
-    await this.#refreshValues(meta);
+    if (this.#valuesDoc !== meta) {
+      await this.#refreshValues(meta);
+    }
     await this.#auditRelease({
       ...blankEvent('rotate_credential', 'allow'),
       agent_id: agent.id,
@@ -560,7 +567,10 @@ export class KeyringService implements KeyringApi, Disposable {
     const meta = await this.#store.snapshot();
     const agent = await this.#requireAgent(ctx.agentId, meta);
     // Rate rules first: a hammering or locked-out agent is refused whatever it asks for.
-    const rate = await this.#refuseIfRateLimited(ctx, agent, tool, name, scope, claimedAgentId ?? null);
+    const rate = this.#anomaly.checkRate(agent.id);
+    if (rate.assessment.action === 'deny') {
+      await this.#refuseByRate(rate, ctx, agent, tool, name, scope, claimedAgentId ?? null);
+    }
     const cred = ownEntry(meta.credentials, name);
     try {
       checkAccess(cred, name, agent.id, scope);
@@ -570,7 +580,9 @@ export class KeyringService implements KeyringApi, Disposable {
       // the audit line above keeps the true reason for the operator.
       throw e instanceof KeyringError && e.code === 'agent_denied' ? new CredentialNotFoundError(name) : e;
     }
-    await this.#refreshValues(meta);
+    if (this.#valuesDoc !== meta) {
+      await this.#refreshValues(meta);
+    }
     const c = cred as CredentialMeta;
     const assessment = this.#anomaly.assess(
       { agent, credential: c, scope, claimedAgentId: claimedAgentId ?? null },
@@ -634,23 +646,17 @@ export class KeyringService implements KeyringApi, Disposable {
     }
   }
 
-  /**
-   * Runs the rate rules (burst, probing lockout) for one request of `agent`. Throws (after
-   * auditing, aggregated) when they deny; else returns them for the remaining anomaly rules.
-   */
-  async #refuseIfRateLimited(
+  /** Refuses a request the rate rules (burst, probing lockout) deny: audits (aggregated), then throws. */
+  async #refuseByRate(
+    rate: RateCheck,
     ctx: CallContext,
     agent: AgentMeta,
     tool: string,
     name: string,
     scope: string | null,
     claimedAgentId: string | null,
-  ): Promise<RateCheck> {
-    const rate = this.#anomaly.checkRate(agent.id);
+  ): Promise<never> {
     const a = rate.assessment;
-    if (a.action !== 'deny') {
-      return rate;
-    }
     this.#notify(agent.id, name, scope ?? '', a, 'deny');
     const err = new PolicyDeniedError(a.code ?? 'anomaly_denied', a.message ?? describeFired(a), {
       credential: name,
@@ -747,7 +753,7 @@ export class KeyringService implements KeyringApi, Disposable {
 
   /**
    * Audits a refusal (aggregated: repeats of the same refusal within a minute become one summary
-   * line with a count) and feeds the probing rule — except `rate_limited`, which is not probing (a
+   * line with a count; a person's `approval_denied` is always written in full) and feeds the probing rule — except `rate_limited`, which is not probing (a
    * client that retries on it must not lock itself out).
    */
   async #recordDenial(
@@ -775,6 +781,11 @@ export class KeyringService implements KeyringApi, Disposable {
       client: this.#client(ctx),
       rules,
     };
+    if (code === 'approval_denied') {
+      // A person's answer (or its timeout): each one is recorded in full, never aggregated.
+      await this.#auditBestEffort(event);
+      return;
+    }
     // Rate refusals are one kind whatever was asked; others are per credential and scope.
     const rated = code === 'rate_limited' || rules.includes('probing');
     const key = rated
@@ -886,9 +897,16 @@ export class KeyringService implements KeyringApi, Disposable {
     this.#valuesDoc = meta;
   }
 
-  /** Current values of every credential (as last refreshed), for the audit log's known-secrets guard. */
-  knownValues(): string[] {
-    return [...this.#values.values()].map((v) => v.value);
+  /**
+   * Current values of every credential (as last refreshed), for the audit log's known-secrets
+   * guard. The same array while the values are unchanged (the guard caches its matcher on it).
+   */
+  knownValues(): readonly string[] {
+    if (this.#knownValuesFor !== this.#values) {
+      this.#knownValuesFor = this.#values;
+      this.#knownValuesList = [...this.#values.values()].map((v) => v.value);
+    }
+    return this.#knownValuesList;
   }
 
   async #checkForeignRotations(): Promise<void> {

@@ -225,4 +225,14 @@ describe('security holes (issue #10, core)', () => {
     const client = line?.client as { version: string };
     assert.ok(client.version.length <= 128, 'client info is bounded');
   });
+
+  it("a person's approval_denied answers are each recorded in full (never aggregated)", async () => {
+    k = await createTestKeyring({ anomaly: { ...quiet, actions: { ...quiet.actions, probing: 'off' } } });
+    for (let i = 0; i < 3; i++) {
+      const e = await refusal(k.service.getCredential(release, { name: 'npm_token', scope: 'publish' }));
+      assert.equal(e.code, 'approval_denied');
+    }
+    const lines = auditLines(k).filter((e) => e.code === 'approval_denied');
+    assert.equal(lines.length, 3);
+  });
 });

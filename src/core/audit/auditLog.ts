@@ -108,7 +108,7 @@ export class AuditLog implements Disposable {
   #knownSecrets: (() => Iterable<string>) | undefined;
   readonly #keyedChain: boolean;
   #chainKey: ChainKey | undefined;
-  #matcherCache: { key: string; matcher: RegExp | undefined } | undefined;
+  #matcherCache: { key: string; matcher: RegExp | undefined; source: Iterable<string> } | undefined;
 
   private constructor(options: AuditLogOptions) {
     this.path = nodePath.resolve(options.path);
@@ -305,13 +305,19 @@ export class AuditLog implements Disposable {
     }
     let matcher: RegExp | undefined;
     try {
-      const secrets = [...this.#knownSecrets()].filter((s) => typeof s === 'string');
-      // Building the regex is the costly part; reuse it while the set of secrets is unchanged.
-      const key = secrets.join('\u0000');
-      if (this.#matcherCache?.key !== key) {
-        this.#matcherCache = { key, matcher: buildSecretMatcher(secrets) };
+      const provided = this.#knownSecrets();
+      // A provider that returns the same array while the secrets are unchanged skips the key check.
+      if (this.#matcherCache?.source !== provided || !Array.isArray(provided)) {
+        const secrets = [...provided].filter((s) => typeof s === 'string');
+        // Building the regex is the costly part; reuse it while the set of secrets is unchanged.
+        const key = secrets.join('\u0000');
+        if (this.#matcherCache?.key !== key) {
+          this.#matcherCache = { key, matcher: buildSecretMatcher(secrets), source: provided };
+        } else {
+          this.#matcherCache.source = provided;
+        }
       }
-      matcher = this.#matcherCache.matcher;
+      matcher = this.#matcherCache?.matcher;
     } catch (e) {
       this.#log(
         'error',

@@ -91,6 +91,13 @@ const RANK: Record<AssessmentAction, number> = { allow: 0, alert: 1, approve: 2,
 
 export const ANOMALY_RULE_IDS = Object.keys(DEFAULT_ANOMALY_CONFIG.actions) as AnomalyRuleId[];
 
+/** The rate check of a request no rate rule fired for (shared: never mutated). */
+const NOTHING_FIRED: RateCheck = Object.freeze({
+  fired: [],
+  retryAfter: {},
+  assessment: { action: 'allow', fired: [] },
+}) as RateCheck;
+
 const RULE_ORDER = Object.fromEntries(ANOMALY_RULE_IDS.map((id, i) => [id, i])) as Record<
   AnomalyRuleId,
   number
@@ -205,8 +212,10 @@ export class AnomalyEngine {
       );
     }
 
-    fired.push(...rate.fired);
-    fired.sort((a, b) => RULE_ORDER[a.rule] - RULE_ORDER[b.rule]);
+    if (rate.fired.length > 0) {
+      fired.push(...rate.fired);
+      fired.sort((a, b) => RULE_ORDER[a.rule] - RULE_ORDER[b.rule]);
+    }
     return combine(fired, retryAfter);
   }
 
@@ -260,7 +269,9 @@ export class AnomalyEngine {
       st.lockedUntil = 0;
     }
 
-    return { fired, retryAfter, assessment: combine([...fired], retryAfter) };
+    return fired.length === 0
+      ? NOTHING_FIRED
+      : { fired, retryAfter, assessment: combine([...fired], retryAfter) };
   }
 
   /**
