@@ -280,6 +280,10 @@ export class KeyringService implements KeyringApi, Disposable {
   async listCredentials(ctx: CallContext): Promise<CredentialListing[]> {
     const agent = await this.#requireAgent(ctx.agentId);
     const meta = await this.#store.snapshot();
+    // Before anything is audited: agent-supplied text is redacted against the current values.
+    if (this.#valuesDoc !== meta) {
+      await this.#refreshValues(meta);
+    }
     const listing = Object.values(meta.credentials)
       .filter((c) => canSee(c, agent.id))
       .sort((a, b) => a.name.localeCompare(b.name))
@@ -311,6 +315,10 @@ export class KeyringService implements KeyringApi, Disposable {
   async rotateCredential(ctx: CallContext, args: RotateArgs): Promise<RotateResult> {
     const meta = await this.#store.snapshot();
     const agent = await this.#requireAgent(ctx.agentId, meta);
+    // Before anything is audited: agent-supplied text is redacted against the current values.
+    if (this.#valuesDoc !== meta) {
+      await this.#refreshValues(meta);
+    }
     const rate = this.#anomaly.checkRate(agent.id);
     if (rate.assessment.action === 'deny') {
       await this.#refuseByRate(rate, ctx, agent, 'rotate_credential', args.name, null, null);
@@ -327,9 +335,6 @@ export class KeyringService implements KeyringApi, Disposable {
     } catch (e) {
       await this.#recordDenial(agent.id, null, args.name, null, 'rotate_credential', e, ctx);
       throw e;
-    }
-    if (this.#valuesDoc !== meta) {
-      await this.#refreshValues(meta);
     }
     await this.#auditRelease({
       ...blankEvent('rotate_credential', 'allow'),
@@ -566,6 +571,10 @@ export class KeyringService implements KeyringApi, Disposable {
   ): Promise<Decided> {
     const meta = await this.#store.snapshot();
     const agent = await this.#requireAgent(ctx.agentId, meta);
+    // Before anything is audited: agent-supplied text is redacted against the current values.
+    if (this.#valuesDoc !== meta) {
+      await this.#refreshValues(meta);
+    }
     // Rate rules first: a hammering or locked-out agent is refused whatever it asks for.
     const rate = this.#anomaly.checkRate(agent.id);
     if (rate.assessment.action === 'deny') {
@@ -579,9 +588,6 @@ export class KeyringService implements KeyringApi, Disposable {
       // A credential granted to others answers exactly like one that does not exist (no oracle);
       // the audit line above keeps the true reason for the operator.
       throw e instanceof KeyringError && e.code === 'agent_denied' ? new CredentialNotFoundError(name) : e;
-    }
-    if (this.#valuesDoc !== meta) {
-      await this.#refreshValues(meta);
     }
     const c = cred as CredentialMeta;
     const assessment = this.#anomaly.assess(

@@ -235,4 +235,13 @@ describe('security holes (issue #10, core)', () => {
     const lines = auditLines(k).filter((e) => e.code === 'approval_denied');
     assert.equal(lines.length, 3);
   });
+
+  it("another credential's value asked for as a name, as an agent's very first call, stays out of the audit log", async () => {
+    k = await createTestKeyring({ anomaly: quiet });
+    const e = await refusal(k.service.getCredential(research, { name: k.values.npm_token, scope: 'read' }));
+    assert.equal(e.code, 'not_found');
+    const e2 = await refusal(k.service.rotateCredential(research, { name: k.values.github_token }));
+    assert.equal(e2.code, 'not_found');
+    assertNoCanary(k, fs.readFileSync(k.auditPath, 'utf8'), 'the audit log');
+  });
 });
