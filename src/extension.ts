@@ -186,7 +186,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
         agents: (await ring.store.listAgents()).map((a) => a.id).sort(),
         credentials: (await ring.store.listCredentials()).map((c) => c.name).sort(),
       }),
-      verify: () => verifyAudit(ring.auditPath, logger),
+      verify: () => verifyAudit(ring.auditPath, logger, ring.audit),
       export: async (filter, format) => {
         const target = await pickExportTarget(format);
         if (!target) {

@@ -129,4 +129,9 @@ export interface KeyringApi {
   toolsFor?(agentId: AgentId): Promise<ReadonlySet<string>>;
   /** Fires after the metadata (policies, agents) changed, in this or another process. */
   onDidChangeMetadata?(listener: () => void): Disposable;
+  /**
+   * Records a request refused for its bearer token (the host's 401) in the audit log, aggregated
+   * and never with the token itself. Optional for hosts over other APIs; never throws.
+   */
+  recordAuthFailure?(kind: 'unknown' | 'revoked', token: string, remote?: string): Promise<void>;
 }

@@ -4,8 +4,10 @@
  * there is one way to wire store, audit, anomaly rules and service together.
  */
 import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { AuditLog } from './audit/auditLog';
+import { type ChainKey, deriveChainKey } from './audit/chain';
 import { readAuditEvents } from './audit/auditReader';
 import { AUDIT_KEY_SECRET, DEFAULT_ANOMALY_CONFIG, type AnomalyConfig } from './model';
 import type { AlertSink, Approver, Clock, Disposable, Logger, MetadataStore, SecretBackend } from './ports';
@@ -15,7 +17,8 @@ import { KeyringService } from './service';
 import { CredentialStore } from './store/credentialStore';
 import { EncryptedFileSecretBackend } from './store/encryptedFileSecretBackend';
 import { FileMetadataStore } from './store/fileMetadataStore';
-import { loadMasterKey } from './store/masterKey';
+import { STORE_INFO_FILE, loadMasterKey } from './store/masterKey';
+import { checkStorePermissions } from './store/storePermissions';
 
 export interface KeyringParts {
   metadata: MetadataStore;
@@ -79,12 +82,12 @@ export async function replayAuditHistory(
   anomaly: AnomalyEngine,
   opts: { beforeMs?: number } = {},
 ): Promise<number> {
-  const history: { agent_id: string | null; ts: string; decision: string }[] = [];
+  const history: { agent_id: string | null; ts: string; decision: string; code: string | null }[] = [];
   for await (const e of readAuditEvents(auditPath)) {
     if (opts.beforeMs !== undefined && !(Date.parse(e.ts) < opts.beforeMs)) {
       continue;
     }
-    history.push({ agent_id: e.agent_id, ts: e.ts, decision: e.decision });
+    history.push({ agent_id: e.agent_id, ts: e.ts, decision: e.decision, code: e.code });
   }
   anomaly.loadHistory(history);
   return history.length;
@@ -100,6 +103,8 @@ export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
     hmacKey: parts.deferAuditKey ? auditKey(parts.secrets) : await auditKey(parts.secrets),
     clock,
     logger,
+    // Lines sealed with a key kept in the secret backend, beside the values' key.
+    keyedChain: true,
   });
   const anomaly = new AnomalyEngine({ config: parts.anomalyConfig ?? DEFAULT_ANOMALY_CONFIG, clock });
   if (parts.loadHistory !== false) {
@@ -119,12 +124,15 @@ export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
     upstreamTimeoutMs: parts.upstreamTimeoutMs,
   });
   await service.init();
+  // Last line of defence: an event holding a current value (in any encoded form) is refused.
+  audit.setKnownSecrets(() => service.knownValues());
   let closed = false;
   const close = async (): Promise<void> => {
     if (closed) {
       return;
     }
     closed = true;
+    await service.flushAggregated();
     service.dispose();
     await audit.flush();
     audit.dispose();
@@ -151,9 +159,30 @@ export interface FileKeyringOptions {
   loadHistory?: boolean;
 }
 
+/**
+ * The audit chain key of the file store in `dir` (for `audit verify`), read without creating
+ * anything: undefined when `dir` holds no store or no audit key yet.
+ * @throws StoreError when the store's master key cannot be read.
+ */
+export async function readFileStoreChainKey(dir: string, logger: Logger): Promise<ChainKey | undefined> {
+  if (!fs.existsSync(path.join(dir, STORE_INFO_FILE))) {
+    return undefined;
+  }
+  const key = await loadMasterKey(dir, { logger });
+  const secrets = new EncryptedFileSecretBackend(dir, key, { logger });
+  try {
+    const stored = await secrets.get(AUDIT_KEY_SECRET);
+    return stored ? deriveChainKey(Buffer.from(stored, 'base64')) : undefined;
+  } finally {
+    secrets.dispose();
+  }
+}
+
 /** The headless keyring: encrypted file store + metadata file + audit log, all under `dir`. */
 export async function openFileKeyring(opts: FileKeyringOptions): Promise<Keyring> {
   const dir = path.resolve(opts.dir);
+  // StrictModes: refuse a folder or file someone else owns; fix group/other-writable ones of ours.
+  checkStorePermissions(dir, { logger: opts.logger });
   const key = await loadMasterKey(dir, { logger: opts.logger });
   const metadata = new FileMetadataStore(dir, { logger: opts.logger });
   const secrets = new EncryptedFileSecretBackend(dir, key, { logger: opts.logger });

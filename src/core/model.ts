@@ -204,12 +204,14 @@ export interface AuditEvent {
   client: ClientInfo | null;
   /** Anomaly rules that fired for this request (empty when none). */
   rules?: string[];
+  /** `hmac-sha256:<key id>` on a keyed line (see audit/chain.ts); absent on the older plain SHA-256 lines. */
+  chain?: string;
   prev_hash: string;
   hash: string;
 }
 
 /** What a caller hands to the audit log; `ts`, `prev_hash` and `hash` are filled in. */
-export type AuditEventInput = Omit<AuditEvent, 'ts' | 'prev_hash' | 'hash'> & { ts?: IsoTime };
+export type AuditEventInput = Omit<AuditEvent, 'ts' | 'prev_hash' | 'hash' | 'chain'> & { ts?: IsoTime };
 
 /** Actions an anomaly rule can take (DESIGN §6). */
 export type RuleAction = 'alert' | 'approve' | 'deny' | 'off';

@@ -7,7 +7,7 @@
  * Denials are audited too and feed the probing rule. Values travel as {@link SecretValue} and are
  * revealed only at the hand-over (the tool result, or the upstream request of http_request).
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type {
   CallContext,
   CredentialListing,
@@ -22,7 +22,8 @@ import type {
   RotateResult,
 } from './api';
 import { AuditLog } from './audit/auditLog';
-import { maskTrailingPrefix, redact } from './audit/redact';
+import { buildSecretMatcher, maskTrailingPrefix, redact } from './audit/redact';
+import { RepeatAggregator } from './audit/repeatAggregator';
 import {
   AuditUnavailableError,
   CredentialNotFoundError,
@@ -42,6 +43,7 @@ import {
   type AnomalyRuleId,
   type AuditDecision,
   type AuditEventInput,
+  type ClientInfo,
   type CredentialMeta,
   type CredentialName,
   type KeyringMetadata,
@@ -56,7 +58,7 @@ import {
   type Disposable,
   type Logger,
 } from './ports';
-import { AnomalyEngine, type Assessment } from './policy/anomalyEngine';
+import { AnomalyEngine, type Assessment, type RateCheck } from './policy/anomalyEngine';
 import { ApprovalGrants, SESSION_GRANT } from './policy/approvalGrants';
 import { canSee, checkAccess, checkHost, checkRotate } from './policy/policyEngine';
 import { checkPlacement, checkRequestRules, findPlacements } from './policy/requestRules';
@@ -73,6 +75,15 @@ const MAX_REASON_CHARS = 500;
 const LEASE_SWEEP_INTERVAL_MS = 60_000;
 /** Leases kept in memory at most; past it the oldest are forgotten (they stay in the audit log). */
 const MAX_LEASES_IN_MEMORY = 50_000;
+/** Each field of an agent's client info (name, version, conversation id) is cut to this length. */
+const MAX_CLIENT_FIELD_CHARS = 128;
+/** Repeated refusals and failed authentications are aggregated per kind over this window. */
+const AGGREGATE_WINDOW_MS = 60_000;
+/** Kinds of repeated events tracked per window (bounded memory and lines). */
+const MAX_AGGREGATE_KEYS = 1000;
+
+/** Why a bearer token was refused, for {@link KeyringService.recordAuthFailure}. */
+export type AuthFailureKind = 'unknown' | 'revoked';
 
 export interface KeyringServiceDeps {
   store: CredentialStore;
@@ -134,6 +145,16 @@ export class KeyringService implements KeyringApi, Disposable {
   /** Last version seen per credential, to notice rotations made by other processes/windows. */
   #knownVersions = new Map<CredentialName, number>();
   readonly #disposables: Disposable[] = [];
+  /** Refusals (of authenticated agents) and failed authentications, aggregated per kind and window. */
+  readonly #denials: RepeatAggregator;
+  readonly #authFailures: RepeatAggregator;
+  /** Current value of every credential, by name, as of {@link #valuesDoc} (for redaction only). */
+  #values = new Map<CredentialName, { version: number; value: string }>();
+  #valuesDoc: KeyringMetadata | undefined;
+  #knownValuesFor: Map<CredentialName, { version: number; value: string }> | undefined;
+  #knownValuesList: readonly string[] = [];
+  #valuesMatcher:
+    { values: Map<CredentialName, { version: number; value: string }>; re: RegExp | undefined } | undefined;
 
   constructor(deps: KeyringServiceDeps) {
     this.#store = deps.store;
@@ -147,6 +168,73 @@ export class KeyringService implements KeyringApi, Disposable {
     this.#fetch = deps.fetch ?? fetch;
     this.#upstreamTimeoutMs = deps.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS;
     this.#disposables.push(this.#store.onDidChange(() => void this.#checkForeignRotations()));
+    const write = async (e: AuditEventInput): Promise<void> => {
+      await this.#auditBestEffort(e);
+    };
+    this.#denials = new RepeatAggregator({
+      clock: deps.clock,
+      logger: deps.logger,
+      windowMs: AGGREGATE_WINDOW_MS,
+      maxKeys: MAX_AGGREGATE_KEYS,
+      write,
+      overflowEvent: (count, first, last) => ({
+        ...blankEvent('refusals', 'deny'),
+        code: 'aggregated',
+        reason: `${count} more refusals of other kinds from ${iso(first)} to ${iso(last)} (too many kinds to list one by one).`,
+      }),
+    });
+    this.#authFailures = new RepeatAggregator({
+      clock: deps.clock,
+      logger: deps.logger,
+      windowMs: AGGREGATE_WINDOW_MS,
+      maxKeys: MAX_AGGREGATE_KEYS,
+      write,
+      overflowEvent: (count, first, last) => ({
+        ...blankEvent('auth', 'deny'),
+        code: 'unauthorized',
+        reason: `${count} more refused bearer tokens from ${iso(first)} to ${iso(last)} (too many different tokens to list one by one).`,
+      }),
+    });
+    this.#disposables.push(this.#denials, this.#authFailures);
+  }
+
+  /** Writes the pending summaries of aggregated refusals (call before closing the audit log). */
+  async flushAggregated(): Promise<void> {
+    await Promise.all([this.#denials.flush(), this.#authFailures.flush()]);
+  }
+
+  /**
+   * Records a request refused for its bearer token (the HTTP host's 401), so an operator sees a
+   * revoked or unknown agent still knocking. Never the token: a token of a revoked agent is
+   * recorded under that agent's id, any other under the first 12 hex digits of its SHA-256.
+   * Aggregated: one line per token (or agent) and kind per minute, with a count. Never throws.
+   * @param remote the peer address, for the line's reason (e.g. `127.0.0.1`).
+   */
+  async recordAuthFailure(kind: AuthFailureKind, token: string | undefined, remote?: string): Promise<void> {
+    try {
+      let agentId: string | null = null;
+      let who = 'no token';
+      if (typeof token === 'string' && token !== '') {
+        const found = await this.#store.agentForToken(token);
+        if (found) {
+          agentId = found.id;
+          kind = found.revoked_at ? 'revoked' : kind;
+          who = `the ${kind === 'revoked' ? 'revoked ' : ''}token of agent '${found.id}'`;
+        } else {
+          who = `a token with SHA-256 prefix ${tokenFingerprint(token)}`;
+        }
+      }
+      const from = remote ? ` from ${String(remote).slice(0, 64)}` : '';
+      const event: AuditEventInput = {
+        ...blankEvent('auth', 'deny'),
+        agent_id: agentId,
+        code: 'unauthorized',
+        reason: `Refused ${who} (${kind})${from}.`,
+      };
+      await this.#authFailures.record(`${kind}\0${agentId ?? who}`, event);
+    } catch (e) {
+      this.#logger.warn('Could not record a refused bearer token', e);
+    }
   }
 
   /** Call once after construction: remembers current versions so foreign rotations are noticed. */
@@ -267,7 +355,7 @@ export class KeyringService implements KeyringApi, Disposable {
       lease_id: lease.lease_id,
       version: d.cred.version,
       value_fingerprint: await this.#audit.fingerprint(value),
-      client: ctx.client ?? null,
+      client: this.#client(ctx),
       rules: d.rules,
     });
     this.#leases.set(lease.lease_id, lease);
@@ -286,6 +374,10 @@ export class KeyringService implements KeyringApi, Disposable {
   async listCredentials(ctx: CallContext): Promise<CredentialListing[]> {
     const agent = await this.#requireAgent(ctx.agentId);
     const meta = await this.#store.snapshot();
+    // Before anything is audited: agent-supplied text is redacted against the current values.
+    if (this.#valuesDoc !== meta) {
+      await this.#refreshValues(meta);
+    }
     const listing = Object.values(meta.credentials)
       .filter((c) => canSee(c, agent.id))
       .sort((a, b) => a.name.localeCompare(b.name))
@@ -299,7 +391,7 @@ export class KeyringService implements KeyringApi, Disposable {
     await this.#auditBestEffort({
       ...blankEvent('list_credentials', 'listed'),
       agent_id: agent.id,
-      client: ctx.client ?? null,
+      client: this.#client(ctx),
     });
     return listing;
   }
@@ -329,10 +421,23 @@ export class KeyringService implements KeyringApi, Disposable {
     return cred && canSee(cred, agentId) ? structuredClone(cred) : undefined;
   }
 
-  /** An agent rotating a credential: only those listed in `rotation_agents`. */
+  /**
+   * An agent rotating a credential: only those listed in `rotation_agents`, after the rate rules
+   * (burst, probing lockout) as for a reveal. Fail-closed like a reveal: the decision is durable in
+   * the audit log before the rotation happens.
+   */
   async rotateCredential(ctx: CallContext, args: RotateArgs): Promise<RotateResult> {
-    const agent = await this.#requireAgent(ctx.agentId);
-    const cred = await this.#store.getCredential(args.name);
+    const meta = await this.#store.snapshot();
+    const agent = await this.#requireAgent(ctx.agentId, meta);
+    // Before anything is audited: agent-supplied text is redacted against the current values.
+    if (this.#valuesDoc !== meta) {
+      await this.#refreshValues(meta);
+    }
+    const rate = this.#anomaly.checkRate(agent.id);
+    if (rate.assessment.action === 'deny') {
+      await this.#refuseByRate(rate, ctx, agent, 'rotate_credential', args.name, null, null);
+    }
+    const cred = ownEntry(meta.credentials, args.name);
     try {
       if (!cred || !canSee(cred, agent.id)) {
         throw new CredentialNotFoundError(args.name);
@@ -345,6 +450,15 @@ export class KeyringService implements KeyringApi, Disposable {
       await this.#recordDenial(agent.id, null, args.name, null, 'rotate_credential', e, ctx);
       throw e;
     }
+    await this.#auditRelease({
+      ...blankEvent('rotate_credential', 'allow'),
+      agent_id: agent.id,
+      credential: cred.name,
+      version: cred.version,
+      reason: `rotation of version ${cred.version} requested by agent '${agent.id}'`,
+      client: this.#client(ctx),
+    });
+    this.#anomaly.recordDecision(agent.id, false);
     return this.rotate(
       args.name,
       { value: args.new_value, graceSeconds: args.grace_seconds, actor: agent.id },
@@ -407,7 +521,7 @@ export class KeyringService implements KeyringApi, Disposable {
       lease_id: null,
       version: d.cred.version,
       value_fingerprint: await this.#audit.fingerprint(value),
-      client: ctx.client ?? null,
+      client: this.#client(ctx),
       rules: d.rules,
     });
     await this.#afterRelease(d.agent, d.cred, now);
@@ -463,7 +577,7 @@ export class KeyringService implements KeyringApi, Disposable {
     name: CredentialName,
     opts: { value?: SecretValue; graceSeconds?: number; actor: Actor },
     ctx?: CallContext,
-  ): Promise<RotateResult> {
+  ): Promise<RotateResult & { audit_warning?: string }> {
     const cred = await this.#store.getCredential(name);
     if (!cred) {
       throw new CredentialNotFoundError(name);
@@ -485,7 +599,9 @@ export class KeyringService implements KeyringApi, Disposable {
     // The store's change event may have announced this version already.
     const announced = this.#knownVersions.get(name) === result.version;
     this.#knownVersions.set(name, result.version);
-    await this.#auditBestEffort({
+    // An agent's rotation was made durable (fail-closed) before it happened; this line records the
+    // outcome. A human's rotation is best effort: it happens, and the caller is warned.
+    const audited = await this.#auditBestEffort({
       ...blankEvent(ctx ? 'rotate_credential' : 'rotate', 'rotated'),
       agent_id: ctx?.agentId ?? null,
       credential: name,
@@ -493,17 +609,27 @@ export class KeyringService implements KeyringApi, Disposable {
       reason: `rotated by ${opts.actor}; previous version ${result.previous_version} valid until ${result.previous_valid_until ?? 'now'}`,
       // Best effort like the rest of this line: without the audit key the rotation is still recorded.
       value_fingerprint: await this.#audit.fingerprint(value).catch(() => null),
-      client: ctx?.client ?? { name: opts.actor },
+      client: ctx ? this.#client(ctx) : { name: opts.actor },
     });
     if (!announced) {
       this.#emitRotated(name);
     }
+    if (!audited && !ctx) {
+      const warning = `'${name}' was rotated to version ${result.version}, but the audit log could not record it. Check the disk and the audit file's permissions.`;
+      this.#logger.warn(warning);
+      return { ...result, audit_warning: warning };
+    }
     return result;
   }
 
-  /** Revokes an agent: its token stops working and its leases are marked revoked. */
-  async revokeAgent(id: string, actor: Actor): Promise<void> {
-    await this.#store.revokeAgent(id);
+  /**
+   * Revokes an agent: its token stops working, its leases are marked revoked, and it is removed
+   * from every credential's `allowed_agents` and `rotation_agents` (re-adding the id starts with no
+   * grants). @returns the credentials it was removed from.
+   */
+  async revokeAgent(id: string, actor: Actor): Promise<{ removedFrom: CredentialName[] }> {
+    const revoked = await this.#store.revokeAgent(id);
+    const removedFrom = revoked.removed_from ?? [];
     const now = new Date(this.#clock.now()).toISOString();
     for (const lease of this.#leases.values()) {
       if (lease.agent_id === id && !lease.revoked_at) {
@@ -521,8 +647,11 @@ export class KeyringService implements KeyringApi, Disposable {
     await this.#auditBestEffort({
       ...blankEvent('revoke_agent', 'agent_revoked'),
       agent_id: id,
-      reason: `revoked by ${actor}`,
+      reason:
+        `revoked by ${actor}` +
+        (removedFrom.length > 0 ? `; removed from the grants of ${removedFrom.join(', ')}` : ''),
     });
+    return { removedFrom };
   }
 
   /** Leases handed out by this process (newest last), for views and the CLI. */
@@ -576,6 +705,15 @@ export class KeyringService implements KeyringApi, Disposable {
   ): Promise<Decided> {
     const meta = await this.#store.snapshot();
     const agent = await this.#requireAgent(ctx.agentId, meta);
+    // Before anything is audited: agent-supplied text is redacted against the current values.
+    if (this.#valuesDoc !== meta) {
+      await this.#refreshValues(meta);
+    }
+    // Rate rules first: a hammering or locked-out agent is refused whatever it asks for.
+    const rate = this.#anomaly.checkRate(agent.id);
+    if (rate.assessment.action === 'deny') {
+      await this.#refuseByRate(rate, ctx, agent, tool, name, scope, claimedAgentId ?? null);
+    }
     const cred = ownEntry(meta.credentials, name);
     let revealMode: RevealMode = 'allow';
     try {
@@ -589,15 +727,15 @@ export class KeyringService implements KeyringApi, Disposable {
       opts.precheck?.(c);
     } catch (e) {
       await this.#recordDenial(agent.id, claimedAgentId ?? null, name, scope, tool, e, ctx);
-      throw e;
+      // A credential granted to others answers exactly like one that does not exist (no oracle);
+      // the audit line above keeps the true reason for the operator.
+      throw e instanceof KeyringError && e.code === 'agent_denied' ? new CredentialNotFoundError(name) : e;
     }
     const c = cred as CredentialMeta;
-    const assessment = this.#anomaly.assess({
-      agent,
-      credential: c,
-      scope,
-      claimedAgentId: claimedAgentId ?? null,
-    });
+    const assessment = this.#anomaly.assess(
+      { agent, credential: c, scope, claimedAgentId: claimedAgentId ?? null },
+      rate,
+    );
     const rules = assessment.fired.map((f) => f.rule);
     // The reveal mode `approve` holds the request like an `approve` rule does (one prompt for both).
     const action = revealMode === 'approve' && assessment.action !== 'deny' ? 'approve' : assessment.action;
@@ -616,6 +754,9 @@ export class KeyringService implements KeyringApi, Disposable {
             credential: c.name,
             scope,
             rules,
+            ...(assessment.retry_after_seconds !== undefined
+              ? { retry_after_seconds: assessment.retry_after_seconds }
+              : {}),
           },
         );
         await this.#recordDenial(agent.id, claimedAgentId ?? null, c.name, scope, tool, err, ctx, rules);
@@ -642,7 +783,7 @@ export class KeyringService implements KeyringApi, Disposable {
           credential: c.name,
           scope,
           at: this.#clock.now(),
-          reason: reason?.slice(0, MAX_REASON_CHARS) ?? null,
+          reason: reason === undefined ? null : this.#redactAll(reason.slice(0, MAX_REASON_CHARS)),
           rules,
           tool,
           action: opts.action,
@@ -670,6 +811,37 @@ export class KeyringService implements KeyringApi, Disposable {
         return { agent, cred: c, decision: 'approved', rules };
       }
     }
+  }
+
+  /** Refuses a request the rate rules (burst, probing lockout) deny: audits (aggregated), then throws. */
+  async #refuseByRate(
+    rate: RateCheck,
+    ctx: CallContext,
+    agent: AgentMeta,
+    tool: string,
+    name: string,
+    scope: string | null,
+    claimedAgentId: string | null,
+  ): Promise<never> {
+    const a = rate.assessment;
+    this.#notify(agent.id, name, scope ?? '', a, 'deny');
+    const err = new PolicyDeniedError(a.code ?? 'anomaly_denied', a.message ?? describeFired(a), {
+      credential: name,
+      ...(scope !== null ? { scope } : {}),
+      rules: a.fired.map((f) => f.rule),
+      ...(a.retry_after_seconds !== undefined ? { retry_after_seconds: a.retry_after_seconds } : {}),
+    });
+    await this.#recordDenial(
+      agent.id,
+      claimedAgentId,
+      name,
+      scope,
+      tool,
+      err,
+      ctx,
+      a.fired.map((f) => f.rule),
+    );
+    throw err;
   }
 
   /** @param cred from the request's snapshot (taken in #decide): the metadata is not re-read. */
@@ -732,17 +904,25 @@ export class KeyringService implements KeyringApi, Disposable {
     }
   }
 
-  async #auditBestEffort(event: AuditEventInput): Promise<void> {
+  /** @returns whether the line was written. */
+  async #auditBestEffort(event: AuditEventInput): Promise<boolean> {
     try {
       await this.#audit.append(event);
+      return true;
     } catch (e) {
       this.#logger.error(
         `Audit write failed for a '${event.decision}' event.`,
         e instanceof KeyringError ? e.code : e,
       );
+      return false;
     }
   }
 
+  /**
+   * Audits a refusal (aggregated: repeats of the same refusal within a minute become one summary
+   * line with a count; a person's `approval_denied` is always written in full) and feeds the probing rule — except `rate_limited`, which is not probing (a
+   * client that retries on it must not lock itself out).
+   */
   async #recordDenial(
     agentId: string,
     claimed: string | null,
@@ -753,18 +933,32 @@ export class KeyringService implements KeyringApi, Disposable {
     ctx: CallContext,
     rules: AnomalyRuleId[] = [],
   ): Promise<void> {
-    this.#anomaly.recordDecision(agentId, true);
-    await this.#auditBestEffort({
+    const code = e instanceof KeyringError ? e.code : 'internal_error';
+    if (code !== 'rate_limited') {
+      this.#anomaly.recordDecision(agentId, true);
+    }
+    const event: AuditEventInput = {
       ...blankEvent(tool, 'deny'),
       agent_id: agentId,
-      claimed_agent_id: claimed,
-      credential,
-      scope,
-      code: e instanceof KeyringError ? e.code : 'internal_error',
-      reason: e instanceof KeyringError ? e.message.slice(0, MAX_REASON_CHARS) : null,
-      client: ctx.client ?? null,
+      claimed_agent_id: claimed === null ? null : this.#redactAll(claimed),
+      credential: this.#redactAll(credential),
+      scope: scope === null ? null : this.#redactAll(scope),
+      code,
+      reason: e instanceof KeyringError ? this.#redactAll(e.message.slice(0, MAX_REASON_CHARS)) : null,
+      client: this.#client(ctx),
       rules,
-    });
+    };
+    if (code === 'approval_denied') {
+      // A person's answer (or its timeout): each one is recorded in full, never aggregated.
+      await this.#auditBestEffort(event);
+      return;
+    }
+    // Rate refusals are one kind whatever was asked; others are per credential and scope.
+    const rated = code === 'rate_limited' || rules.includes('probing');
+    const key = rated
+      ? `${agentId}\0${tool}\0${code}`
+      : `${agentId}\0${tool}\0${code}\0${event.credential}\0${event.scope}\0${claimed}`;
+    await this.#denials.record(key, event);
   }
 
   #notify(
@@ -792,7 +986,94 @@ export class KeyringService implements KeyringApi, Disposable {
     if (reason === undefined) {
       return null;
     }
-    return redact(reason.slice(0, MAX_REASON_CHARS), [value.reveal()]);
+    return this.#redactAll(redact(reason.slice(0, MAX_REASON_CHARS), [value.reveal()]));
+  }
+
+  /**
+   * Agent-supplied text with every current credential value (raw, URL-encoded, base64) replaced
+   * by `[REDACTED]`: an agent's reason, client info or a name it asked for may carry another
+   * credential's value, which must not reach the audit log or its exports.
+   */
+  #redactAll(text: string): string {
+    const cache = this.#valuesMatcher;
+    let re: RegExp | undefined;
+    if (cache?.values === this.#values) {
+      re = cache.re;
+    } else {
+      re = buildSecretMatcher([...this.#values.values()].map((v) => v.value));
+      this.#valuesMatcher = { values: this.#values, re };
+    }
+    if (!re) {
+      return text;
+    }
+    re.lastIndex = 0;
+    return re.test(text)
+      ? redact(
+          text,
+          [...this.#values.values()].map((v) => v.value),
+        )
+      : text;
+  }
+
+  /** The caller's client info, bounded and with every current value redacted. */
+  #client(ctx: CallContext): ClientInfo | null {
+    const c = ctx.client;
+    if (!c) {
+      return null;
+    }
+    const out: ClientInfo = {};
+    for (const k of ['name', 'version', 'conversation_id'] as const) {
+      const v = c[k];
+      if (v !== undefined && v !== null) {
+        out[k] = this.#redactAll(String(v).slice(0, MAX_CLIENT_FIELD_CHARS));
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Keeps {@link #values} in step with the metadata snapshot: only credentials whose version
+   * changed are read (the secret backend caches decrypted values), and nothing at all while the
+   * snapshot is the one already seen — so the request path pays no extra read per call.
+   */
+  async #refreshValues(meta: KeyringMetadata): Promise<void> {
+    if (this.#valuesDoc === meta) {
+      return;
+    }
+    const next = new Map<CredentialName, { version: number; value: string }>();
+    let changed = this.#values.size !== Object.keys(meta.credentials).length;
+    for (const c of Object.values(meta.credentials)) {
+      const known = this.#values.get(c.name);
+      if (known && known.version === c.version) {
+        next.set(c.name, known);
+        continue;
+      }
+      changed = true;
+      try {
+        const v = await this.#store.readVersionValue(c.name, c.version);
+        if (v) {
+          next.set(c.name, { version: c.version, value: v.reveal() });
+        }
+      } catch (e) {
+        this.#logger.warn(`Could not read the value of '${c.name}' for redaction`, e);
+      }
+    }
+    if (changed) {
+      this.#values = next;
+    }
+    this.#valuesDoc = meta;
+  }
+
+  /**
+   * Current values of every credential (as last refreshed), for the audit log's known-secrets
+   * guard. The same array while the values are unchanged (the guard caches its matcher on it).
+   */
+  knownValues(): readonly string[] {
+    if (this.#knownValuesFor !== this.#values) {
+      this.#knownValuesFor = this.#values;
+      this.#knownValuesList = [...this.#values.values()].map((v) => v.value);
+    }
+    return this.#knownValuesList;
   }
 
   async #checkForeignRotations(): Promise<void> {
@@ -853,6 +1134,15 @@ function blankEvent(tool: string, decision: AuditDecision): AuditEventInput {
     client: null,
     rules: [],
   };
+}
+
+function iso(ms: number): string {
+  return new Date(ms).toISOString();
+}
+
+/** First 12 hex digits of the token's SHA-256: tells tokens apart in the audit log, never reveals one. */
+function tokenFingerprint(token: string): string {
+  return createHash('sha256').update(token, 'utf8').digest('hex').slice(0, 12);
 }
 
 function describeFired(a: Assessment): string {

@@ -179,7 +179,8 @@ describe('MCP contract (in memory, real service)', () => {
 
   const refusals: Array<[string, () => Connected, string, Record<string, unknown>]> = [
     ['not_found', () => research, 'get_credential', { name: 'no_such_thing', scope: 'search_read' }],
-    ['agent_denied', () => research, 'get_credential', { name: 'npm_token', scope: 'publish' }],
+    // Granted to another agent only: answered exactly like a missing name (no oracle).
+    ['not_found', () => research, 'get_credential', { name: 'npm_token', scope: 'publish' }],
     ['scope_denied', () => research, 'get_credential', { name: 'scavio_api_key', scope: 'admin' }],
     [
       'anomaly_denied',
@@ -218,7 +219,7 @@ describe('MCP contract (in memory, real service)', () => {
     ],
   ];
   for (const [code, who, tool, args] of refusals) {
-    it(`${tool} refusal ${code} reaches the client as isError with structuredContent.code`, async () => {
+    it(`${tool} refusal ${code} (${String(args.name ?? args.credential)}) reaches the client as isError with structuredContent.code`, async () => {
       const r = await call(who().client, tool, args);
       assert.equal(r.isError, true);
       assert.equal(r.structuredContent?.code, code);

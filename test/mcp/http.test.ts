@@ -83,7 +83,7 @@ describe('HTTP host', () => {
       const r = await call(client, 'get_credential', { name: 'github_token', scope: 'repo_read' });
       assert.equal(r.structuredContent?.value, k.values.github_token);
       const refused = await call(client, 'get_credential', { name: 'npm_token', scope: 'publish' });
-      assert.equal(refused.structuredContent?.code, 'agent_denied');
+      assert.equal(refused.structuredContent?.code, 'not_found');
       const { resources } = await client.listResources();
       assert.deepEqual(resources.map((x) => x.name).sort(), ['github_token', 'scavio_api_key']);
     } finally {

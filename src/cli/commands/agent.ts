@@ -152,8 +152,9 @@ const revoke: Command = {
   summary: 'revoke an agent: its token stops working',
   usage: `Usage: agent-keyring agent revoke ID
 
-Revokes the agent: its token stops working at once (also for a running 'serve') and its
-leases are marked revoked. To let it back in, add a new agent and grant it the credentials.
+Revokes the agent: its token stops working at once (also for a running 'serve'), its
+leases are marked revoked, and it is removed from every credential's allowed agents and
+rotation agents. Adding the same id again starts with no grants: grant it the credentials again.
 
 Options:
 ${STORE_HELP}
@@ -171,8 +172,11 @@ ${HELP_HELP}`,
         out(`Agent '${id}' was already revoked (${agent.revoked_at}).`);
         return 0;
       }
-      await k.service.revokeAgent(id, ACTOR);
-      out(`Revoked agent '${id}': its token no longer works.`);
+      const { removedFrom } = await k.service.revokeAgent(id, ACTOR);
+      out(
+        `Revoked agent '${id}': its token no longer works` +
+          (removedFrom.length > 0 ? `; removed from ${removedFrom.join(', ')}.` : '.'),
+      );
       return 0;
     });
   },

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { exportAudit } from '../../core/audit/export';
+import { readFileStoreChainKey } from '../../core/keyring';
 import { verifyAuditFile } from '../../core/audit/verify';
 import type { AuditFilter } from '../../core/audit/auditReader';
 import { COMMON_OPTIONS, UsageError, clip, parseCommand } from '../args';
@@ -18,6 +19,9 @@ function auditPath(file: string | undefined, store: string | undefined, globals:
     : path.join(resolveStoreDir(store ?? globals.store), AUDIT_FILE);
 }
 
+/** `audit verify`'s exit code for an intact chain with a warning (crash tail, unknown key). */
+export const WARNING_EXIT = 3;
+
 const FILE_HELP = '  --file F        the audit file (default: audit.jsonl in the store)';
 
 const verify: Command = {
@@ -25,7 +29,12 @@ const verify: Command = {
   summary: 'check that no audit line was edited, deleted or inserted',
   usage: `Usage: agent-keyring audit verify [--file F]
 
-Checks the audit log's hash chain. Exit 0 when intact; exit 1 naming the first bad line and why.
+Checks the audit log's hash chain. Lines are sealed with a key kept in the store's encrypted
+secrets (read from --store, else from the folder of --file), so a line rewritten without that
+key fails. Exit 0 when intact; exit 1 naming the first bad line and why; exit 3 for an intact
+chain with a warning: a "crash tail" (lines past the end recorded in the .head file, left by a
+server killed mid-append; the next append adopts them), or lines sealed with a key this store
+does not have.
 
 Options:
 ${FILE_HELP}
@@ -34,9 +43,21 @@ ${HELP_HELP}`,
   async run(argv, globals) {
     const { values } = parseCommand(argv, { ...COMMON_OPTIONS, file: { type: 'string' } }, 0);
     const file = auditPath(values.file, values.store, globals);
-    const result = await verifyAuditFile(file, makeLogger('warn'));
+    const logger = makeLogger('warn');
+    const keyDir =
+      values.file !== undefined && (values.store ?? globals.store) === undefined
+        ? path.dirname(file)
+        : resolveStoreDir(values.store ?? globals.store);
+    const chainKey = await readFileStoreChainKey(keyDir, logger);
+    const result = await verifyAuditFile(file, logger, { chainKeys: chainKey ? [chainKey] : [] });
+    const legacy = result.lines?.legacy ? `; ${result.lines.legacy} in the older unkeyed format` : '';
+    if (result.ok && result.warning) {
+      const what = result.warning.kind === 'crash_tail' ? 'intact up to a crash tail' : 'chain intact';
+      out(`${file}: ${what} (${result.count} events${legacy}) — warning: ${result.warning.reason}`);
+      return WARNING_EXIT;
+    }
     if (result.ok) {
-      out(`${file}: intact (${result.count} event${result.count === 1 ? '' : 's'})`);
+      out(`${file}: intact (${result.count} event${result.count === 1 ? '' : 's'}${legacy})`);
       return 0;
     }
     const bad = result.firstBad;

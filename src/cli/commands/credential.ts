@@ -281,6 +281,9 @@ ${HELP_HELP}`,
         ? ` (version ${r.previous_version} stays valid until ${r.previous_valid_until})`
         : '';
       out(`${name}: version ${r.previous_version} → ${r.version}${grace}`);
+      if (r.audit_warning) {
+        err(`Warning: ${r.audit_warning}`);
+      }
       return 0;
     });
   },

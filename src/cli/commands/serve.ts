@@ -11,6 +11,7 @@ import type { Keyring } from '../../core/keyring';
 import type { AnomalyConfig } from '../../core/model';
 import { parseAnomalyConfig } from '../../core/policy/anomalyEngine';
 import type { AlertSink, Logger } from '../../core/ports';
+import { checkStorePermissions } from '../../core/store/storePermissions';
 import { COMMON_OPTIONS, CliError, UsageError, clip, parseCommand, parseInteger } from '../args';
 import { HELP_HELP, STORE_HELP, type Command } from '../command';
 import {
@@ -187,6 +188,7 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
     }
     const dir = resolveStoreDir(values.store ?? globals.store);
     const logger = makeLogger('info');
+    checkStorePermissions(dir, { logger }); // before policy.json is trusted (openStore checks again)
     const policy = loadPolicyFile(dir);
     // Listen for signals from the start: a SIGTERM during start-up still ends in a clean stop.
     const stop = waitForStopSignal(logger);

@@ -22,7 +22,7 @@ import * as nodePath from 'node:path';
 import { AuditUnavailableError, InvalidInputError } from '../errors';
 import type { AuditEvent, AuditEventInput, SecretValue } from '../model';
 import type { Clock, Disposable, Logger } from '../ports';
-import { GENESIS_HASH, eventLine, isHash, sealEvent } from './chain';
+import { type ChainKey, GENESIS_HASH, deriveChainKey, eventLine, isHash, sealEvent } from './chain';
 import { AuditLock } from './auditLock';
 import { type AuditHead, HeadFileWriter, lockPath, readHeadFile } from './headFile';
 import { countNewlines, readLastLine } from './lines';
@@ -62,6 +62,12 @@ export interface AuditLogOptions {
   logger: Logger;
   /** Current secret values; same as calling {@link AuditLog.setKnownSecrets} right after opening. */
   knownSecrets?: () => Iterable<string>;
+  /**
+   * Seal lines with an HMAC under a chain key derived from `hmacKey` (see audit/chain.ts), so only
+   * a holder of the key can write lines that verify. Appends then wait for the key, and fail
+   * (closed) when it cannot be read. Default false: plain SHA-256 lines.
+   */
+  keyedChain?: boolean;
 }
 
 interface Pending {
@@ -100,7 +106,9 @@ export class AuditLog implements Disposable {
   #file: { fh: fsp.FileHandle; ino: number; dev: number } | undefined;
   #listeners = new Set<(events: AuditEvent[]) => void>();
   #knownSecrets: (() => Iterable<string>) | undefined;
-  #matcherCache: { key: string; matcher: RegExp | undefined } | undefined;
+  readonly #keyedChain: boolean;
+  #chainKey: ChainKey | undefined;
+  #matcherCache: { key: string; matcher: RegExp | undefined; source: Iterable<string> } | undefined;
 
   private constructor(options: AuditLogOptions) {
     this.path = nodePath.resolve(options.path);
@@ -110,6 +118,7 @@ export class AuditLog implements Disposable {
     this.#clock = options.clock;
     this.#logger = options.logger;
     this.#knownSecrets = options.knownSecrets;
+    this.#keyedChain = options.keyedChain === true;
     this.#lock = new AuditLock(lockPath(this.path), this.#logger);
     this.#headFile = new HeadFileWriter(this.path, this.#logger);
   }
@@ -172,6 +181,21 @@ export class AuditLog implements Disposable {
       throw new AuditUnavailableError();
     }
     return FINGERPRINT_PREFIX + createHmac('sha256', key).update(value.reveal(), 'utf8').digest('hex');
+  }
+
+  /**
+   * The key that seals keyed lines (for verify), or undefined when this log writes plain SHA-256
+   * lines or the audit key could not be read.
+   */
+  async chainKey(): Promise<ChainKey | undefined> {
+    if (!this.#keyedChain) {
+      return undefined;
+    }
+    if (!this.#chainKey) {
+      const key = this.#key ?? (await this.#keyPending);
+      this.#chainKey = key ? deriveChainKey(key) : undefined;
+    }
+    return this.#chainKey;
   }
 
   /**
@@ -281,13 +305,19 @@ export class AuditLog implements Disposable {
     }
     let matcher: RegExp | undefined;
     try {
-      const secrets = [...this.#knownSecrets()].filter((s) => typeof s === 'string');
-      // Building the regex is the costly part; reuse it while the set of secrets is unchanged.
-      const key = secrets.join('\u0000');
-      if (this.#matcherCache?.key !== key) {
-        this.#matcherCache = { key, matcher: buildSecretMatcher(secrets) };
+      const provided = this.#knownSecrets();
+      // A provider that returns the same array while the secrets are unchanged skips the key check.
+      if (this.#matcherCache?.source !== provided || !Array.isArray(provided)) {
+        const secrets = [...provided].filter((s) => typeof s === 'string');
+        // Building the regex is the costly part; reuse it while the set of secrets is unchanged.
+        const key = secrets.join('\u0000');
+        if (this.#matcherCache?.key !== key) {
+          this.#matcherCache = { key, matcher: buildSecretMatcher(secrets), source: provided };
+        } else {
+          this.#matcherCache.source = provided;
+        }
       }
-      matcher = this.#matcherCache.matcher;
+      matcher = this.#matcherCache?.matcher;
     } catch (e) {
       this.#log(
         'error',
@@ -343,10 +373,14 @@ export class AuditLog implements Disposable {
         await fsp.mkdir(nodePath.dirname(this.path), { recursive: true });
         this.#dirReady = true;
       }
+      const chainKey = this.#keyedChain ? (this.#chainKey ?? (await this.chainKey())) : undefined;
+      if (this.#keyedChain && !chainKey) {
+        throw new Error('the audit key is not available, so keyed lines cannot be sealed');
+      }
       await this.#lock.acquire();
       try {
         batch = this.#queue.splice(0, MAX_BATCH);
-        events = await this.#appendLocked(batch);
+        events = await this.#appendLocked(batch, chainKey);
       } finally {
         this.#lock.release();
       }
@@ -381,7 +415,7 @@ export class AuditLog implements Disposable {
   }
 
   /** Under the lock: find the head, write the lines durably, update the sidecar. */
-  async #appendLocked(batch: Pending[]): Promise<AuditEvent[]> {
+  async #appendLocked(batch: Pending[], chainKey: ChainKey | undefined): Promise<AuditEvent[]> {
     const { fh, size, created } = await this.#openFile();
     let head = this.#head;
     let prefix = '';
@@ -394,7 +428,7 @@ export class AuditLog implements Disposable {
     let text = prefix;
     const events: AuditEvent[] = new Array<AuditEvent>(batch.length);
     for (let i = 0; i < batch.length; i++) {
-      const event = sealEvent(batch[i].input, prev);
+      const event = sealEvent(batch[i].input, prev, chainKey);
       events[i] = event;
       prev = event.hash;
       text += eventLine(event) + '\n';

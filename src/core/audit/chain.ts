@@ -3,7 +3,7 @@
  * Shared by the writer ({@link AuditLog}), `verifyAuditFile` and the reader, so all three agree
  * byte for byte.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { AuditEvent, AuditEventInput, ClientInfo } from '../model';
 
 /** `prev_hash` of the first line of a chain. */
@@ -25,9 +25,40 @@ export const AUDIT_FIELDS = [
   'value_fingerprint',
   'client',
   'rules',
+  'chain',
   'prev_hash',
   'hash',
 ] as const;
+
+/**
+ * `chain` of a keyed line: `hmac-sha256:<key id>`. Such a line's `hash` is an HMAC-SHA256 under the
+ * chain key (derived from the audit key, which lives in the secret backend), so only a holder of
+ * that key can write a line that verifies. Lines without `chain` are the older plain SHA-256 format.
+ */
+export const KEYED_CHAIN_PREFIX = 'hmac-sha256:';
+
+/** The key that seals keyed lines, and its public id (first 16 hex digits of its SHA-256). */
+export interface ChainKey {
+  id: string;
+  key: Buffer;
+}
+
+/** The chain key for an audit key: HMAC-SHA256(auditKey, a fixed label), so it needs no storage of its own. */
+export function deriveChainKey(auditKey: Buffer): ChainKey {
+  const key = createHmac('sha256', auditKey).update('agent-keyring audit chain v1', 'utf8').digest();
+  return { id: createHash('sha256').update(key).digest('hex').slice(0, 16), key };
+}
+
+/**
+ * The hash of a keyed line under `key` (`hmacsha256hex(prev_hash + '\n' + canonicalJson(event
+ * without hash))`), for verify.
+ */
+export function computeKeyedEventHash(event: Record<string, unknown>, key: Buffer): string {
+  const prev = typeof event.prev_hash === 'string' ? event.prev_hash : '';
+  return createHmac('sha256', key)
+    .update(prev + '\n' + canonical(event, 'hash'), 'utf8')
+    .digest('hex');
+}
 
 const HEX64 = /^[0-9a-f]{64}$/;
 
@@ -110,6 +141,7 @@ function normalizeClient(client: ClientInfo | null | undefined): ClientInfo | nu
 export function orderEvent(
   input: AuditEventInput & { ts: string },
   prevHash: string,
+  chain?: string,
 ): Omit<AuditEvent, 'hash'> {
   return {
     ts: input.ts,
@@ -126,15 +158,24 @@ export function orderEvent(
     value_fingerprint: input.value_fingerprint ?? null,
     client: normalizeClient(input.client),
     ...(Array.isArray(input.rules) ? { rules: input.rules.map(String) } : {}),
+    ...(chain !== undefined ? { chain } : {}),
     prev_hash: prevHash,
   };
 }
 
-/** {@link orderEvent}, then `hash` filled in: the event exactly as it is written. */
-export function sealEvent(input: AuditEventInput & { ts: string }, prevHash: string): AuditEvent {
-  const unsealed = orderEvent(input, prevHash);
-  const hash = createHash('sha256')
-    .update(prevHash + '\n' + canonicalOrdered(unsealed), 'utf8')
+/**
+ * {@link orderEvent}, then `hash` filled in: the event exactly as it is written. With `chainKey`
+ * the line is keyed (`chain` set, `hash` an HMAC under the key); without it, plain SHA-256.
+ */
+export function sealEvent(
+  input: AuditEventInput & { ts: string },
+  prevHash: string,
+  chainKey?: ChainKey,
+): AuditEvent {
+  const unsealed = orderEvent(input, prevHash, chainKey ? KEYED_CHAIN_PREFIX + chainKey.id : undefined);
+  const text = prevHash + '\n' + canonicalOrdered(unsealed);
+  const hash = (chainKey ? createHmac('sha256', chainKey.key) : createHash('sha256'))
+    .update(text, 'utf8')
     .digest('hex');
   return { ...unsealed, hash };
 }
@@ -150,6 +191,7 @@ export function canonicalOrdered(e: Omit<AuditEvent, 'hash'>): string {
   const c = e.client;
   return JSON.stringify({
     agent_id: e.agent_id,
+    chain: e.chain,
     claimed_agent_id: e.claimed_agent_id,
     client: c === null ? null : { conversation_id: c.conversation_id, name: c.name, version: c.version },
     code: e.code,

@@ -6,7 +6,14 @@ import { promises as fsp } from 'node:fs';
 import { InvalidInputError } from '../errors';
 import type { Logger } from '../ports';
 import { NULL_LOGGER } from '../ports';
-import { GENESIS_HASH, computeEventHash, isHash } from './chain';
+import {
+  type ChainKey,
+  GENESIS_HASH,
+  KEYED_CHAIN_PREFIX,
+  computeEventHash,
+  computeKeyedEventHash,
+  isHash,
+} from './chain';
 import { type AuditHead, readHeadFile, withAuditLock } from './headFile';
 import { forEachLine } from './lines';
 
@@ -20,6 +27,24 @@ export interface AuditVerifyResult {
    * missing line; it is 0 when the problem is the `.head` sidecar itself.
    */
   firstBad?: { line: number; reason: string };
+  /**
+   * Set (with `ok` true) when the chain is intact but runs past the end the `.head` sidecar
+   * records: the "crash tail" a writer killed between its durable line write and its sidecar update
+   * leaves (the next append adopts those lines and the warning goes away). Without a keyed chain such
+   * lines could also have been appended by anyone who can write the folder — `reason` says so.
+   */
+  warning?: { kind: 'crash_tail' | 'unknown_key'; line: number; lines: number; reason: string };
+  /**
+   * Lines by format: `keyed` ones authenticated with a key given to verify, `unauthenticated` keyed
+   * ones under a key verify was not given (their chain links are checked, their content cannot be),
+   * `legacy` plain SHA-256 lines (written before keyed chains, or by a log opened without one).
+   */
+  lines?: { keyed: number; unauthenticated: number; legacy: number };
+}
+
+export interface VerifyOptions {
+  /** Keys to authenticate keyed lines with (the keyring's, from AuditLog.chainKey()). */
+  chainKeys?: readonly ChainKey[];
 }
 
 /**
@@ -37,7 +62,9 @@ export interface AuditVerifyResult {
 export async function verifyAuditFile(
   path: string,
   logger: Logger = NULL_LOGGER,
+  opts: VerifyOptions = {},
 ): Promise<AuditVerifyResult> {
+  const keys = new Map((opts.chainKeys ?? []).map((k) => [k.id, k.key]));
   const snap = await snapshot(path, logger);
   if (snap.size === undefined) {
     if (snap.head === undefined) {
@@ -61,6 +88,12 @@ export async function verifyAuditFile(
   let expectedPrev = GENESIS_HASH;
   let hashAtRecorded: string | undefined = recordedCount === 0 ? GENESIS_HASH : undefined;
   let firstBad: { line: number; reason: string } | undefined;
+  const tally = { keyed: 0, unauthenticated: 0, legacy: 0 };
+  let firstUnauthenticated = 0;
+  /** Once a keyed line was seen, a plain one after it is a downgrade (written outside Agent Keyring). */
+  let sawKeyed = false;
+  /** Lines past the .head end that were authenticated with our key (for the crash-tail wording). */
+  let tailAuthenticated = 0;
 
   await forEachLine(
     path,
@@ -69,10 +102,20 @@ export async function verifyAuditFile(
       if (firstBad) {
         return; // keep counting lines only
       }
-      const problem = checkLine(line, n, expectedPrev);
+      const problem = checkLine(line, n, expectedPrev, keys, sawKeyed);
       if (typeof problem === 'string') {
         firstBad = { line: n, reason: problem };
         return;
+      }
+      tally[problem.format]++;
+      if (problem.format !== 'legacy') {
+        sawKeyed = true;
+      }
+      if (problem.format === 'unauthenticated' && firstUnauthenticated === 0) {
+        firstUnauthenticated = n;
+      }
+      if (recordedCount >= 0 && n > recordedCount && problem.format === 'keyed') {
+        tailAuthenticated++;
       }
       expectedPrev = problem.hash;
       if (n === recordedCount) {
@@ -83,22 +126,48 @@ export async function verifyAuditFile(
   );
 
   if (firstBad) {
-    return { ok: false, count: n, firstBad };
+    return withLines({ ok: false, count: n, firstBad }, tally);
   }
-  if (head === 'invalid') {
-    return bad(
-      n,
-      0,
-      `The .head file next to the audit log is unreadable, so deleted last lines cannot be ruled out. The chain of all ${n} line(s) is intact; delete '${path}.head' to let the next append rebuild it if you trust the file.`,
-    );
+  const result = withLines(finish(), tally);
+  if (result.ok && tally.unauthenticated > 0 && !(result.warning?.kind === 'crash_tail')) {
+    result.warning = {
+      kind: 'unknown_key',
+      line: firstUnauthenticated,
+      lines: tally.unauthenticated,
+      reason: `${tally.unauthenticated} keyed line(s), the first at line ${firstUnauthenticated}, are sealed with a key this check does not have: their chain links are intact, but their content cannot be authenticated. Verify with the keyring that wrote them (--store DIR), or treat them as forged if no other keyring writes this log.`,
+    };
   }
-  if (head !== undefined) {
-    return checkAgainstHead(n, hashAtRecorded, head);
+  return result;
+
+  function finish(): AuditVerifyResult {
+    if (head === 'invalid') {
+      return bad(
+        n,
+        0,
+        `The .head file next to the audit log is unreadable, so deleted last lines cannot be ruled out. The chain of all ${n} line(s) is intact; delete '${path}.head' to let the next append rebuild it if you trust the file.`,
+      );
+    }
+    if (head !== undefined) {
+      return checkAgainstHead(n, hashAtRecorded, head, tailAuthenticated);
+    }
+    return { ok: true, count: n };
   }
-  return { ok: true, count: n };
 }
 
-function checkAgainstHead(n: number, hashAtRecorded: string | undefined, head: AuditHead): AuditVerifyResult {
+function withLines(
+  r: AuditVerifyResult,
+  tally: { keyed: number; unauthenticated: number; legacy: number },
+): AuditVerifyResult {
+  // Only a log with keyed lines reports the split (a plain log's result keeps its old shape).
+  return tally.keyed + tally.unauthenticated > 0 ? { ...r, lines: tally } : r;
+}
+
+function checkAgainstHead(
+  n: number,
+  hashAtRecorded: string | undefined,
+  head: AuditHead,
+  tailAuthenticated: number,
+): AuditVerifyResult {
   if (n < head.count) {
     return bad(
       n,
@@ -116,11 +185,21 @@ function checkAgainstHead(n: number, hashAtRecorded: string | undefined, head: A
     );
   }
   if (n > head.count) {
-    return bad(
-      n,
-      head.count + 1,
-      `line ${head.count + 1}: it comes after the last line recorded in the .head file (line ${head.count}), so it was appended outside Agent Keyring (forged?) or by a writer that crashed before recording it.`,
-    );
+    const extra = n - head.count;
+    return {
+      ok: true,
+      count: n,
+      warning: {
+        kind: 'crash_tail',
+        line: head.count + 1,
+        lines: extra,
+        reason: `${extra === 1 ? `line ${head.count + 1} comes` : `lines ${head.count + 1}-${n} come`} after the last line recorded in the .head file (line ${head.count}), correctly chained: a crash tail, left by a writer that stopped before recording ${extra === 1 ? 'it' : 'them'} (the next append adopts ${extra === 1 ? 'it' : 'them'}). ${
+          tailAuthenticated === extra
+            ? `${extra === 1 ? 'It is' : 'They are'} sealed with this keyring's chain key, so Agent Keyring wrote ${extra === 1 ? 'it' : 'them'}.`
+            : `${extra === 1 ? 'It is' : 'Some are'} not sealed with a key this check has, so someone who can write the folder could also have appended ${extra === 1 ? 'it' : 'them'}; check ${extra === 1 ? 'it' : 'them'} if the server did not crash.`
+        }`,
+      },
+    };
   }
   return { ok: true, count: n };
 }
@@ -130,7 +209,13 @@ function bad(count: number, line: number, reason: string): AuditVerifyResult {
 }
 
 /** The line's hash when it is intact and chained, else the reason it is not. */
-function checkLine(line: string, n: number, expectedPrev: string): { hash: string } | string {
+function checkLine(
+  line: string,
+  n: number,
+  expectedPrev: string,
+  keys: ReadonlyMap<string, Buffer>,
+  sawKeyed: boolean,
+): { hash: string; format: 'keyed' | 'unauthenticated' | 'legacy' } | string {
   if (line.trim() === '') {
     return `line ${n}: it is empty (a line was blanked or a stray newline was inserted).`;
   }
@@ -150,15 +235,35 @@ function checkLine(line: string, n: number, expectedPrev: string): { hash: strin
   if (typeof obj.ts !== 'string' || typeof obj.tool !== 'string' || typeof obj.decision !== 'string') {
     return `line ${n}: it is not an audit event (missing 'ts', 'tool' or 'decision').`;
   }
-  if (computeEventHash(obj) !== obj.hash) {
-    return `line ${n}: its hash does not match its content (edited?).`;
+  let format: 'keyed' | 'unauthenticated' | 'legacy';
+  if (obj.chain === undefined) {
+    if (sawKeyed) {
+      return `line ${n}: it is a plain SHA-256 line after keyed lines, which Agent Keyring never writes (appended or rewritten outside Agent Keyring?).`;
+    }
+    if (computeEventHash(obj) !== obj.hash) {
+      return `line ${n}: its hash does not match its content (edited?).`;
+    }
+    format = 'legacy';
+  } else {
+    if (typeof obj.chain !== 'string' || !obj.chain.startsWith(KEYED_CHAIN_PREFIX)) {
+      return `line ${n}: its 'chain' field is not one Agent Keyring writes (edited?).`;
+    }
+    const key = keys.get(obj.chain.slice(KEYED_CHAIN_PREFIX.length));
+    if (key) {
+      if (computeKeyedEventHash(obj, key) !== obj.hash) {
+        return `line ${n}: its hash does not match its content under this keyring's chain key (edited, or forged without the key).`;
+      }
+      format = 'keyed';
+    } else {
+      format = 'unauthenticated';
+    }
   }
   if (obj.prev_hash !== expectedPrev) {
     return n === 1
       ? `line 1: its prev_hash is not the start of a chain (lines were deleted from the start of the file, or it was replaced).`
       : `line ${n}: its prev_hash does not match the hash of line ${n - 1} (a line was deleted, inserted or reordered before it).`;
   }
-  return { hash: obj.hash };
+  return { hash: obj.hash, format };
 }
 
 /** File size and sidecar read together under the audit lock (without it if it cannot be taken). */

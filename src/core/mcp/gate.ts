@@ -59,7 +59,7 @@ export class Gate {
     if (path !== MCP_PATH) {
       throw new Refusal(404, -32000, `Not found: the MCP endpoint is ${MCP_PATH}.`);
     }
-    const caller = await this.authenticate(req.headers.authorization);
+    const caller = await this.authenticate(req.headers.authorization, req.socket.remoteAddress);
     const method = req.method ?? '';
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
       throw new Refusal(405, -32000, 'Method not allowed: use POST, GET or DELETE on /mcp.', {
@@ -110,7 +110,7 @@ export class Gate {
     }
   }
 
-  private async authenticate(header: string | undefined): Promise<Caller> {
+  private async authenticate(header: string | undefined, remote: string | undefined): Promise<Caller> {
     if (!header) {
       // RFC 6750 §3: a challenge with no error code when no credentials were sent. There is
       // deliberately no `resource_metadata` parameter: Agent Keyring does not do OAuth. An SDK client
@@ -125,6 +125,8 @@ export class Gate {
     const agent =
       token && token.length <= MAX_TOKEN_CHARS ? await this.opts.api.authenticate(token) : undefined;
     if (!token || !agent || agent.revoked_at) {
+      // Audited, aggregated and never with the token: an operator sees a revoked agent knocking.
+      void this.opts.api.recordAuthFailure?.(agent ? 'revoked' : 'unknown', token ?? header, remote);
       throw new Refusal(
         401,
         -32001,

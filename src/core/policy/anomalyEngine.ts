@@ -56,6 +56,13 @@ export interface Assessment {
   retry_after_seconds?: number;
 }
 
+/** The outcome of {@link AnomalyEngine.checkRate}: the rate rules that fired, and their combination. */
+export interface RateCheck {
+  fired: FiredRule[];
+  retryAfter: Partial<Record<AnomalyRuleId, number>>;
+  assessment: Assessment;
+}
+
 export interface AssessInput {
   agent: Pick<AgentMeta, 'id' | 'active_hours' | 'first_used'>;
   credential: Pick<CredentialMeta, 'name'>;
@@ -70,6 +77,11 @@ export interface HistoryEvent {
   /** ISO time or epoch ms. */
   ts: string | number;
   decision: string;
+  /**
+   * A `rate_limited` refusal does not count as probing (a client retrying on it is not probing),
+   * nor does a refused bearer token (`unauthorized`: not a request of the agent's live token).
+   */
+  code?: string | null;
 }
 
 /** Audit decisions that mean "the agent was served" (they feed the learned-hours histogram). */
@@ -78,6 +90,18 @@ const SERVED_DECISIONS: ReadonlySet<string> = new Set(['allow', 'approved', 'ale
 const RANK: Record<AssessmentAction, number> = { allow: 0, alert: 1, approve: 2, deny: 3 };
 
 export const ANOMALY_RULE_IDS = Object.keys(DEFAULT_ANOMALY_CONFIG.actions) as AnomalyRuleId[];
+
+/** The rate check of a request no rate rule fired for (shared: never mutated). */
+const NOTHING_FIRED: RateCheck = Object.freeze({
+  fired: [],
+  retryAfter: {},
+  assessment: { action: 'allow', fired: [] },
+}) as RateCheck;
+
+const RULE_ORDER = Object.fromEntries(ANOMALY_RULE_IDS.map((id, i) => [id, i])) as Record<
+  AnomalyRuleId,
+  number
+>;
 
 interface AgentState {
   /** Assessed requests within the last minute, oldest first; capped at burst_per_minute + 1. */
@@ -117,14 +141,14 @@ export class AnomalyEngine {
    * rule (whatever the outcome). Never throws; an `active_hours` that does not parse counts as
    * outside active hours (fail-closed).
    */
-  assess(input: AssessInput): Assessment {
+  assess(input: AssessInput, rate: RateCheck = this.checkRate(input.agent.id)): Assessment {
     const { agent, credential, scope } = input;
     const cfg = this.#config;
     const now = this.#clock.now();
     const local = this.#clock.localTime(now);
     const st = this.#state(agent.id);
     const fired: FiredRule[] = [];
-    const retryAfter: Partial<Record<AnomalyRuleId, number>> = {};
+    const retryAfter: Partial<Record<AnomalyRuleId, number>> = { ...rate.retryAfter };
     const fire = (rule: AnomalyRuleId, message: string): void => {
       const action = cfg.actions[rule];
       if (action !== 'off') {
@@ -166,6 +190,56 @@ export class AnomalyEngine {
       );
     }
 
+    // First use of this credential by this agent.
+    if (!agent.first_used || !Object.prototype.hasOwnProperty.call(agent.first_used, credential.name)) {
+      fire(
+        'first_use',
+        `First use of '${credential.name}' by agent '${agent.id}'; the user is notified. Nothing to do unless the user objects.`,
+      );
+    }
+
+    // Outside the agent's learned usual hours (only after the learning period).
+    if (
+      st.firstSeen !== undefined &&
+      now - st.firstSeen >= cfg.learning_days * DAY_MS &&
+      st.hours[local.hour] === 0
+    ) {
+      const from = formatLocalTime({ hour: local.hour, minute: 0 });
+      const to = formatLocalTime({ hour: (local.hour + 1) % 24, minute: 0 });
+      fire(
+        'unusual_hours',
+        `Agent '${agent.id}' has never been active between ${from} and ${to} local time before. If this run is expected, nothing to do; otherwise ask the user to set active_hours for '${agent.id}' in Agent Keyring.`,
+      );
+    }
+
+    if (rate.fired.length > 0) {
+      fired.push(...rate.fired);
+      fired.sort((a, b) => RULE_ORDER[a.rule] - RULE_ORDER[b.rule]);
+    }
+    return combine(fired, retryAfter);
+  }
+
+  /**
+   * The rate rules alone — burst and the probing lockout — for one request of `agentId`, counting
+   * it for the burst rule (whatever the outcome). The service runs them BEFORE the policy check, so
+   * a hammering or locked-out agent is refused cheaply whatever it asks for (an unknown name
+   * included), and passes the result on to {@link assess} (which then does not count the request
+   * twice). Never throws.
+   */
+  checkRate(agentId: AgentId): RateCheck {
+    const cfg = this.#config;
+    const now = this.#clock.now();
+    const st = this.#state(agentId);
+    const agent = { id: agentId };
+    const fired: FiredRule[] = [];
+    const retryAfter: Partial<Record<AnomalyRuleId, number>> = {};
+    const fire = (rule: AnomalyRuleId, message: string): void => {
+      const action = cfg.actions[rule];
+      if (action !== 'off') {
+        fired.push({ rule, action, message });
+      }
+    };
+
     // Burst: every assessed request counts, refused ones too (a client hammering stays limited).
     const limit = Math.max(1, Math.floor(cfg.burst_per_minute));
     pruneBefore(st.requests, now - BURST_WINDOW_MS);
@@ -195,29 +269,9 @@ export class AnomalyEngine {
       st.lockedUntil = 0;
     }
 
-    // First use of this credential by this agent.
-    if (!agent.first_used || !Object.prototype.hasOwnProperty.call(agent.first_used, credential.name)) {
-      fire(
-        'first_use',
-        `First use of '${credential.name}' by agent '${agent.id}'; the user is notified. Nothing to do unless the user objects.`,
-      );
-    }
-
-    // Outside the agent's learned usual hours (only after the learning period).
-    if (
-      st.firstSeen !== undefined &&
-      now - st.firstSeen >= cfg.learning_days * DAY_MS &&
-      st.hours[local.hour] === 0
-    ) {
-      const from = formatLocalTime({ hour: local.hour, minute: 0 });
-      const to = formatLocalTime({ hour: (local.hour + 1) % 24, minute: 0 });
-      fire(
-        'unusual_hours',
-        `Agent '${agent.id}' has never been active between ${from} and ${to} local time before. If this run is expected, nothing to do; otherwise ask the user to set active_hours for '${agent.id}' in Agent Keyring.`,
-      );
-    }
-
-    return combine(fired, retryAfter);
+    return fired.length === 0
+      ? NOTHING_FIRED
+      : { fired, retryAfter, assessment: combine([...fired], retryAfter) };
   }
 
   /**
@@ -275,7 +329,7 @@ export class AnomalyEngine {
       }
       if (SERVED_DECISIONS.has(e.decision)) {
         this.observe(e.agent_id, at);
-      } else if (e.decision === 'deny') {
+      } else if (e.decision === 'deny' && e.code !== 'rate_limited' && e.code !== 'unauthorized') {
         this.recordDecision(e.agent_id, true, at);
       }
     }

@@ -402,15 +402,46 @@ export class CredentialStore {
   }
 
   /**
-   * Revokes an agent: its token stops working at once (the agent stays listed, marked revoked).
+   * Revokes an agent: its token stops working at once (the agent stays listed, marked revoked),
+   * and it is removed from every credential's `allowed_agents` and `rotation_agents` in the same
+   * write — so adding the id again starts with no grants (they must be given again).
+   * @returns the agent and the credentials it was removed from.
    * @throws AgentNotFoundError; StoreError.
    */
-  async revokeAgent(id: AgentId): Promise<AgentMeta> {
+  async revokeAgent(id: AgentId): Promise<AgentMeta & { removed_from?: CredentialName[] }> {
     return this.metadata.update((draft) => {
       const agent = requireAgent(draft, id);
       agent.revoked_at ??= iso(this.clock.now());
-      return agent;
+      const removedFrom: CredentialName[] = [];
+      for (const cred of Object.values(draft.credentials)) {
+        const allowed = cred.allowed_agents.filter((a) => a !== id);
+        const rotators = cred.rotation_agents?.filter((a) => a !== id);
+        if (
+          allowed.length !== cred.allowed_agents.length ||
+          rotators?.length !== cred.rotation_agents?.length
+        ) {
+          removedFrom.push(cred.name);
+          cred.allowed_agents = allowed;
+          if (rotators) {
+            cred.rotation_agents = rotators;
+          }
+        }
+      }
+      return { ...structuredClone(agent), removed_from: removedFrom.sort() };
     });
+  }
+
+  /**
+   * The agent a bearer token belongs to, revoked ones included (for the audit of refused tokens),
+   * or undefined. Not an authentication: use {@link authenticate} for that.
+   */
+  async agentForToken(token: string): Promise<AgentMeta | undefined> {
+    if (typeof token !== 'string' || !TOKEN_PATTERN.test(token)) {
+      return undefined;
+    }
+    const hash = sha256Hex(token);
+    const doc = await this.metadata.read();
+    return Object.values(doc.agents).find((a) => a.token_sha256 === hash);
   }
 
   /** Deletes an agent entirely. @throws AgentNotFoundError; StoreError. */

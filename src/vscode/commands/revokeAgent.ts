@@ -39,8 +39,8 @@ export function revokeAgent(ctx: CommandContext): CommandHandler {
           modal: true,
           detail:
             id === VSCODE_AGENT_ID
-              ? 'In-editor chat loses access to every credential at once. Add the agent again to reconnect.'
-              : `Its token stops working at once and its leases are revoked. To reconnect '${id}', add it again and give it the new token.`,
+              ? 'In-editor chat loses access to every credential at once, and the agent is removed from every credential it was allowed on. Add the agent again and grant it the credentials again to reconnect.'
+              : `Its token stops working at once, its leases are revoked and it is removed from every credential it was allowed on. To reconnect '${id}', add it again, give it the new token and grant it the credentials again.`,
         },
         REVOKE,
       );

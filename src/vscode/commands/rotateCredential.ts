@@ -110,11 +110,11 @@ export function rotateCredential(ctx: CommandContext): CommandHandler {
       graceSeconds = grace.seconds;
     }
 
-    const result: RotateResult = await ctx.keyring.service.rotate(name, {
-      value,
-      graceSeconds,
-      actor: ACTOR,
-    });
+    const { audit_warning: auditWarning, ...result }: RotateResult & { audit_warning?: string } =
+      await ctx.keyring.service.rotate(name, { value, graceSeconds, actor: ACTOR });
+    if (auditWarning) {
+      void vscode.window.showWarningMessage(`Agent Keyring: ${auditWarning}`);
+    }
     ctx.logger.info(`Credential '${name}' rotated to version ${result.version} by ${ACTOR}.`);
     ctx.refreshViews();
     if (!args || args.kind === 'credential') {

@@ -6,6 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { isKeyringError } from '../../core/errors';
+import type { ChainKey } from '../../core/audit/chain';
 import type { AuditVerifyResult } from '../../core/audit/verify';
 import { verifyAuditFile } from '../../core/audit/verify';
 import type { Logger } from '../../core/ports';
@@ -16,9 +17,14 @@ import { CommandId } from './commandIds';
  * Verifies the audit file at `auditPath`. A log that does not exist yet is an empty, intact log
  * (count 0), not an error.
  */
-export async function verifyAudit(auditPath: string, logger: Logger): Promise<AuditVerifyResult> {
+export async function verifyAudit(
+  auditPath: string,
+  logger: Logger,
+  audit?: { chainKey(): Promise<ChainKey | undefined> },
+): Promise<AuditVerifyResult> {
   try {
-    return await verifyAuditFile(auditPath, logger);
+    const key = await audit?.chainKey();
+    return await verifyAuditFile(auditPath, logger, { chainKeys: key ? [key] : [] });
   } catch (e) {
     if (isKeyringError(e) && e.code === 'invalid_input') {
       return { ok: true, count: 0 };
@@ -29,6 +35,12 @@ export async function verifyAudit(auditPath: string, logger: Logger): Promise<Au
 
 /** One sentence for a person: "intact, N events" or "damaged: line N: …". */
 export function describeVerifyResult(r: AuditVerifyResult): string {
+  if (r.ok && r.warning) {
+    return `The audit log's hash chain is intact (${r.count} events), with a warning: ${r.warning.reason}`;
+  }
+  if (r.ok && r.lines) {
+    return `The audit log is intact: ${r.count} event${r.count === 1 ? '' : 's'}, hash chain verified (${r.lines.keyed} sealed with this keyring's key${r.lines.legacy ? `, ${r.lines.legacy} in the older unkeyed format` : ''}).`;
+  }
   if (r.ok) {
     return r.count === 0
       ? 'The audit log is empty: nothing recorded yet.'
@@ -40,12 +52,18 @@ export function describeVerifyResult(r: AuditVerifyResult): string {
 export function verifyAuditLog(ctx: CommandContext): CommandHandler {
   return async (arg) => {
     const silent = argObject(arg)?.silent === true;
-    const result = await verifyAudit(ctx.keyring.auditPath, ctx.logger);
+    const result = await verifyAudit(ctx.keyring.auditPath, ctx.logger, ctx.keyring.audit);
     const text = `Agent Keyring: ${describeVerifyResult(result)}`;
     if (result.ok) {
-      ctx.logger.info(text);
+      if (result.warning) {
+        ctx.logger.warn(text);
+      } else {
+        ctx.logger.info(text);
+      }
       if (!silent) {
-        void vscode.window.showInformationMessage(text);
+        void (result.warning
+          ? vscode.window.showWarningMessage(text)
+          : vscode.window.showInformationMessage(text));
       }
       return result;
     }

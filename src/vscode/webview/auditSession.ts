@@ -293,7 +293,13 @@ export class AuditViewSession {
       case 'verify': {
         this.#send({ type: 'busy', what: 'verify' });
         const r = await this.#deps.verify();
-        this.#send({ type: 'verifyResult', ok: r.ok, count: r.count, firstBad: r.firstBad });
+        this.#send({
+          type: 'verifyResult',
+          ok: r.ok,
+          count: r.count,
+          firstBad: r.firstBad,
+          ...(r.warning ? { warning: r.warning.reason } : {}),
+        });
         return;
       }
       case 'export': {

@@ -161,6 +161,13 @@ export type ExtensionMessage =
       tookMs: number;
     }
   | { type: 'busy'; what: 'query' | 'verify' | 'export' }
-  | { type: 'verifyResult'; ok: boolean; count: number; firstBad?: { line: number; reason: string } }
+  | {
+      type: 'verifyResult';
+      ok: boolean;
+      count: number;
+      firstBad?: { line: number; reason: string };
+      /** An intact chain with a crash tail (see AuditVerifyResult.warning). */
+      warning?: string;
+    }
   | { type: 'exportResult'; ok: boolean; message: string }
   | { type: 'error'; message: string };

@@ -723,7 +723,9 @@ window.addEventListener('message', (event: MessageEvent<ExtensionMessage>) => {
     case 'verifyResult':
       els.verify.disabled = false;
       els.live.textContent = '';
-      if (m.ok) {
+      if (m.ok && m.warning) {
+        banner('info', `Hash chain intact (${fmt.format(m.count)} events), with a warning: ${m.warning}`);
+      } else if (m.ok) {
         banner(
           'ok',
           m.count === 0

@@ -16,7 +16,7 @@ export const getCredentialTool = defineTool({
     'Prefer http_request whenever you only need to call an HTTP API with the key: it sends the request for you and you never see the key.',
     'Use get_credential only when you must hand the value to a tool or process yourself. Do not store, print or repeat the value; ask again after expires_at.',
     'Call list_credentials first to see which names and scopes you may use.',
-    'Refusals come back as errors with a code: not_found (no such credential for you), scope_denied (ask for one of its scopes), agent_denied, anomaly_denied, approval_denied (the user said no or was not there), reveal_denied (this key is used, never read: use http_request with it instead), rate_limited (slow down), invalid_input.',
+    'Refusals come back as errors with a code: not_found (no such credential for you), scope_denied (ask for one of its scopes), anomaly_denied, approval_denied (the user said no or was not there), reveal_denied (this key is used, never read: use http_request with it instead), rate_limited (slow down), invalid_input.',
   ].join(' '),
   input: z
     .strictObject({

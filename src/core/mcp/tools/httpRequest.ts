@@ -62,7 +62,7 @@ export const httpRequestTool = defineTool({
     `Sends an HTTP request with a stored credential filled in for you, so you never see the key. Put the placeholder ${CREDENTIAL_PLACEHOLDER} where the key belongs: in a header value (e.g. "Authorization": "Bearer ${CREDENTIAL_PLACEHOLDER}") or in the URL's path or query (e.g. ?api_key=${CREDENTIAL_PLACEHOLDER}).`,
     'The response (status, headers, body up to 1 MiB) comes back with every occurrence of the key replaced by [REDACTED].',
     'Prefer this over get_credential whenever the key is only needed for an HTTP call.',
-    'Refusals come back as errors with a code: as for get_credential (not_found, scope_denied, agent_denied, anomaly_denied, approval_denied, rate_limited, invalid_input), plus host_denied (the URL host, or plain http://, is not allowed for this credential), request_denied (the method/path rules of the scope, or the placement rules of the credential, do not allow this request; the message says what is allowed) and upstream_error (the service could not be reached or did not answer in time).',
+    'Refusals come back as errors with a code: as for get_credential (not_found, scope_denied, anomaly_denied, approval_denied, rate_limited, invalid_input), plus host_denied (the URL host, or plain http://, is not allowed for this credential), request_denied (the method/path rules of the scope, or the placement rules of the credential, do not allow this request; the message says what is allowed) and upstream_error (the service could not be reached or did not answer in time).',
   ].join(' '),
   input: z
     .strictObject({

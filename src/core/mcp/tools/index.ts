@@ -14,8 +14,8 @@
 import { randomUUID } from 'node:crypto';
 import type { McpServer, RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
+import { Protocol } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
-  CallToolRequestSchema,
   ListToolsRequestSchema,
   type CallToolResult,
   type ListToolsResult,
@@ -63,6 +63,13 @@ const MAX_ISSUES = 8;
 
 const TOOLS_BY_NAME = new Map(TOOLS.map((def) => [def.name, def]));
 
+/** `tools/call` with any params: they are checked by the handler, which says clearly what is wrong. */
+const LooseCallToolRequestSchema = z.looseObject({ method: z.literal('tools/call'), params: z.unknown() });
+
+function isRecord(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
 /**
  * Registers {@link TOOLS} on `server`. Each handler never throws: it always resolves with a
  * `CallToolResult` (see the module comment for the shapes).
@@ -99,19 +106,48 @@ export function registerTools(server: McpServer, host: ToolHost): RegisteredTool
       };
     },
   );
-  server.server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
-    const def = TOOLS_BY_NAME.get(request.params.name);
+  // tools/call through Protocol's setRequestHandler, not Server's: Server's wraps the handler in a
+  // parse of CallToolRequestSchema whose failure goes back as zod's raw JSON; ours parses loosely and
+  // answers malformed params as a clear invalid_input refusal.
+  // eslint-disable-next-line @typescript-eslint/unbound-method -- called with .call(server.server) below
+  const setRawHandler = Protocol.prototype.setRequestHandler as (
+    this: unknown,
+    schema: typeof LooseCallToolRequestSchema,
+    handler: (
+      request: z.infer<typeof LooseCallToolRequestSchema>,
+      extra: ToolExtra,
+    ) => Promise<CallToolResult>,
+  ) => void;
+  setRawHandler.call(server.server, LooseCallToolRequestSchema, async (request, extra) => {
+    const params = request.params;
+    const name = isRecord(params) ? params.name : undefined;
+    const args = isRecord(params) ? params.arguments : undefined;
+    if (typeof name !== 'string' || (args !== undefined && !isRecord(args))) {
+      return refusal({
+        code: 'invalid_input',
+        message: `Invalid tools/call request: params must be an object with 'name' (the tool's name, a string: one of ${TOOLS.map((t) => t.name).join(', ')}) and optionally 'arguments' (an object). Fix the request and call again.`,
+        details: {
+          issues: [
+            ...(typeof name !== 'string' ? [{ field: 'params.name', problem: 'must be a string' }] : []),
+            ...(args !== undefined && !isRecord(args)
+              ? [{ field: 'params.arguments', problem: 'must be an object' }]
+              : []),
+          ],
+        },
+      });
+    }
+    const def = TOOLS_BY_NAME.get(name);
     if (!def || !registered[TOOLS.indexOf(def)].enabled) {
       const shown = await visibleTools(host, extra).catch(() => TOOLS.map((t) => t.name));
-      return unknownTool(request.params.name, shown);
+      return unknownTool(name, shown);
     }
-    const result = await runTool(def, request.params.arguments, extra, host);
+    const result = await runTool(def, args, extra, host);
     // A tool hidden from this agent answers like an unknown one. Only a refusal is checked (a hidden
     // tool cannot succeed), so a successful call pays nothing for it.
     if (result.isError) {
       const shown = await visibleTools(host, extra).catch(() => TOOLS.map((t) => t.name));
       if (!shown.includes(def.name)) {
-        return unknownTool(request.params.name, shown);
+        return unknownTool(name, shown);
       }
     }
     return result;

@@ -102,7 +102,7 @@ export const refusalSchema = z
     code: z
       .string()
       .describe(
-        'Stable reason code: not_found, scope_denied, agent_denied, anomaly_denied, approval_denied, rate_limited, invalid_input, rotate_denied, no_generator, host_denied, reveal_denied, request_denied, upstream_error, unauthorized, audit_unavailable, store_error, internal_error.',
+        'Stable reason code: not_found, scope_denied, anomaly_denied, approval_denied, rate_limited, invalid_input, rotate_denied, no_generator, host_denied, reveal_denied, request_denied, upstream_error, unauthorized, audit_unavailable, store_error, internal_error.',
       ),
     message: z.string().describe('What was wrong and what to do next.'),
   })
