@@ -23,6 +23,9 @@ suite('MCP in VS Code', () => {
         description: 'integration test credential',
         allowed_scopes: ['read'],
         allowed_agents: ['vscode'],
+        // Tools per agent: with a host and rotation rights, all four tools are the vscode agent's.
+        allowed_hosts: ['api.example.com'],
+        rotation_agents: ['vscode'],
         ttl_seconds: 60,
       },
       new api.SecretValue(canary),
