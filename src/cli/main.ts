@@ -20,6 +20,7 @@ import { auditGroup } from './commands/audit';
 import { bridgeCommand } from './commands/bridge';
 import { credentialGroup } from './commands/credential';
 import { serveCommand } from './commands/serve';
+import { storeGroup } from './commands/store';
 import { CancelledError, err, out, scrub } from './io';
 import { debugEnabled } from './logger';
 
@@ -28,6 +29,7 @@ const ENTRIES: Array<Command | CommandGroup> = [
   credentialGroup,
   agentGroup,
   auditGroup,
+  storeGroup,
   bridgeCommand,
 ];
 
@@ -40,7 +42,8 @@ Commands:
 ${ENTRIES.map((e) => `  ${e.name.padEnd(12)}${e.summary}`).join('\n')}
 
 Global options:
-  --store DIR     the keyring folder (default: $AGENT_KEYRING_STORE, else ~/.agent-keyring)
+  --store DIR     the keyring folder, or postgres://user@host:port/db for a team store
+                  (default: $AGENT_KEYRING_STORE, else ~/.agent-keyring)
   -h, --help      show help (also after any command: agent-keyring credential add --help)
   --version       print the version
 

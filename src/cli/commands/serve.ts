@@ -18,6 +18,7 @@ import {
   DEFAULT_HOST,
   DEFAULT_PORT,
   POLICY_FILE,
+  localDirOf,
   makeLogger,
   openStore,
   resolveStoreDir,
@@ -178,7 +179,7 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
     }
     const dir = resolveStoreDir(values.store ?? globals.store);
     const logger = makeLogger('info');
-    const policy = loadPolicyFile(dir);
+    const policy = loadPolicyFile(localDirOf(dir));
     // Listen for signals from the start: a SIGTERM during start-up still ends in a clean stop.
     const stop = waitForStopSignal(logger);
     const keyring = await openStore(dir, {
