@@ -275,6 +275,7 @@ describe('PostgreSQL team store', { skip }, () => {
     await s.credentials.addCredential({ name: 'k', allowed_scopes: ['read'] }, new SecretValue(value), 't');
     let changes = 0;
     const sub = s.credentials.onDidChange(() => changes++);
+    const beforeOutage = changes;
     await pg.pause();
     try {
       await assert.rejects(s.credentials.readCurrentValue('k'), (e: Error) => {
@@ -290,8 +291,7 @@ describe('PostgreSQL team store', { skip }, () => {
     const back = await s.credentials.readCurrentValue('k');
     assert.equal(back.value.reveal(), value);
     // The LISTEN connection comes back too: a rotation is pushed again.
-    const before = changes;
-    await waitFor(() => changes > before, 10_000, 'the resync after reconnect');
+    await waitFor(() => changes > beforeOutage, 10_000, 'the resync after reconnect');
     const other = await openStore(url);
     const heard = changes;
     await other.credentials.rotate('k', {

@@ -17,7 +17,7 @@ export interface PostgresDbOptions {
   logger: Logger;
   /** Connections for single statements (default 4). */
   poolSize?: number;
-  /** Connections for metadata transactions (default 3). */
+  /** Connections for metadata transactions (default 1: one process's updates take turns anyway). */
   writerPoolSize?: number;
 }
 
@@ -37,7 +37,7 @@ export class PostgresDb {
       connectionTimeoutMillis: 5000,
     };
     this.statements = new Pool({ ...this.config, max: opts.poolSize ?? 4 });
-    this.writers = new Pool({ ...this.config, max: opts.writerPoolSize ?? 3 });
+    this.writers = new Pool({ ...this.config, max: opts.writerPoolSize ?? 1 });
     // An idle connection that breaks (database restart) must not crash the process: the pool
     // drops it and the next query opens a new one.
     for (const pool of [this.statements, this.writers]) {

@@ -28,6 +28,7 @@ export class PostgresMetadataStore implements MetadataStore, Disposable {
   private fired = 0;
   private readonly listeners = new Set<() => void>();
   private readonly subscription: Disposable;
+  private queue: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly db: PostgresDb,
@@ -70,7 +71,19 @@ export class PostgresMetadataStore implements MetadataStore, Disposable {
    * the current document; if it changes nothing, nothing is written.
    * @throws whatever the mutator throws (nothing written); StoreError for database failures.
    */
-  async update<T>(mutator: (draft: KeyringMetadata) => T | Promise<T>): Promise<T> {
+  update<T>(mutator: (draft: KeyringMetadata) => T | Promise<T>): Promise<T> {
+    // Updates of one process take turns here, so a burst waits in this queue (no timeout) rather
+    // than in the connection pool's (which gives up after its connect timeout); across processes
+    // the row lock serialises them.
+    const run = this.queue.then(() => this.updateNow(mutator));
+    this.queue = run.then(
+      () => undefined,
+      () => undefined,
+    );
+    return run;
+  }
+
+  private async updateNow<T>(mutator: (draft: KeyringMetadata) => T | Promise<T>): Promise<T> {
     const outcome = await this.db.transaction('updating the metadata', async (client) => {
       const r = await client.query<Row>('SELECT revision, doc FROM akr_metadata WHERE id = 1 FOR UPDATE');
       const row = this.row(r.rows);
