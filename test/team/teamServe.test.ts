@@ -65,6 +65,9 @@ describe('team store: CLI and two servers on one PostgreSQL database', { skip },
     pg = await startPgCluster();
     url = await pg.createDatabase('team');
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'akr-team-state-'));
+    // The load test sends far more than 60 requests a minute; policy.json is read from the local
+    // folder of a team store (the burst rule's counters are per server for now: README).
+    fs.writeFileSync(path.join(stateDir, 'policy.json'), '{ "burst_per_minute": 100000 }\n');
     env = { AGENT_KEYRING_MASTER_KEY: randomBytes(32).toString('base64'), AGENT_KEYRING_STATE_DIR: stateDir };
   });
 
@@ -138,6 +141,7 @@ describe('team store: CLI and two servers on one PostgreSQL database', { skip },
     served.push(await startServe(url, [], env), await startServe(url, [], env));
     const [a, b] = served;
     assert.match(a.stdout(), /Store: postgres:\/\/akr_team:\*\*\*@127\.0\.0\.1:\d+\/team/);
+    assert.ok(a.stderr().includes(`anomaly rules from ${path.join(stateDir, 'policy.json')}`), a.stderr());
     const ca = await connectHttp(a.url, token);
     const cb = await connectHttp(b.url, token);
     clients.push(ca, cb);
