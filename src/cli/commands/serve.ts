@@ -152,7 +152,10 @@ export const serveCommand: Command = {
   usage: `Usage: agent-keyring serve [--port N] [--host 127.0.0.1] [--demo] [--store DIR]
 
 Runs the credential server without VS Code: Streamable HTTP MCP at http://127.0.0.1:PORT/mcp,
-secrets in an encrypted file store, anomaly rules from <store>/${POLICY_FILE}. With no human to
+secrets in an encrypted file store, anomaly rules from <store>/${POLICY_FILE}. With
+--store postgres://user@host:port/db, a team store shared by several servers (run
+'agent-keyring store upgrade' first; policy.json and the audit log are then in
+$AGENT_KEYRING_STATE_DIR, else ~/.agent-keyring/team/<user@host_port_db>). With no human to
 ask, requests that need approval are denied (approval_denied). Ctrl+C stops it.
 
 Options:
