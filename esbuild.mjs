@@ -71,6 +71,8 @@ const LAZY_CORE = [
   'src/core/audit/export.ts',
   'src/core/audit/verify.ts',
   'src/core/textLines.ts',
+  // The PostgreSQL team store and the `pg` driver: only the CLI opens one.
+  'src/core/store/postgres/',
 ];
 /**
  * Package files bundled in lazy.js, not core.js, although core.js imports them: core.js and the

@@ -25,5 +25,6 @@ export interface CommandGroup {
 }
 
 export const STORE_HELP =
-  '  --store DIR     the keyring folder (default: $AGENT_KEYRING_STORE, else ~/.agent-keyring)';
+  '  --store DIR     the keyring folder, or postgres://user@host:port/db for a team store\n' +
+  '                  (default: $AGENT_KEYRING_STORE, else ~/.agent-keyring)';
 export const HELP_HELP = '  -h, --help      show this help';

@@ -22,6 +22,7 @@ import { bridgeCommand } from './commands/bridge';
 import { credentialGroup } from './commands/credential';
 import { runCommand } from './commands/run';
 import { serveCommand } from './commands/serve';
+import { storeGroup } from './commands/store';
 import { CancelledError, err, out, scrub } from './io';
 import { debugEnabled } from './logger';
 
@@ -30,6 +31,7 @@ const ENTRIES: Array<Command | CommandGroup> = [
   credentialGroup,
   agentGroup,
   auditGroup,
+  storeGroup,
   bridgeCommand,
   runCommand,
 ];
@@ -43,7 +45,8 @@ Commands:
 ${ENTRIES.map((e) => `  ${e.name.padEnd(12)}${e.summary}`).join('\n')}
 
 Global options:
-  --store DIR     the keyring folder (default: $AGENT_KEYRING_STORE, else ~/.agent-keyring)
+  --store DIR     the keyring folder, or postgres://user@host:port/db for a team store
+                  (default: $AGENT_KEYRING_STORE, else ~/.agent-keyring)
   -h, --help      show help (also after any command: agent-keyring credential add --help,
                   or agent-keyring help credential add)
   -v, --version   print the version

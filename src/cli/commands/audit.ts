@@ -10,13 +10,13 @@ import { verifyAuditFile } from '../../core/audit/verify';
 import type { AuditFilter } from '../../core/audit/auditReader';
 import { COMMON_OPTIONS, UsageError, clip, parseCommand } from '../args';
 import { HELP_HELP, STORE_HELP, type Command, type CommandGroup, type GlobalFlags } from '../command';
-import { AUDIT_FILE, makeLogger, resolveStoreDir } from '../context';
+import { AUDIT_FILE, localDirOf, makeLogger, resolveStoreDir } from '../context';
 import { out } from '../io';
 
 function auditPath(file: string | undefined, store: string | undefined, globals: GlobalFlags): string {
   return file !== undefined
     ? path.resolve(file)
-    : path.join(resolveStoreDir(store ?? globals.store), AUDIT_FILE);
+    : path.join(localDirOf(resolveStoreDir(store ?? globals.store)), AUDIT_FILE);
 }
 
 /** `audit verify`'s exit code for an intact chain with a warning (crash tail, unknown key). */

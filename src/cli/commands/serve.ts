@@ -19,6 +19,7 @@ import {
   DEFAULT_HOST,
   DEFAULT_PORT,
   POLICY_FILE,
+  localDirOf,
   makeLogger,
   openStore,
   resolveStoreDir,
@@ -161,7 +162,10 @@ export const serveCommand: Command = {
   usage: `Usage: agent-keyring serve [--port N] [--host 127.0.0.1] [--demo] [--store DIR]
 
 Runs the credential server without VS Code: Streamable HTTP MCP at http://127.0.0.1:PORT/mcp,
-secrets in an encrypted file store, anomaly rules from <store>/${POLICY_FILE}. With no human to
+secrets in an encrypted file store, anomaly rules from <store>/${POLICY_FILE}. With
+--store postgres://user@host:port/db, a team store shared by several servers (run
+'agent-keyring store upgrade' first; policy.json and the audit log are then in
+$AGENT_KEYRING_STATE_DIR, else ~/.agent-keyring/team/<user@host_port_db>). With no human to
 ask, requests that need approval are denied (approval_denied). Ctrl+C stops it.
 
 Options:
@@ -188,8 +192,10 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
     }
     const dir = resolveStoreDir(values.store ?? globals.store);
     const logger = makeLogger('info');
-    checkStorePermissions(dir, { logger }); // before policy.json is trusted (openStore checks again)
-    const policy = loadPolicyFile(dir);
+    // The folder of this machine's files (the store itself, or a team store's local state folder):
+    // checked before policy.json is trusted (openStore checks again).
+    checkStorePermissions(localDirOf(dir), { logger });
+    const policy = loadPolicyFile(localDirOf(dir));
     // Listen for signals from the start: a SIGTERM during start-up still ends in a clean stop.
     const stop = waitForStopSignal(logger);
     const keyring = await openStore(dir, {

@@ -186,7 +186,15 @@ async function tryKeyring(kr: KeyringAccess, storeDir: string, logger: Logger): 
 }
 
 async function readKeyFile(storeDir: string): Promise<Buffer | undefined> {
-  const file = path.join(storeDir, MASTER_KEY_FILE);
+  return readMasterKeyFile(path.join(storeDir, MASTER_KEY_FILE));
+}
+
+/**
+ * Reads a base64 master key file, or undefined when it does not exist.
+ * @throws StoreError when it is readable or writable by group or others (says to `chmod 600` it),
+ * cannot be opened, or does not hold a 32-byte key. Messages never contain key material.
+ */
+export async function readMasterKeyFile(file: string): Promise<Buffer | undefined> {
   let fh: fs.promises.FileHandle;
   try {
     fh = await fs.promises.open(file, 'r');
@@ -222,7 +230,11 @@ async function createKeyFile(storeDir: string, logger: Logger): Promise<Buffer> 
   return key;
 }
 
-function decodeKey(text: string, where: string): Buffer {
+/**
+ * Decodes a base64 32-byte master key; `where` names its source in the error.
+ * @throws StoreError (without key material) when it is not one.
+ */
+export function decodeKey(text: string, where: string): Buffer {
   const t = text.trim();
   const key = /^[A-Za-z0-9+/]{43}=$/.test(t) ? Buffer.from(t, 'base64') : undefined;
   if (!key || key.length !== 32) {

@@ -1,0 +1,142 @@
+/**
+ * Change notifications of a team store: one dedicated connection `LISTEN`s on
+ * {@link NOTIFY_CHANNEL}; every metadata update and secret write sends `pg_notify` in its own
+ * transaction, so every server hears about a commit right after it happens (sub-millisecond on one
+ * host) and pushes it to its MCP subscribers.
+ *
+ * Payloads: `m:<revision>` (the metadata document changed) and `s:<key>` (a secret entry changed).
+ * When the connection drops, it reconnects with backoff and then reports a metadata change, since
+ * notifications sent meanwhile are lost (readers revalidate on every read anyway; this only keeps
+ * subscriptions current).
+ */
+import { Client, type ClientConfig, type Notification } from 'pg';
+import type { Disposable, Logger } from '../../ports';
+import { NOTIFY_CHANNEL } from './schema';
+
+const MAX_RETRY_MS = 5000;
+
+export class PostgresChanges implements Disposable {
+  private client: Client | undefined;
+  private readonly metadataListeners = new Set<(revision: number | undefined) => void>();
+  private readonly secretListeners = new Set<(key: string) => void>();
+  private closed = false;
+  private retryMs = 100;
+  private retryTimer: NodeJS.Timeout | undefined;
+
+  constructor(
+    private readonly config: ClientConfig,
+    private readonly display: string,
+    private readonly logger: Logger,
+  ) {}
+
+  /** Connects and starts listening. @throws the connection error (the caller wraps it). */
+  async start(): Promise<void> {
+    await this.connect();
+  }
+
+  /** `revision` is undefined after a reconnect (something may have changed meanwhile). */
+  onMetadata(listener: (revision: number | undefined) => void): Disposable {
+    this.metadataListeners.add(listener);
+    return { dispose: () => this.metadataListeners.delete(listener) };
+  }
+
+  onSecret(listener: (key: string) => void): Disposable {
+    this.secretListeners.add(listener);
+    return { dispose: () => this.secretListeners.delete(listener) };
+  }
+
+  /** Stops listening and closes the connection. */
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.retryTimer);
+    const c = this.client;
+    this.client = undefined;
+    await c?.end().catch(() => undefined);
+  }
+
+  dispose(): void {
+    void this.close();
+  }
+
+  private async connect(): Promise<void> {
+    const c = new Client(this.config);
+    c.on('notification', (n: Notification) => this.dispatch(n.payload));
+    c.on('error', (e: Error) => {
+      this.logger.warn(
+        `Team store ${this.display}: the change-notification connection failed (${e.message}).`,
+      );
+      this.lost(c);
+    });
+    c.on('end', () => this.lost(c));
+    try {
+      await c.connect();
+      await c.query(`LISTEN ${NOTIFY_CHANNEL}`);
+    } catch (e) {
+      await c.end().catch(() => undefined);
+      throw e;
+    }
+    if (this.closed) {
+      await c.end().catch(() => undefined);
+      return;
+    }
+    this.client = c;
+    this.retryMs = 100;
+  }
+
+  private lost(c: Client): void {
+    if (this.closed || this.client !== c) {
+      return;
+    }
+    this.client = undefined;
+    this.scheduleReconnect();
+  }
+
+  private scheduleReconnect(): void {
+    this.retryTimer = setTimeout(() => {
+      this.connect().then(
+        () => {
+          if (!this.closed) {
+            this.logger.info(`Team store ${this.display}: change notifications are back.`);
+            this.fireMetadata(undefined);
+          }
+        },
+        () => {
+          this.retryMs = Math.min(this.retryMs * 2, MAX_RETRY_MS);
+          if (!this.closed) {
+            this.scheduleReconnect();
+          }
+        },
+      );
+    }, this.retryMs);
+    this.retryTimer.unref();
+  }
+
+  private dispatch(payload: string | undefined): void {
+    if (!payload) {
+      return;
+    }
+    if (payload.startsWith('m:')) {
+      const rev = Number(payload.slice(2));
+      this.fireMetadata(Number.isSafeInteger(rev) ? rev : undefined);
+    } else if (payload.startsWith('s:')) {
+      const key = payload.slice(2);
+      for (const l of [...this.secretListeners]) {
+        this.safely(() => l(key));
+      }
+    }
+  }
+
+  private fireMetadata(revision: number | undefined): void {
+    for (const l of [...this.metadataListeners]) {
+      this.safely(() => l(revision));
+    }
+  }
+
+  private safely(fn: () => void): void {
+    try {
+      fn();
+    } catch (e) {
+      this.logger.error(`A change listener failed: ${e instanceof Error ? e.message : String(e)}`);
+    }
+  }
+}
