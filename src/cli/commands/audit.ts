@@ -10,7 +10,7 @@ import { verifyAuditFile } from '../../core/audit/verify';
 import type { AuditFilter } from '../../core/audit/auditReader';
 import { COMMON_OPTIONS, UsageError, clip, parseCommand } from '../args';
 import { HELP_HELP, STORE_HELP, type Command, type CommandGroup, type GlobalFlags } from '../command';
-import { AUDIT_FILE, localDirOf, makeLogger, resolveStoreDir } from '../context';
+import { AUDIT_FILE, isTeamStore, localDirOf, makeLogger, resolveStoreDir, withKeyring } from '../context';
 import { out } from '../io';
 
 function auditPath(file: string | undefined, store: string | undefined, globals: GlobalFlags): string {
@@ -48,7 +48,10 @@ ${HELP_HELP}`,
       values.file !== undefined && (values.store ?? globals.store) === undefined
         ? path.dirname(file)
         : resolveStoreDir(values.store ?? globals.store);
-    const chainKey = await readFileStoreChainKey(keyDir, logger);
+    const chainKey = isTeamStore(keyDir)
+      ? // A team store keeps the audit key in the database: open it to read the key (nothing else).
+        await withKeyring(keyDir, logger, (k) => k.audit.chainKey())
+      : await readFileStoreChainKey(keyDir, logger);
     const result = await verifyAuditFile(file, logger, { chainKeys: chainKey ? [chainKey] : [] });
     const legacy = result.lines?.legacy ? `; ${result.lines.legacy} in the older unkeyed format` : '';
     if (result.ok && result.warning) {

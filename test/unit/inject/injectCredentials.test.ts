@@ -98,7 +98,8 @@ describe('injectCredentials', () => {
       error = e;
     }
     assert.ok(error instanceof KeyringError);
-    assert.equal(error.code, 'agent_denied');
+    // Not granted to this agent: answered like a name that does not exist (no oracle).
+    assert.equal(error.code, 'not_found');
     const run = auditLines(k).filter((e) => e.tool === 'run');
     assert.deepEqual(
       run.map((e) => [e.credential, e.decision]),
