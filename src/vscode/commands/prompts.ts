@@ -5,10 +5,11 @@
  * repeats the input (a user may paste a secret into the wrong box).
  */
 import * as vscode from 'vscode';
-import type { RevealMode } from '../../core/model';
+import type { AgentMeta, RevealMode } from '../../core/model';
 import type { z } from 'zod';
 import { formatZodError } from '../../core/store/schemas';
-import type { CredentialStore } from '../../core/store/credentialStore';
+import { AgentNotFoundError, type CredentialStore } from '../../core/store/credentialStore';
+import { argAgentId } from './commandContext';
 import { credentialDescription } from '../views/format';
 
 /** Largest value SecretStorage gets from us (the core refuses more). */
@@ -218,4 +219,25 @@ export async function pickRevealMode(
     ignoreFocusOut: true,
   });
   return picked?.mode;
+}
+
+/**
+ * The agent a command acts on: the id of its argument (an args object or an Agents tree node), else
+ * picked from the live agents. Undefined when the pick was cancelled.
+ * @throws AgentNotFoundError when the argument names no agent.
+ */
+export async function agentFromArg(
+  store: CredentialStore,
+  arg: unknown,
+  title: string,
+): Promise<AgentMeta | undefined> {
+  const id = argAgentId(arg) ?? (await pickAgent(store, title));
+  if (id === undefined) {
+    return undefined;
+  }
+  const agent = await store.getAgent(id);
+  if (!agent) {
+    throw new AgentNotFoundError(id);
+  }
+  return agent;
 }

@@ -8,25 +8,21 @@
  * confirmation and `removeConfigs` answers the removal offer, in test mode only. Resolves true when revoked, undefined when cancelled.
  */
 import * as vscode from 'vscode';
-import { AgentNotFoundError } from '../../core/store/credentialStore';
 import { VSCODE_AGENT_ID } from '../../core/model';
-import { ACTOR, argAgentId, argObject, type CommandContext, type CommandHandler } from './commandContext';
+import { ACTOR, argObject, type CommandContext, type CommandHandler } from './commandContext';
 import { offerToRemoveConnections } from './connectAgent';
-import { pickAgent } from './prompts';
+import { agentFromArg } from './prompts';
 
 const REVOKE = 'Revoke';
 
 export function revokeAgent(ctx: CommandContext): CommandHandler {
   return async (arg) => {
     const store = ctx.keyring.store;
-    const id = argAgentId(arg) ?? (await pickAgent(store, 'Revoke Agent'));
-    if (id === undefined) {
+    const agent = await agentFromArg(store, arg, 'Revoke Agent');
+    if (!agent) {
       return undefined;
     }
-    const agent = await store.getAgent(id);
-    if (!agent) {
-      throw new AgentNotFoundError(id);
-    }
+    const id = agent.id;
     if (agent.revoked_at) {
       void vscode.window.showInformationMessage(`Agent Keyring: agent '${id}' is already revoked.`);
       return true;

@@ -10,24 +10,20 @@
  */
 import * as vscode from 'vscode';
 import { VSCODE_AGENT_ID } from '../../core/model';
-import { AgentNotFoundError } from '../../core/store/credentialStore';
 import { showTokenOnce } from './addAgent';
-import { ACTOR, argAgentId, argObject, type CommandContext, type CommandHandler } from './commandContext';
-import { pickAgent } from './prompts';
+import { ACTOR, argObject, type CommandContext, type CommandHandler } from './commandContext';
+import { agentFromArg } from './prompts';
 
 const ROTATE = 'Rotate Token';
 
 export function rotateAgentToken(ctx: CommandContext): CommandHandler {
   return async (arg) => {
     const store = ctx.keyring.store;
-    const id = argAgentId(arg) ?? (await pickAgent(store, 'Rotate Agent Token'));
-    if (id === undefined) {
+    const agent = await agentFromArg(store, arg, 'Rotate Agent Token');
+    if (!agent) {
       return undefined;
     }
-    const agent = await store.getAgent(id);
-    if (!agent) {
-      throw new AgentNotFoundError(id);
-    }
+    const id = agent.id;
     if (agent.revoked_at) {
       void vscode.window.showInformationMessage(
         `Agent Keyring: agent '${id}' is revoked. Add it again (Add Agent…) to give it a token.`,
