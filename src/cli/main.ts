@@ -1,5 +1,5 @@
 /**
- * `agent-keyring`: the command line (DESIGN §5). Dispatches to one command per file under
+ * `agent-keyring`: the command line (README.md, "Headless CLI"). Dispatches to one command per file under
  * `commands/` and turns every error into one line on stderr and an exit code:
  *
  *   0  success

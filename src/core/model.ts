@@ -4,7 +4,7 @@
  * which refuses to print itself.
  */
 
-/** `^[a-z0-9][a-z0-9_.-]{0,63}$` — shared by credential names and agent ids (DESIGN §2). */
+/** `^[a-z0-9][a-z0-9_.-]{0,63}$` — shared by credential names and agent ids (README.md). */
 export const ID_PATTERN = /^[a-z0-9][a-z0-9_.-]{0,63}$/;
 /** Scope strings: a little wider than ids so `repo:write`-style scopes work. */
 export const SCOPE_PATTERN = /^[a-z0-9][a-z0-9_.:-]{0,63}$/;
@@ -187,7 +187,7 @@ export interface ClientInfo {
   conversation_id?: string;
 }
 
-/** One line of the audit log (DESIGN §6). Never carries a value. */
+/** One line of the audit log (README.md, "Security model"). Never carries a value. */
 export interface AuditEvent {
   ts: IsoTime;
   agent_id: string | null;
@@ -213,7 +213,7 @@ export interface AuditEvent {
 /** What a caller hands to the audit log; `ts`, `prev_hash` and `hash` are filled in. */
 export type AuditEventInput = Omit<AuditEvent, 'ts' | 'prev_hash' | 'hash' | 'chain'> & { ts?: IsoTime };
 
-/** Actions an anomaly rule can take (DESIGN §6). */
+/** Actions an anomaly rule can take (README.md, "Security model"). */
 export type RuleAction = 'alert' | 'approve' | 'deny' | 'off';
 
 export type AnomalyRuleId =

@@ -1,5 +1,5 @@
 /**
- * Several windows, one server (DESIGN §4), in the real extension host. The suite runs one window,
+ * Several windows, one server (README.md, "In VS Code"), in the real extension host. The suite runs one window,
  * so "the first window" is simulated faithfully by a separate process: `agent-keyring serve` over
  * THIS window's global-storage folder (the same metadata file and audit log another window's
  * extension host would use; its values live in its own encrypted file, as SecretStorage is not

@@ -1,5 +1,5 @@
 /**
- * Bad input of any shape (DESIGN §7): each gets a clear isError result with a stable code, the
+ * Bad input of any shape (README.md, "Security model"): each gets a clear isError result with a stable code, the
  * server keeps answering, no supplied string longer than 64 characters comes back, and secrets
  * (a new_value canary, the stored credential canaries) never appear in any error text.
  */

@@ -1,5 +1,5 @@
 /**
- * MCP contract (DESIGN §3): a real SDK Client against createCredentialServer() over an in-memory
+ * MCP contract (README.md, "What agents get"): a real SDK Client against createCredentialServer() over an in-memory
  * transport pair, backed by the real KeyringService (test/helpers/testKeyring.ts).
  */
 import assert from 'node:assert/strict';

@@ -1,5 +1,5 @@
 /**
- * `agent-keyring run`: starts a command with keys from the keyring in its environment (DESIGN §8).
+ * `agent-keyring run`: starts a command with keys from the keyring in its environment (README.md, "Run tools and MCP servers with keys").
  *
  *   run --env VAR=credential[:scope] … [--env-file FILE] -- cmd args…      a process
  *   run --mcp --env … -- cmd args…                                        a stdio MCP server, restarted on rotation

@@ -1,5 +1,5 @@
 /**
- * The audit log (DESIGN §6): append-only JSONL, one event per decision, hash-chained, durable
+ * The audit log (README.md, "Security model"): append-only JSONL, one event per decision, hash-chained, durable
  * before anything is released, shared safely by several processes.
  *
  * Write path per batch (group commit: every event queued while the previous batch was being

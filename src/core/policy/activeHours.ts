@@ -1,5 +1,5 @@
 /**
- * `active_hours` windows (DESIGN §2): `HH:MM-HH:MM` in the user's local time. The start is
+ * `active_hours` windows (README.md): `HH:MM-HH:MM` in the user's local time. The start is
  * inclusive and the end exclusive, so `08:00-20:00` admits 08:00 … 19:59. A window whose end is
  * before its start wraps midnight (`22:00-06:00`), and `00:00-24:00` means always.
  */

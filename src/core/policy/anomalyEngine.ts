@@ -1,5 +1,5 @@
 /**
- * Anomaly rules (DESIGN §6). They run after the policy check has allowed a request and decide
+ * Anomaly rules (README.md, "Security model"). They run after the policy check has allowed a request and decide
  * whether it goes through (`allow`), goes through with a notice (`alert`), waits for the human
  * (`approve`) or is refused (`deny`). Each rule's action is configurable, `off` included; the
  * strongest action of the rules that fired wins (deny > approve > alert > allow).

@@ -1,5 +1,5 @@
 /**
- * Policy checks on credential metadata (DESIGN §2, §3): who may use a credential, with which
+ * Policy checks on credential metadata (README.md): who may use a credential, with which
  * scope, who may rotate it, and where `http_request` may send it. Pure functions over
  * {@link CredentialMeta}: no I/O, no clock, no values — they run before the anomaly rules.
  */

@@ -1,5 +1,5 @@
 /**
- * {@link SecretBackend} over `<dir>/secrets.json` for the headless server (DESIGN §5): a JSON map
+ * {@link SecretBackend} over `<dir>/secrets.json` for the headless server (README.md, "Headless CLI"): a JSON map
  * `key → base64(iv | tag | ciphertext)`, AES-256-GCM with a fresh 12-byte IV per write and the
  * key as additional authenticated data, so an entry cannot be moved under another key.
  */

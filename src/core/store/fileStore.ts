@@ -1,5 +1,5 @@
 /**
- * Opens the encrypted file store (DESIGN §5) in one call: master key, metadata, secrets and the
+ * Opens the encrypted file store (README.md, "Headless CLI") in one call: master key, metadata, secrets and the
  * {@link CredentialStore} over them. Used by `agent-keyring serve` and the CLI.
  */
 import { type Clock, type Disposable, type Logger, NULL_LOGGER, SYSTEM_CLOCK } from '../ports';

@@ -1,5 +1,5 @@
 /**
- * The 32-byte key that encrypts the file store's values (DESIGN §5): from the OS keyring where
+ * The 32-byte key that encrypts the file store's values (README.md, "Headless CLI"): from the OS keyring where
  * one answers, else a 0600 `master.key` file. The source is recorded in `<dir>/store.json`, so a
  * store created with the keyring is never silently re-keyed from a file later (that would make
  * every stored value unreadable).
