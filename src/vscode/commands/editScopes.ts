@@ -6,17 +6,15 @@
  * the other field is left as it is. Resolves the updated metadata.
  */
 import * as vscode from 'vscode';
-import { CredentialNotFoundError } from '../../core/errors';
 import { CredentialPatchSchema } from '../../core/store/schemas';
 import {
   ACTOR,
-  argCredentialName,
   argObject,
   optionalStrings,
   type CommandContext,
   type CommandHandler,
 } from './commandContext';
-import { ask, parseList, pickAllowedAgents, pickCredential, schemaValidator } from './prompts';
+import { ask, parseList, pickAllowedAgents, credentialFromArg, schemaValidator } from './prompts';
 
 const TITLE = 'Edit Scopes';
 
@@ -24,14 +22,11 @@ export function editScopes(ctx: CommandContext): CommandHandler {
   return async (arg) => {
     const store = ctx.keyring.store;
     const args = argObject(arg);
-    const name = argCredentialName(arg) ?? (await pickCredential(store, TITLE, Date.now()));
-    if (name === undefined) {
+    const current = await credentialFromArg(store, arg, TITLE);
+    if (!current) {
       return undefined;
     }
-    const current = await store.getCredential(name);
-    if (!current) {
-      throw new CredentialNotFoundError(name);
-    }
+    const name = current.name;
     let scopes = optionalStrings(args, 'scopes');
     let agents = optionalStrings(args, 'agents');
     if (scopes === undefined && agents === undefined) {

@@ -5,11 +5,12 @@
  * repeats the input (a user may paste a secret into the wrong box).
  */
 import * as vscode from 'vscode';
-import type { AgentMeta, RevealMode } from '../../core/model';
+import { CredentialNotFoundError } from '../../core/errors';
+import type { AgentMeta, CredentialMeta, RevealMode } from '../../core/model';
 import type { z } from 'zod';
 import { formatZodError } from '../../core/store/schemas';
 import { AgentNotFoundError, type CredentialStore } from '../../core/store/credentialStore';
-import { argAgentId } from './commandContext';
+import { argAgentId, argCredentialName } from './commandContext';
 import { credentialDescription } from '../views/format';
 
 /** Largest value SecretStorage gets from us (the core refuses more). */
@@ -240,4 +241,25 @@ export async function agentFromArg(
     throw new AgentNotFoundError(id);
   }
   return agent;
+}
+
+/**
+ * The credential a command acts on: the name of its argument (an args object or a Credentials tree
+ * node), else picked from the list. Undefined when the pick was cancelled.
+ * @throws CredentialNotFoundError when the argument names no credential.
+ */
+export async function credentialFromArg(
+  store: CredentialStore,
+  arg: unknown,
+  title: string,
+): Promise<CredentialMeta | undefined> {
+  const name = argCredentialName(arg) ?? (await pickCredential(store, title, Date.now()));
+  if (name === undefined) {
+    return undefined;
+  }
+  const cred = await store.getCredential(name);
+  if (!cred) {
+    throw new CredentialNotFoundError(name);
+  }
+  return cred;
 }

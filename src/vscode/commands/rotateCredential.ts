@@ -9,18 +9,11 @@
  */
 import * as vscode from 'vscode';
 import type { RotateResult } from '../../core/api';
-import { CredentialNotFoundError, NoGeneratorError } from '../../core/errors';
+import { NoGeneratorError } from '../../core/errors';
 import { SecretValue } from '../../core/model';
 import { formatLocal } from '../views/format';
-import {
-  ACTOR,
-  argCredentialName,
-  argObject,
-  optionalNumber,
-  type CommandContext,
-  type CommandHandler,
-} from './commandContext';
-import { ask, pickCredential, validateSecretValue } from './prompts';
+import { ACTOR, argObject, optionalNumber, type CommandContext, type CommandHandler } from './commandContext';
+import { ask, credentialFromArg, validateSecretValue } from './prompts';
 
 const TITLE = 'Rotate Credential';
 
@@ -35,14 +28,11 @@ export function rotateCredential(ctx: CommandContext): CommandHandler {
   return async (arg) => {
     const store = ctx.keyring.store;
     const args = argObject(arg);
-    const name = argCredentialName(arg) ?? (await pickCredential(store, TITLE, Date.now()));
-    if (name === undefined) {
+    const cred = await credentialFromArg(store, arg, TITLE);
+    if (!cred) {
       return undefined;
     }
-    const cred = await store.getCredential(name);
-    if (!cred) {
-      throw new CredentialNotFoundError(name);
-    }
+    const name = cred.name;
     const hasGenerator = cred.rotation?.generator !== undefined;
     const title = `${TITLE}: ${name} (v${cred.version})`;
 

@@ -8,18 +8,11 @@
  * `agent` removes that agent's own mode. Resolves the updated metadata.
  */
 import * as vscode from 'vscode';
-import { CredentialNotFoundError, InvalidInputError } from '../../core/errors';
+import { InvalidInputError } from '../../core/errors';
 import { DEFAULT_REVEAL_MODE, REVEAL_MODES, type CredentialMeta, type RevealMode } from '../../core/model';
 import { effectiveRevealMode } from '../../core/policy/revealMode';
-import {
-  ACTOR,
-  argCredentialName,
-  argObject,
-  optionalString,
-  type CommandContext,
-  type CommandHandler,
-} from './commandContext';
-import { pickAgent, pickCredential, pickRevealMode } from './prompts';
+import { ACTOR, argObject, optionalString, type CommandContext, type CommandHandler } from './commandContext';
+import { pickAgent, credentialFromArg, pickRevealMode } from './prompts';
 
 const TITLE = 'Set Reveal Mode';
 const ONE_AGENT = 'For one agent…';
@@ -29,14 +22,11 @@ export function setRevealMode(ctx: CommandContext): CommandHandler {
   return async (arg) => {
     const store = ctx.keyring.store;
     const args = argObject(arg);
-    const name = argCredentialName(arg) ?? (await pickCredential(store, TITLE, Date.now()));
-    if (name === undefined) {
+    const current = await credentialFromArg(store, arg, TITLE);
+    if (!current) {
       return undefined;
     }
-    const current = await store.getCredential(name);
-    if (!current) {
-      throw new CredentialNotFoundError(name);
-    }
+    const name = current.name;
     let agent = optionalString(args, 'agent');
     let mode = optionalString(args, 'mode');
     if (mode === undefined) {
