@@ -5,9 +5,9 @@
  */
 import * as net from 'node:net';
 import * as vscode from 'vscode';
-import type { Logger } from '../core/ports';
+import type { Logger } from '../../core/ports';
 import type { ServerController, ServerState } from './serverController';
-import { CONFIG_SECTION, Setting, fullName } from './settings';
+import { CONFIG_SECTION, Setting, fullName } from '../settings';
 
 export function describeState(state: ServerState): string {
   switch (state.kind) {
