@@ -155,12 +155,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
   const trees = {
     credentials: disposables.add(
       new CredentialsTree({
-        store: keyring.store,
+        store: keyring.admin,
         clock: SYSTEM_CLOCK,
         changes: [(l) => secrets.onDidChange(() => l())],
       }),
     ),
-    agents: disposables.add(new AgentsTree({ store: keyring.store, clock: SYSTEM_CLOCK })),
+    agents: disposables.add(new AgentsTree({ store: keyring.admin, clock: SYSTEM_CLOCK })),
   };
   disposables.add(
     vscode.window.createTreeView(CREDENTIALS_VIEW_ID, {
@@ -172,7 +172,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
     vscode.window.createTreeView(AGENTS_VIEW_ID, { treeDataProvider: trees.agents, showCollapseAll: true }),
   );
   // The walkthrough ticks "Add a credential" / "Connect a CLI agent" on these (package.json).
-  disposables.add(trackContextKeys(keyring.store, logger));
+  disposables.add(trackContextKeys(keyring.admin, logger));
   const ring = keyring;
   const auditView = disposables.add(
     new AuditViewProvider({
@@ -183,8 +183,8 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
       record: testMode,
       onShown: () => alerts.markAllSeen(),
       options: async () => ({
-        agents: (await ring.store.listAgents()).map((a) => a.id).sort(),
-        credentials: (await ring.store.listCredentials()).map((c) => c.name).sort(),
+        agents: (await ring.admin.listAgents()).map((a) => a.id).sort(),
+        credentials: (await ring.admin.listCredentials()).map((c) => c.name).sort(),
       }),
       verify: () => verifyAudit(ring.auditPath, logger, ring.audit),
       export: async (filter, format) => {
