@@ -13,6 +13,8 @@ export interface Command {
   summary: string;
   /** Full `--help` text. */
   usage: string;
+  /** Other names that run this command, not listed in help (kept for old scripts). */
+  aliases?: readonly string[];
   run(argv: string[], globals: GlobalFlags): Promise<number>;
 }
 

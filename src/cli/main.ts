@@ -156,7 +156,7 @@ async function dispatch(argv: string[], hint: { current: HelpHint }): Promise<nu
     out(entry.usage);
     return 0;
   }
-  const sub = entry.subcommands.find((s) => s.name === subName);
+  const sub = entry.subcommands.find((s) => s.name === subName || s.aliases?.includes(subName));
   if (!sub) {
     const names = entry.subcommands.map((s) => s.name);
     throw new UsageError(

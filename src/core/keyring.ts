@@ -6,6 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { KeyringAdmin } from './admin';
 import { AuditLog } from './audit/auditLog';
 import { type ChainKey, deriveChainKey } from './audit/chain';
 import { readAuditEvents } from './audit/auditReader';
@@ -50,6 +51,9 @@ export interface KeyringParts {
 
 export interface Keyring extends Disposable {
   service: KeyringService;
+  /** The one entry for a human's changes (CLI, editor, imports) and their metadata reads. */
+  admin: KeyringAdmin;
+  /** The store itself: for the core and the composition root only (front ends use `admin`). */
   store: CredentialStore;
   audit: AuditLog;
   anomaly: AnomalyEngine;
@@ -139,6 +143,7 @@ export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
   };
   return {
     service,
+    admin: new KeyringAdmin({ store, service, logger }),
     store,
     audit,
     anomaly,

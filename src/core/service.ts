@@ -143,7 +143,7 @@ export class KeyringService implements KeyringApi, Disposable {
   readonly #rotateListeners = new Set<(name: CredentialName) => void>();
   readonly #revokeListeners = new Set<(agentId: string) => void>();
   /** Last version seen per credential, to notice rotations made by other processes/windows. */
-  #knownVersions = new Map<CredentialName, number>();
+  #knownVersions = new Map<CredentialName, { created: string; version: number }>();
   readonly #disposables: Disposable[] = [];
   /** Refusals (of authenticated agents) and failed authentications, aggregated per kind and window. */
   readonly #denials: RepeatAggregator;
@@ -167,7 +167,7 @@ export class KeyringService implements KeyringApi, Disposable {
     this.#grants = deps.grants ?? new ApprovalGrants(deps.clock);
     this.#fetch = deps.fetch ?? fetch;
     this.#upstreamTimeoutMs = deps.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS;
-    this.#disposables.push(this.#store.onDidChange(() => void this.#checkForeignRotations()));
+    this.#disposables.push(this.#store.onDidChange(() => void this.#noticeRotations()));
     const write = async (e: AuditEventInput): Promise<void> => {
       await this.#auditBestEffort(e);
     };
@@ -240,7 +240,9 @@ export class KeyringService implements KeyringApi, Disposable {
   /** Call once after construction: remembers current versions so foreign rotations are noticed. */
   async init(): Promise<void> {
     const meta = await this.#store.snapshot();
-    this.#knownVersions = new Map(Object.values(meta.credentials).map((c) => [c.name, c.version]));
+    this.#knownVersions = new Map(
+      Object.values(meta.credentials).map((c) => [c.name, { created: c.created_at, version: c.version }]),
+    );
   }
 
   dispose(): void {
@@ -596,9 +598,9 @@ export class KeyringService implements KeyringApi, Disposable {
       );
     }
     const result = await this.#store.rotate(name, { value, graceSeconds, actor: opts.actor });
-    // The store's change event may have announced this version already.
-    const announced = this.#knownVersions.get(name) === result.version;
-    this.#knownVersions.set(name, result.version);
+    // Listeners hear of the new version from the one source of rotation events (the store's
+    // change), which is awaited here so they are told before this returns.
+    await this.#noticeRotations();
     // An agent's rotation was made durable (fail-closed) before it happened; this line records the
     // outcome. A human's rotation is best effort: it happens, and the caller is warned.
     const audited = await this.#auditBestEffort({
@@ -611,9 +613,6 @@ export class KeyringService implements KeyringApi, Disposable {
       value_fingerprint: await this.#audit.fingerprint(value).catch(() => null),
       client: ctx ? this.#client(ctx) : { name: opts.actor },
     });
-    if (!announced) {
-      this.#emitRotated(name);
-    }
     if (!audited && !ctx) {
       const warning = `'${name}' was rotated to version ${result.version}, but the audit log could not record it. Check the disk and the audit file's permissions.`;
       this.#logger.warn(warning);
@@ -1076,13 +1075,25 @@ export class KeyringService implements KeyringApi, Disposable {
     return this.#knownValuesList;
   }
 
-  async #checkForeignRotations(): Promise<void> {
+  /**
+   * The one source of rotation events: after any store change (this process's rotation, an
+   * agent's, or another process's noticed by the store's watcher) compares each credential's
+   * version with the last one announced and tells listeners once per new version. Versions only
+   * grow, so a snapshot read before a newer one (two changes in flight) announces nothing twice
+   * and nothing backwards.
+   */
+  async #noticeRotations(): Promise<void> {
     try {
       const meta = await this.#store.snapshot();
       for (const c of Object.values(meta.credentials)) {
         const known = this.#knownVersions.get(c.name);
-        this.#knownVersions.set(c.name, c.version);
-        if (known !== undefined && known !== c.version) {
+        // The same credential (not one removed and added again under its name) at a newer version.
+        const same = known?.created === c.created_at;
+        if (same && c.version <= known.version) {
+          continue;
+        }
+        this.#knownVersions.set(c.name, { created: c.created_at, version: c.version });
+        if (same) {
           this.#emitRotated(c.name);
         }
       }

@@ -6,7 +6,7 @@
  * command was merely opened.
  */
 import * as vscode from 'vscode';
-import type { CredentialStore } from '../core/store/credentialStore';
+import type { KeyringReader } from '../core/admin';
 import { VSCODE_AGENT_ID } from '../core/model';
 import type { Logger } from '../core/ports';
 
@@ -14,7 +14,7 @@ export const HAS_CREDENTIALS = 'agentKeyring.hasCredentials';
 export const HAS_EXTERNAL_AGENTS = 'agentKeyring.hasExternalAgents';
 
 /** Sets both keys now and after every store change; dispose to stop. */
-export function trackContextKeys(store: CredentialStore, logger: Logger): vscode.Disposable {
+export function trackContextKeys(store: KeyringReader, logger: Logger): vscode.Disposable {
   let last: { creds: boolean; agents: boolean } | undefined;
   let running: Promise<void> | undefined;
   let again = false;

@@ -597,7 +597,7 @@ export const tests = [
       const menu = page.locator('.context-view .monaco-menu, .monaco-menu-container').first();
       await menu.waitFor({ state: 'visible' });
       const text = await menu.innerText();
-      for (const entry of ['Rotate Credential', 'Edit Scopes…', 'Copy Name', 'Revoke Credential']) {
+      for (const entry of ['Rotate Credential', 'Edit Scopes…', 'Copy Name', 'Remove Credential']) {
         assert.ok(text.includes(entry), `context menu has ${entry}: ${text}`);
       }
       await shot(env, '06-credential-context-menu.png');
@@ -675,7 +675,7 @@ export const tests = [
     },
   },
   {
-    name: 'Revoke Credential from the context menu asks in a modal, then removes it',
+    name: 'Remove Credential from the context menu asks in a modal, then removes it',
     async run(env) {
       const { page } = env;
       await openKeyring(page);
@@ -692,7 +692,7 @@ export const tests = [
       const row = treeRow(page, 'Credentials', DOOMED);
       await row.waitFor();
       await row.click({ button: 'right' });
-      const item = page.locator('.monaco-menu .action-label', { hasText: 'Revoke Credential' });
+      const item = page.locator('.monaco-menu .action-label', { hasText: 'Remove Credential' });
       await item.hover();
       await item.click();
       const dialog = page.locator('.monaco-dialog-box');
@@ -701,9 +701,9 @@ export const tests = [
         await page.keyboard.press('Enter');
         await dialog.waitFor({ state: 'visible' });
       });
-      assert.match(await dialog.innerText(), new RegExp(`Revoke credential '${DOOMED}'\\?`));
+      assert.match(await dialog.innerText(), new RegExp(`Remove credential '${DOOMED}'\\?`));
       await shot(env, '11-revoke-confirm-modal.png');
-      await dialog.locator('.monaco-button', { hasText: /^Revoke$/ }).click();
+      await dialog.locator('.monaco-button', { hasText: /^Remove$/ }).click();
       await row.waitFor({ state: 'detached' });
     },
   },

@@ -227,13 +227,17 @@ suite('commands and views', () => {
     assert.equal(await api.keyring.store.getCredential('Bad Name'), undefined);
   });
 
-  test('Revoke Credential removes it and all its values; the tree drops it', async () => {
+  test('Remove Credential removes it and all its values; the tree drops it', async () => {
     const { api } = await activateExtension();
-    const removed = await vscode.commands.executeCommand('agentKeyring.revokeCredential', {
+    const removed = await vscode.commands.executeCommand('agentKeyring.removeCredential', {
       name,
       confirmed: true,
     });
     assert.equal(removed, true);
+    assert.ok(
+      (await vscode.commands.getCommands(true)).includes('agentKeyring.revokeCredential'),
+      'the old id stays registered as an alias',
+    );
     assert.equal(await api.keyring.store.getCredential(name), undefined);
     assert.equal(await api.secrets.get(`credential/${name}/v1`), undefined);
     assert.equal(await api.secrets.get(`credential/${name}/v2`), undefined);

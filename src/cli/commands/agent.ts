@@ -62,12 +62,7 @@ ${HELP_HELP}`,
     );
     const dir = resolveStoreDir(values.store ?? globals.store);
     return withKeyring(dir, makeLogger('warn'), async (k) => {
-      const { agent, token } = await k.store.addAgent({
-        id: input.id,
-        label: input.label ?? input.id,
-        active_hours: input.active_hours,
-      });
-      await k.service.recordAdmin('add_agent', 'agent_added', { agent_id: agent.id, actor: ACTOR });
+      const { agent, token } = await k.admin.addAgent(input, ACTOR);
       const raw = token.reveal();
       rememberSecret(raw);
       err(
@@ -120,7 +115,7 @@ ${HELP_HELP}`,
       return 0;
     }
     return withKeyring(dir, makeLogger('warn'), async (k) => {
-      const rows = (await k.store.listAgents()).map(toRow).sort((a, b) => a.id.localeCompare(b.id));
+      const rows = (await k.admin.listAgents()).map(toRow).sort((a, b) => a.id.localeCompare(b.id));
       if (values.json) {
         out(JSON.stringify(rows, null, 2));
         return 0;
@@ -164,7 +159,7 @@ ${HELP_HELP}`,
     const id = requirePositional(positionals, 0, 'agent ID');
     const dir = resolveStoreDir(values.store ?? globals.store);
     return withKeyring(dir, makeLogger('warn'), async (k) => {
-      const agent = await k.store.getAgent(id);
+      const agent = await k.admin.getAgent(id);
       if (!agent) {
         throw agentNotFound(id);
       }
@@ -172,7 +167,7 @@ ${HELP_HELP}`,
         out(`Agent '${id}' was already revoked (${agent.revoked_at}).`);
         return 0;
       }
-      const { removedFrom } = await k.service.revokeAgent(id, ACTOR);
+      const { removedFrom } = await k.admin.revokeAgent(id, ACTOR);
       out(
         `Revoked agent '${id}': its token no longer works` +
           (removedFrom.length > 0 ? `; removed from ${removedFrom.join(', ')}.` : '.'),
@@ -198,15 +193,10 @@ ${HELP_HELP}`,
     const id = requirePositional(positionals, 0, 'agent ID');
     const dir = resolveStoreDir(values.store ?? globals.store);
     return withKeyring(dir, makeLogger('warn'), async (k) => {
-      if (!(await k.store.getAgent(id))) {
+      if (!(await k.admin.getAgent(id))) {
         throw agentNotFound(id);
       }
-      const { agent, token } = await k.store.rotateAgentToken(id);
-      await k.service.recordAdmin('rotate_agent_token', 'updated', {
-        agent_id: agent.id,
-        reason: 'new token by cli',
-        actor: ACTOR,
-      });
+      const { agent, token } = await k.admin.rotateAgentToken(id, ACTOR);
       const raw = token.reveal();
       rememberSecret(raw);
       err(`New token for agent '${agent.id}' on the next line, shown once; the old token no longer works.`);

@@ -3,12 +3,7 @@
  * Values come from stdin (or `--generate`), never from argv; policy input is validated with the
  * store's zod schemas, so a bad flag value is a one-line `invalid_input` (exit 2).
  */
-import {
-  parseInput,
-  CredentialInputSchema,
-  CredentialPatchSchema,
-  DEFAULT_ALPHABET,
-} from '../../core/store/schemas';
+import { parseInput, CredentialInputSchema, DEFAULT_ALPHABET } from '../../core/store/schemas';
 import { AlreadyExistsError, KeyringError } from '../../core/errors';
 import {
   DEFAULT_REVEAL_MODE,
@@ -16,6 +11,7 @@ import {
   type RotationPolicy,
   type SecretValue,
 } from '../../core/model';
+import { describeRevealModes } from '../../core/admin';
 import type { Keyring } from '../../core/keyring';
 import {
   COMMON_OPTIONS,
@@ -130,21 +126,16 @@ ${HELP_HELP}`,
     const logger = makeLogger('warn');
     return withKeyring(dir, logger, async (k) => {
       // Checked before asking for the value, so nobody types a secret only to hear the name is taken.
-      if (await k.store.getCredential(name)) {
+      if (await k.admin.getCredential(name)) {
         throw new AlreadyExistsError('credential', name);
       }
       await warnUnknownAgents(k, input.allowed_agents, input.rotation_agents);
       const secret = values.generate
         ? generate(k, rotation.generator?.length ?? DEFAULT_GENERATED_LENGTH)
         : await readSecret(`the value of '${name}'`, ', or use --generate');
-      const meta = await k.store.addCredential(input, secret, ACTOR);
-      await k.service.recordAdmin('add_credential', 'created', {
-        credential: name,
-        version: meta.version,
-        actor: ACTOR,
-      });
+      const meta = await k.admin.addCredential(input, secret, ACTOR);
       out(
-        `Added credential '${name}' (version ${meta.version}; scopes ${meta.allowed_scopes.join(', ')}; agents ${describeAgents(meta)}; reveal ${describeReveal(meta)}).`,
+        `Added credential '${name}' (version ${meta.version}; scopes ${meta.allowed_scopes.join(', ')}; agents ${describeAgents(meta)}; reveal ${describeRevealModes(meta)}).`,
       );
       if (values.generate) {
         out('Its value was generated and is stored encrypted; agents get it with get_credential.');
@@ -165,16 +156,9 @@ function notFound(name: string, dir: string): KeyringError {
 }
 
 function generate(k: Keyring, length: number, alphabet = DEFAULT_ALPHABET): SecretValue {
-  const v = k.store.generateValue({ length, alphabet });
+  const v = k.admin.generateValue({ length, alphabet });
   rememberSecret(v.reveal());
   return v;
-}
-
-/** `allow`, or `never (vscode: allow)` when agents have their own modes. */
-function describeReveal(meta: CredentialMeta): string {
-  const base = meta.reveal ?? DEFAULT_REVEAL_MODE;
-  const own = Object.entries(meta.reveal_overrides ?? {}).map(([a, m]) => `${a}: ${m}`);
-  return own.length ? `${base} (${own.join(', ')})` : base;
 }
 
 /**
@@ -265,7 +249,7 @@ ${HELP_HELP}`,
     const dir = resolveStoreDir(values.store ?? globals.store);
     const logger = makeLogger('warn');
     return withKeyring(dir, logger, async (k) => {
-      const cred = await k.store.getCredential(name);
+      const cred = await k.admin.getCredential(name);
       if (!cred) {
         throw notFound(name, dir);
       }
@@ -276,7 +260,7 @@ ${HELP_HELP}`,
         const gen = cred.rotation?.generator;
         value = generate(k, length ?? gen?.length ?? DEFAULT_GENERATED_LENGTH, gen?.alphabet);
       }
-      const r = await k.service.rotate(name, { value, graceSeconds, actor: ACTOR });
+      const r = await k.admin.rotateCredential(name, { value, graceSeconds }, ACTOR);
       const grace = r.previous_valid_until
         ? ` (version ${r.previous_version} stays valid until ${r.previous_valid_until})`
         : '';
@@ -350,7 +334,7 @@ ${HELP_HELP}`,
       return 0;
     }
     return withKeyring(dir, makeLogger('warn'), async (k) => {
-      const rows = (await k.store.listCredentials()).map(toRow).sort((a, b) => a.name.localeCompare(b.name));
+      const rows = (await k.admin.listCredentials()).map(toRow).sort((a, b) => a.name.localeCompare(b.name));
       if (values.json) {
         out(JSON.stringify(rows, null, 2));
         return 0;
@@ -388,6 +372,8 @@ function describeRevealRow(r: CredentialRow): string {
 
 const remove: Command = {
   name: 'remove',
+  // It deletes (there is nothing to revoke); the old name keeps working for scripts.
+  aliases: ['revoke'],
   summary: 'remove a credential and its values',
   usage: `Usage: agent-keyring credential remove NAME
 
@@ -402,16 +388,10 @@ ${HELP_HELP}`,
     const name = requirePositional(positionals, 0, 'credential NAME');
     const dir = resolveStoreDir(values.store ?? globals.store);
     return withKeyring(dir, makeLogger('warn'), async (k) => {
-      const cred = await k.store.getCredential(name);
-      if (!cred) {
+      if (!(await k.admin.getCredential(name))) {
         throw notFound(name, dir);
       }
-      await k.store.removeCredential(name);
-      await k.service.recordAdmin('remove_credential', 'removed', {
-        credential: name,
-        version: cred.version,
-        actor: ACTOR,
-      });
+      await k.admin.removeCredential(name, ACTOR);
       out(`Removed credential '${name}'.`);
       return 0;
     });
@@ -476,7 +456,7 @@ ${HELP_HELP}`,
     }
     const dir = resolveStoreDir(values.store ?? globals.store);
     return withKeyring(dir, makeLogger('warn'), async (k) => {
-      const cred = await k.store.getCredential(name);
+      const cred = await k.admin.getCredential(name);
       if (!cred) {
         throw notFound(name, dir);
       }
@@ -496,16 +476,9 @@ ${HELP_HELP}`,
       if (scopeRules) {
         patch.scope_rules = mergeEntries(cred.scope_rules, scopeRules);
       }
-      const valid = parseInput(CredentialPatchSchema, patch, 'change');
-      const meta = await k.store.updateCredential(name, valid);
-      await k.service.recordAdmin('update_credential', 'updated', {
-        credential: name,
-        version: meta.version,
-        reason: `changed ${Object.keys(valid).join(', ')} by ${ACTOR}`,
-        actor: ACTOR,
-      });
+      const meta = await k.admin.updateCredential(name, patch, ACTOR);
       out(
-        `Updated credential '${name}': scopes ${meta.allowed_scopes.join(', ')}; agents ${describeAgents(meta)}; ttl ${meta.ttl_seconds}s; reveal ${describeReveal(meta)}.`,
+        `Updated credential '${name}': scopes ${meta.allowed_scopes.join(', ')}; agents ${describeAgents(meta)}; ttl ${meta.ttl_seconds}s; reveal ${describeRevealModes(meta)}.`,
       );
       return 0;
     });
@@ -555,7 +528,7 @@ async function warnUnknownAgents(
   agents: readonly string[] | undefined,
   rotationAgents: readonly string[] | null | undefined,
 ): Promise<void> {
-  const live = new Set((await k.store.listAgents()).filter((a) => !a.revoked_at).map((a) => a.id));
+  const live = new Set((await k.admin.listAgents()).filter((a) => !a.revoked_at).map((a) => a.id));
   const unknown = [...new Set([...(agents ?? []), ...(rotationAgents ?? [])])].filter(
     (id) => id !== '*' && !live.has(id),
   );

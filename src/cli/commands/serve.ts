@@ -84,12 +84,12 @@ function alertSink(logger: Logger): AlertSink {
 
 /** Seeds the demo scenario when the store has no credentials; returns the agent's token if it made one. */
 async function seedDemo(k: Keyring, logger: Logger): Promise<{ created: boolean; token?: string }> {
-  if ((await k.store.listCredentials()).length > 0) {
+  if ((await k.admin.listCredentials()).length > 0) {
     return { created: false };
   }
-  const value = k.store.generateValue({ length: DEMO.length });
+  const value = k.admin.generateValue({ length: DEMO.length });
   rememberSecret(value.reveal());
-  const meta = await k.store.addCredential(
+  await k.admin.addCredential(
     {
       name: DEMO.credential,
       description: 'Demo: Scavio search API key (random value)',
@@ -102,19 +102,13 @@ async function seedDemo(k: Keyring, logger: Logger): Promise<{ created: boolean;
     value,
     'cli',
   );
-  await k.service.recordAdmin('add_credential', 'created', {
-    credential: DEMO.credential,
-    version: meta.version,
-    actor: 'cli',
-  });
-  const existing = (await k.store.listAgents()).find((a) => a.id === DEMO.agent);
+  const existing = (await k.admin.listAgents()).find((a) => a.id === DEMO.agent);
   if (existing) {
     logger.info(`Demo: agent '${DEMO.agent}' already exists; its token was shown when it was created.`);
     return { created: true };
   }
   // No active hours: the demo works at any time of day.
-  const { token } = await k.store.addAgent({ id: DEMO.agent, label: 'Research agent (demo)' });
-  await k.service.recordAdmin('add_agent', 'agent_added', { agent_id: DEMO.agent, actor: 'cli' });
+  const { token } = await k.admin.addAgent({ id: DEMO.agent, label: 'Research agent (demo)' }, 'cli');
   rememberSecret(token.reveal());
   return { created: true, token: token.reveal() };
 }

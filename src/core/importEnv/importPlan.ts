@@ -10,11 +10,10 @@
  *   Never overwrites silently.
  * Messages and log lines name keys and credentials, never values.
  */
+import { BatchAddError, type KeyringAdmin } from '../admin';
 import { InvalidInputError, KeyringError } from '../errors';
 import type { Logger } from '../ports';
-import type { CredentialStore } from '../store/credentialStore';
 import { CredentialPatchSchema, formatZodError } from '../store/schemas';
-import type { KeyringService } from '../service';
 import type { ParsedEnv } from './envFile';
 import { freeName, looksSecret, suggestName, suggestScopes } from './suggest';
 
@@ -56,8 +55,8 @@ export interface ImportOutcome {
 }
 
 export interface ImportDeps {
-  store: CredentialStore;
-  service: KeyringService;
+  /** Every change goes through the admin (validated once, audited). */
+  admin: KeyringAdmin;
   logger: Logger;
 }
 
@@ -183,7 +182,7 @@ export async function runImport(
   const creates: ImportChoice[] = [];
   const rotations: ImportChoice[] = [];
   for (const c of choices) {
-    if (await deps.store.getCredential(c.name)) {
+    if (await deps.admin.getCredential(c.name)) {
       if (c.ifExists === 'rotate') {
         rotations.push(c);
       } else {
@@ -201,60 +200,49 @@ export async function runImport(
     return v;
   };
 
-  const created: { key: string; name: string; version: number }[] = [];
-  for (const c of creates) {
-    try {
-      const meta = await deps.store.addCredential(
-        {
-          name: c.name,
-          description: `Imported from ${opts.label} (${c.key})`,
-          allowed_scopes: c.scopes,
-          allowed_agents: c.agents,
-          ttl_seconds: opts.ttlSeconds,
-        },
-        valueOf(c.key),
-        opts.actor,
-      );
-      created.push({ key: c.key, name: meta.name, version: meta.version });
-    } catch (e) {
-      for (const done of created) {
-        await deps.store.removeCredential(done.name).catch((err: unknown) => {
-          deps.logger.error(
-            `Import from ${opts.label}: could not remove '${done.name}' after a failed import (${err instanceof KeyringError ? err.code : 'error'}). Remove it by hand.`,
-          );
-        });
-      }
-      throw withSuffix(
-        e,
-        created.length > 0
-          ? `Importing '${shortKey(c.key)}' failed, so the ${created.length} credential(s) created before it were removed again: nothing was imported from ${opts.label}.`
-          : `Nothing was imported from ${opts.label}.`,
-      );
+  // All or nothing, audited once all exist (the admin removes what it created if one fails).
+  const batch = creates.map((c) => ({
+    input: {
+      name: c.name,
+      description: `Imported from ${opts.label} (${c.key})`,
+      allowed_scopes: c.scopes,
+      allowed_agents: c.agents,
+      ttl_seconds: opts.ttlSeconds,
+    },
+    value: valueOf(c.key),
+    reason: `imported from ${opts.label} (${c.key}) by ${opts.actor}`,
+  }));
+  try {
+    const created = await deps.admin.addCredentials(batch, opts.actor, 'import_env');
+    created.forEach((meta, i) => outcome.imported.push({ key: creates[i].key, name: meta.name }));
+  } catch (e) {
+    if (!(e instanceof BatchAddError)) {
+      throw withSuffix(e, `Nothing was imported from ${opts.label}.`);
     }
-  }
-  for (const c of created) {
-    await deps.service.recordAdmin('import_env', 'created', {
-      credential: c.name,
-      version: c.version,
-      reason: `imported from ${opts.label} (${c.key}) by ${opts.actor}`,
-      actor: opts.actor,
-    });
-    outcome.imported.push({ key: c.key, name: c.name });
+    const key = shortKey(creates[e.index].key);
+    const left = e.rollbackFailed.length
+      ? ` (${e.rollbackFailed.map((n) => `'${n}'`).join(', ')} could not be removed: remove by hand)`
+      : '';
+    throw withSuffix(
+      e.cause,
+      e.index > 0
+        ? `Importing '${key}' failed, so the ${e.index} credential(s) created before it were removed again${left}: nothing was imported from ${opts.label}.`
+        : `Nothing was imported from ${opts.label}.`,
+    );
   }
 
   for (const c of rotations) {
     try {
       // A missing current value is what rotating repairs: compare only when there is one.
-      const current = await deps.store.readCurrentValue(c.name).catch(() => undefined);
-      if (current?.value.reveal() === valueOf(c.key).reveal()) {
+      if (await deps.admin.currentValueEquals(c.name, valueOf(c.key))) {
         outcome.unchanged.push({ key: c.key, name: c.name });
         continue;
       }
-      const r = await deps.service.rotate(c.name, {
-        value: valueOf(c.key),
-        graceSeconds: 0,
-        actor: opts.actor,
-      });
+      const r = await deps.admin.rotateCredential(
+        c.name,
+        { value: valueOf(c.key), graceSeconds: 0 },
+        opts.actor,
+      );
       outcome.rotated.push({ key: c.key, name: c.name, version: r.version });
     } catch (e) {
       const done = [

@@ -32,29 +32,28 @@ export function addAgent(ctx: CommandContext): CommandHandler {
       return undefined;
     }
     if (input.id === VSCODE_AGENT_ID) {
-      const existing = await ctx.keyring.store.getAgent(VSCODE_AGENT_ID);
+      const existing = await ctx.keyring.admin.getAgent(VSCODE_AGENT_ID);
       if (existing && !existing.revoked_at) {
         throw new AlreadyExistsError('agent', VSCODE_AGENT_ID);
       }
       // The built-in agent's token lives in SecretStorage for VS Code alone: showing one here would
       // only show a token that is then replaced. Add it back with a token nobody sees.
       await ctx.vscodeAgent.renew();
-      await ctx.keyring.service.recordAdmin('add_agent', 'agent_added', {
-        agent_id: VSCODE_AGENT_ID,
-        actor: ACTOR,
-      });
+      await ctx.keyring.admin.recordAgentReissued(VSCODE_AGENT_ID, ACTOR);
       ctx.refreshViews();
       void vscode.window.showInformationMessage(
         `Agent Keyring: the built-in agent '${VSCODE_AGENT_ID}' is back; in-editor chat gets its new token when VS Code next starts the server. Give it its credentials again with Edit Scopes.`,
       );
       return { id: VSCODE_AGENT_ID };
     }
-    const { agent, token } = await ctx.keyring.store.addAgent({
-      id: input.id,
-      ...(input.label ? { label: input.label } : {}),
-      ...(input.active_hours ? { active_hours: input.active_hours } : {}),
-    });
-    await ctx.keyring.service.recordAdmin('add_agent', 'agent_added', { agent_id: agent.id, actor: ACTOR });
+    const { agent, token } = await ctx.keyring.admin.addAgent(
+      {
+        id: input.id,
+        ...(input.label ? { label: input.label } : {}),
+        ...(input.active_hours ? { active_hours: input.active_hours } : {}),
+      },
+      ACTOR,
+    );
     ctx.logger.info(`Agent '${agent.id}' added by ${ACTOR}; its token was shown once.`);
     ctx.refreshViews();
     if (args && ctx.testMode) {
@@ -78,7 +77,7 @@ async function prompt(
       if (problem) {
         return problem;
       }
-      const existing = await ctx.keyring.store.getAgent(t);
+      const existing = await ctx.keyring.admin.getAgent(t);
       return existing && !existing.revoked_at
         ? `An agent '${t}' already exists. Pick another id, or revoke it first to issue a new token.`
         : undefined;

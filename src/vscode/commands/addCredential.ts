@@ -50,7 +50,7 @@ export function addCredential(ctx: CommandContext): CommandHandler {
       ctx.logger.info('Add Credential cancelled; nothing stored.');
       return undefined;
     }
-    const meta: CredentialMeta = await ctx.keyring.store.addCredential(
+    const meta: CredentialMeta = await ctx.keyring.admin.addCredential(
       {
         name: input.name,
         description: input.description,
@@ -63,11 +63,6 @@ export function addCredential(ctx: CommandContext): CommandHandler {
       input.value,
       ACTOR,
     );
-    await ctx.keyring.service.recordAdmin('add_credential', 'created', {
-      credential: meta.name,
-      version: meta.version,
-      actor: ACTOR,
-    });
     ctx.logger.info(
       `Credential '${meta.name}' added by ${ACTOR} (scopes ${meta.allowed_scopes.join(', ')}).`,
     );
@@ -101,7 +96,7 @@ function fromArgs(args: Record<string, unknown>, ctx: CommandContext): NewCreden
 
 async function prompt(ctx: CommandContext): Promise<NewCredential | undefined> {
   const step = (n: number): Step => ({ title: TITLE, step: n, totalSteps: STEPS });
-  const store = ctx.keyring.store;
+  const store = ctx.keyring.admin;
 
   const raw = await ask(step(1), {
     prompt:

@@ -4,7 +4,7 @@
  * command in this folder, wired in {@link ./index.ts}:
  *
  * - addCredential → addCredential.ts, editScopes → editScopes.ts, setRevealMode → setRevealMode.ts,
- *   rotateCredential → rotateCredential.ts, revokeCredential → revokeCredential.ts,
+ *   rotateCredential → rotateCredential.ts, removeCredential → removeCredential.ts,
  *   copyCredentialName → copyCredentialName.ts
  * - addAgent → addAgent.ts, revokeAgent → revokeAgent.ts, rotateAgentToken → rotateAgentToken.ts
  * - startServer → startServer.ts, stopServer → stopServer.ts, showStatus → showStatus.ts
@@ -16,7 +16,7 @@ export const CommandId = {
   editScopes: 'agentKeyring.editScopes',
   setRevealMode: 'agentKeyring.setRevealMode',
   rotateCredential: 'agentKeyring.rotateCredential',
-  revokeCredential: 'agentKeyring.revokeCredential',
+  removeCredential: 'agentKeyring.removeCredential',
   copyCredentialName: 'agentKeyring.copyCredentialName',
   addAgent: 'agentKeyring.addAgent',
   revokeAgent: 'agentKeyring.revokeAgent',
@@ -35,3 +35,12 @@ export const CommandId = {
 export type CommandId = (typeof CommandId)[keyof typeof CommandId];
 
 export const ALL_COMMAND_IDS: readonly CommandId[] = Object.values(CommandId);
+
+/**
+ * Old ids still registered (not contributed, so not in the palette) for keybindings and scripts
+ * that name them: old id → the command it runs. Remove Credential deletes, so it is no longer
+ * called Revoke.
+ */
+export const COMMAND_ALIASES: Readonly<Record<string, CommandId>> = {
+  'agentKeyring.revokeCredential': CommandId.removeCredential,
+};

@@ -178,7 +178,7 @@ async function agentFromArgs(ctx: CommandContext, args: Record<string, unknown>)
       active_hours: optionalString(args, 'activeHours'),
     });
   }
-  const existing = await ctx.keyring.store.getAgent(id);
+  const existing = await ctx.keyring.admin.getAgent(id);
   if (!existing || existing.revoked_at) {
     throw new AgentNotFoundError(id);
   }
@@ -189,24 +189,21 @@ async function createAgent(
   ctx: CommandContext,
   input: { id: string; label?: string; active_hours?: string },
 ): Promise<ChosenAgent> {
-  const { agent, token } = await ctx.keyring.store.addAgent({
-    id: input.id,
-    ...(input.label ? { label: input.label } : {}),
-    ...(input.active_hours ? { active_hours: input.active_hours } : {}),
-  });
-  await ctx.keyring.service.recordAdmin('add_agent', 'agent_added', { agent_id: agent.id, actor: ACTOR });
+  const { agent, token } = await ctx.keyring.admin.addAgent(
+    {
+      id: input.id,
+      ...(input.label ? { label: input.label } : {}),
+      ...(input.active_hours ? { active_hours: input.active_hours } : {}),
+    },
+    ACTOR,
+  );
   ctx.logger.info(`Agent '${agent.id}' added by ${ACTOR} (Connect Agent); its token is shown once.`);
   ctx.refreshViews();
   return { id: agent.id, token };
 }
 
 async function rotateToken(ctx: CommandContext, id: string): Promise<ChosenAgent> {
-  const { agent, token } = await ctx.keyring.store.rotateAgentToken(id);
-  await ctx.keyring.service.recordAdmin('rotate_agent_token', 'updated', {
-    agent_id: agent.id,
-    reason: `new token by ${ACTOR}`,
-    actor: ACTOR,
-  });
+  const { agent, token } = await ctx.keyring.admin.rotateAgentToken(id, ACTOR);
   ctx.logger.info(`Agent '${agent.id}' got a new token (Connect Agent); the old one no longer works.`);
   return { id: agent.id, token };
 }
@@ -216,7 +213,7 @@ const KEEP = 'Keep Current Token';
 const NEW_TOKEN = 'New Token';
 
 async function pickOrCreateAgent(ctx: CommandContext): Promise<ChosenAgent | undefined> {
-  const live = (await ctx.keyring.store.listAgents()).filter(
+  const live = (await ctx.keyring.admin.listAgents()).filter(
     (a) => !a.revoked_at && a.id !== VSCODE_AGENT_ID,
   );
   const picked = await vscode.window.showQuickPick(
@@ -415,7 +412,7 @@ export async function offerToRemoveConnections(
   if (mine.length === 0) {
     return done;
   }
-  const live = new Set((await ctx.keyring.store.listAgents()).filter((a) => !a.revoked_at).map((a) => a.id));
+  const live = new Set((await ctx.keyring.admin.listAgents()).filter((a) => !a.revoked_at).map((a) => a.id));
   const shared = (r: ConnectionRecord): boolean =>
     all.some(
       (o) =>

@@ -10,7 +10,7 @@ import { pickCredential } from './prompts';
 
 export function copyCredentialName(ctx: CommandContext): CommandHandler {
   return async (arg) => {
-    const name = argCredentialName(arg) ?? (await pickCredential(ctx.keyring.store, 'Copy Name', Date.now()));
+    const name = argCredentialName(arg) ?? (await pickCredential(ctx.keyring.admin, 'Copy Name', Date.now()));
     if (name === undefined) {
       return undefined;
     }

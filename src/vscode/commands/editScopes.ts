@@ -6,6 +6,7 @@
  * the other field is left as it is. Resolves the updated metadata.
  */
 import * as vscode from 'vscode';
+import type { CredentialMeta } from '../../core/model';
 import { CredentialPatchSchema } from '../../core/store/schemas';
 import {
   ACTOR,
@@ -20,9 +21,9 @@ const TITLE = 'Edit Scopes';
 
 export function editScopes(ctx: CommandContext): CommandHandler {
   return async (arg) => {
-    const store = ctx.keyring.store;
+    const admin = ctx.keyring.admin;
     const args = argObject(arg);
-    const current = await credentialFromArg(store, arg, TITLE);
+    const current = await credentialFromArg(admin, arg, TITLE);
     if (!current) {
       return undefined;
     }
@@ -43,21 +44,21 @@ export function editScopes(ctx: CommandContext): CommandHandler {
         return undefined;
       }
       scopes = parseList(scopesText);
-      agents = await pickAllowedAgents(store, { title, step: 2, totalSteps: 2 }, current.allowed_agents);
+      agents = await pickAllowedAgents(admin, { title, step: 2, totalSteps: 2 }, current.allowed_agents);
       if (agents === undefined) {
         return undefined;
       }
     }
-    const updated = await store.updateCredential(name, {
-      ...(scopes !== undefined ? { allowed_scopes: scopes } : {}),
-      ...(agents !== undefined ? { allowed_agents: agents } : {}),
-    });
-    const summary = `scopes ${updated.allowed_scopes.join(', ')}; agents ${updated.allowed_agents.join(', ') || 'none'}`;
-    await ctx.keyring.service.recordAdmin('update_credential', 'updated', {
-      credential: name,
-      reason: `${summary} (by ${ACTOR})`,
-      actor: ACTOR,
-    });
+    const updated = await admin.updateCredential(
+      name,
+      {
+        ...(scopes !== undefined ? { allowed_scopes: scopes } : {}),
+        ...(agents !== undefined ? { allowed_agents: agents } : {}),
+      },
+      ACTOR,
+      { reason: (u) => `${summaryOf(u)} (by ${ACTOR})` },
+    );
+    const summary = summaryOf(updated);
     ctx.logger.info(`Credential '${name}' updated by ${ACTOR}: ${summary}.`);
     ctx.refreshViews();
     if (!args || args.kind === 'credential') {
@@ -65,4 +66,8 @@ export function editScopes(ctx: CommandContext): CommandHandler {
     }
     return updated;
   };
+}
+
+function summaryOf(c: CredentialMeta): string {
+  return `scopes ${c.allowed_scopes.join(', ')}; agents ${c.allowed_agents.join(', ') || 'none'}`;
 }

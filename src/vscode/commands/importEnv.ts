@@ -120,7 +120,7 @@ export function importEnv(ctx: CommandContext): CommandHandler {
     const label = path.basename(file);
     const { text, mode } = await readEnvFile(file, label);
     const parsed = parseEnv(text);
-    const existing = new Set((await ctx.keyring.store.listCredentials()).map((c) => c.name));
+    const existing = new Set((await ctx.keyring.admin.listCredentials()).map((c) => c.name));
     const suggestions = suggestImport(parsed, existing);
     if (suggestions.length === 0) {
       const bad = parsed.invalidLines.length;
@@ -140,12 +140,11 @@ export function importEnv(ctx: CommandContext): CommandHandler {
       return undefined;
     }
     checkImport(parsed, choices, label);
-    const outcome = await runImport(
-      { store: ctx.keyring.store, service: ctx.keyring.service, logger: ctx.logger },
-      parsed,
-      choices,
-      { label, actor: ACTOR, ttlSeconds: ctx.settings().defaultTtlSeconds },
-    );
+    const outcome = await runImport({ admin: ctx.keyring.admin, logger: ctx.logger }, parsed, choices, {
+      label,
+      actor: ACTOR,
+      ttlSeconds: ctx.settings().defaultTtlSeconds,
+    });
     ctx.refreshViews();
     const summary = summarizeImport(outcome, label);
     ctx.logger.info(`Import from ${file}: ${summary}`);
@@ -346,7 +345,7 @@ async function prompt(
       return chosen.map((s) => choiceOf(s)); // all exist: skipped, and the summary says so
     }
     const agents = await pickAllowedAgents(
-      ctx.keyring.store,
+      ctx.keyring.admin,
       { title: `${TITLE}: ${label}`, step: 3, totalSteps: 3 },
       [],
     );
@@ -361,7 +360,7 @@ async function customize(
   chosen: readonly KeySuggestion[],
   label: string,
 ): Promise<ImportChoice[] | undefined> {
-  const store = ctx.keyring.store;
+  const store = ctx.keyring.admin;
   const taken = new Set<string>();
   const choices: ImportChoice[] = [];
   let agents: string[] = [];

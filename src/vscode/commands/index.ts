@@ -9,7 +9,7 @@ import { DisposableStore } from '../lifecycle';
 import { addAgent } from './addAgent';
 import { addCredential } from './addCredential';
 import type { CommandContext, CommandHandler } from './commandContext';
-import { CommandId } from './commandIds';
+import { COMMAND_ALIASES, CommandId } from './commandIds';
 import { connectAgent } from './connectAgent';
 import { copyCredentialName } from './copyCredentialName';
 import { editScopes } from './editScopes';
@@ -17,7 +17,7 @@ import { exportAuditLog } from './exportAuditLog';
 import { importEnv } from './importEnv';
 import { revokeAgent } from './revokeAgent';
 import { rotateAgentToken } from './rotateAgentToken';
-import { revokeCredential } from './revokeCredential';
+import { removeCredential } from './removeCredential';
 import { rotateCredential } from './rotateCredential';
 import { scanConfigs } from './scanConfigs';
 import { setRevealMode } from './setRevealMode';
@@ -32,7 +32,7 @@ const FACTORIES: Record<CommandId, (ctx: CommandContext) => CommandHandler> = {
   [CommandId.editScopes]: editScopes,
   [CommandId.setRevealMode]: setRevealMode,
   [CommandId.rotateCredential]: rotateCredential,
-  [CommandId.revokeCredential]: revokeCredential,
+  [CommandId.removeCredential]: removeCredential,
   [CommandId.copyCredentialName]: copyCredentialName,
   [CommandId.addAgent]: addAgent,
   [CommandId.revokeAgent]: revokeAgent,
@@ -50,33 +50,39 @@ const FACTORIES: Record<CommandId, (ctx: CommandContext) => CommandHandler> = {
 
 export function registerCommands(ctx: CommandContext): vscode.Disposable {
   const store = new DisposableStore();
+  const aliases = Object.entries(COMMAND_ALIASES);
   for (const [id, factory] of Object.entries(FACTORIES) as [
     CommandId,
     (c: CommandContext) => CommandHandler,
   ][]) {
     const handler = factory(ctx);
-    store.add(
-      vscode.commands.registerCommand(id, async (arg?: unknown) => {
-        try {
-          return await handler(arg);
-        } catch (e) {
-          // KeyringError messages never hold a value; anything else is reported by kind only in
-          // the notification (a library message could contain anything), in full in the log.
-          const message = isKeyringError(e)
-            ? e.message
-            : `Unexpected error (${e instanceof Error ? e.name : typeof e}). See the Agent Keyring log.`;
-          ctx.logger.error(`Command ${id} failed: ${e instanceof Error ? e.message : String(e)}`);
-          void vscode.window
-            .showErrorMessage(`Agent Keyring: ${message}`, 'Show Log')
-            .then((a) => a && ctx.showLog());
-          ctx.refreshViews();
-          if (ctx.testMode) {
-            throw e;
-          }
-          return undefined;
-        }
-      }),
-    );
+    const ids = [id, ...aliases.filter(([, target]) => target === id).map(([old]) => old)];
+    for (const registered of ids) {
+      store.add(register(ctx, registered, handler));
+    }
   }
   return store;
+}
+
+function register(ctx: CommandContext, id: string, handler: CommandHandler): vscode.Disposable {
+  return vscode.commands.registerCommand(id, async (arg?: unknown) => {
+    try {
+      return await handler(arg);
+    } catch (e) {
+      // KeyringError messages never hold a value; anything else is reported by kind only in
+      // the notification (a library message could contain anything), in full in the log.
+      const message = isKeyringError(e)
+        ? e.message
+        : `Unexpected error (${e instanceof Error ? e.name : typeof e}). See the Agent Keyring log.`;
+      ctx.logger.error(`Command ${id} failed: ${e instanceof Error ? e.message : String(e)}`);
+      void vscode.window
+        .showErrorMessage(`Agent Keyring: ${message}`, 'Show Log')
+        .then((a) => a && ctx.showLog());
+      ctx.refreshViews();
+      if (ctx.testMode) {
+        throw e;
+      }
+      return undefined;
+    }
+  });
 }

@@ -9,7 +9,8 @@ import { CredentialNotFoundError } from '../../core/errors';
 import type { AgentMeta, CredentialMeta, RevealMode } from '../../core/model';
 import type { z } from 'zod';
 import { formatZodError } from '../../core/store/schemas';
-import { AgentNotFoundError, type CredentialStore } from '../../core/store/credentialStore';
+import type { KeyringReader } from '../../core/admin';
+import { AgentNotFoundError } from '../../core/store/credentialStore';
 import { argAgentId, argCredentialName } from './commandContext';
 import { credentialDescription } from '../views/format';
 
@@ -98,7 +99,7 @@ export function validateSecretValue(text: string): string | vscode.InputBoxValid
 
 /** Quick pick of the credentials; undefined on Esc or when there are none (after saying so). */
 export async function pickCredential(
-  store: CredentialStore,
+  store: KeyringReader,
   title: string,
   now: number,
 ): Promise<string | undefined> {
@@ -121,7 +122,7 @@ export async function pickCredential(
 }
 
 /** Quick pick of live agents; undefined on Esc or when there are none. */
-export async function pickAgent(store: CredentialStore, title: string): Promise<string | undefined> {
+export async function pickAgent(store: KeyringReader, title: string): Promise<string | undefined> {
   const live = (await store.listAgents()).filter((a) => !a.revoked_at);
   if (live.length === 0) {
     void vscode.window.showInformationMessage(
@@ -143,7 +144,7 @@ const EVERY_AGENT = '*';
  * `*` picked together with others means `*` alone. Resolves [] for "nobody yet", undefined on Esc.
  */
 export async function pickAllowedAgents(
-  store: CredentialStore,
+  store: KeyringReader,
   step: Step,
   current: readonly string[],
 ): Promise<string[] | undefined> {
@@ -228,7 +229,7 @@ export async function pickRevealMode(
  * @throws AgentNotFoundError when the argument names no agent.
  */
 export async function agentFromArg(
-  store: CredentialStore,
+  store: KeyringReader,
   arg: unknown,
   title: string,
 ): Promise<AgentMeta | undefined> {
@@ -249,7 +250,7 @@ export async function agentFromArg(
  * @throws CredentialNotFoundError when the argument names no credential.
  */
 export async function credentialFromArg(
-  store: CredentialStore,
+  store: KeyringReader,
   arg: unknown,
   title: string,
 ): Promise<CredentialMeta | undefined> {

@@ -17,8 +17,8 @@ const REVOKE = 'Revoke';
 
 export function revokeAgent(ctx: CommandContext): CommandHandler {
   return async (arg) => {
-    const store = ctx.keyring.store;
-    const agent = await agentFromArg(store, arg, 'Revoke Agent');
+    const admin = ctx.keyring.admin;
+    const agent = await agentFromArg(admin, arg, 'Revoke Agent');
     if (!agent) {
       return undefined;
     }
@@ -45,7 +45,7 @@ export function revokeAgent(ctx: CommandContext): CommandHandler {
         return undefined;
       }
     }
-    await ctx.keyring.service.revokeAgent(id, ACTOR);
+    await admin.revokeAgent(id, ACTOR);
     ctx.logger.info(`Agent '${id}' revoked by ${ACTOR}.`);
     ctx.refreshViews();
     // Config entries Connect Agent wrote for it: offered for removal (only those).

@@ -18,8 +18,8 @@ const ROTATE = 'Rotate Token';
 
 export function rotateAgentToken(ctx: CommandContext): CommandHandler {
   return async (arg) => {
-    const store = ctx.keyring.store;
-    const agent = await agentFromArg(store, arg, 'Rotate Agent Token');
+    const admin = ctx.keyring.admin;
+    const agent = await agentFromArg(admin, arg, 'Rotate Agent Token');
     if (!agent) {
       return undefined;
     }
@@ -48,11 +48,14 @@ export function rotateAgentToken(ctx: CommandContext): CommandHandler {
         return undefined;
       }
     }
+    let rotated: Awaited<ReturnType<typeof admin.rotateAgentToken>> | undefined;
     if (id === VSCODE_AGENT_ID) {
+      // Its token goes straight to SecretStorage, unseen; the admin records the renewal.
       await ctx.vscodeAgent.renew();
+      await admin.recordAgentTokenRenewed(id, ACTOR);
+    } else {
+      rotated = await admin.rotateAgentToken(id, ACTOR);
     }
-    const rotated = id === VSCODE_AGENT_ID ? undefined : await store.rotateAgentToken(id);
-    await ctx.keyring.service.recordAdmin('rotate_agent_token', 'updated', { agent_id: id, actor: ACTOR });
     ctx.logger.info(`Token of agent '${id}' rotated by ${ACTOR}.`);
     ctx.refreshViews();
     if (!rotated) {

@@ -26,9 +26,9 @@ export const GRACE_CHOICES: readonly { label: string; seconds: number; detail: s
 
 export function rotateCredential(ctx: CommandContext): CommandHandler {
   return async (arg) => {
-    const store = ctx.keyring.store;
+    const admin = ctx.keyring.admin;
     const args = argObject(arg);
-    const cred = await credentialFromArg(store, arg, TITLE);
+    const cred = await credentialFromArg(admin, arg, TITLE);
     if (!cred) {
       return undefined;
     }
@@ -101,7 +101,7 @@ export function rotateCredential(ctx: CommandContext): CommandHandler {
     }
 
     const { audit_warning: auditWarning, ...result }: RotateResult & { audit_warning?: string } =
-      await ctx.keyring.service.rotate(name, { value, graceSeconds, actor: ACTOR });
+      await admin.rotateCredential(name, { value, graceSeconds }, ACTOR);
     if (auditWarning) {
       void vscode.window.showWarningMessage(`Agent Keyring: ${auditWarning}`);
     }

@@ -148,7 +148,7 @@ async function importOne(
   const { text, mode } = await readText(file);
   const label = vscode.workspace.asRelativePath(file);
   const { text: next, value } = replaceWithReference(text, kind, finding, plan.varName, label);
-  const meta = await ctx.keyring.store.addCredential(
+  const meta = await ctx.keyring.admin.addCredential(
     {
       name: plan.name,
       description: `Imported from ${label} (${finding.server} ${finding.field.join('.')})`,
@@ -158,13 +158,8 @@ async function importOne(
     },
     value,
     ACTOR,
+    { tool: 'import_mcp_config', reason: `imported from ${label} by ${ACTOR}` },
   );
-  await ctx.keyring.service.recordAdmin('import_mcp_config', 'created', {
-    credential: meta.name,
-    version: meta.version,
-    reason: `imported from ${label} by ${ACTOR}`,
-    actor: ACTOR,
-  });
   await writeText(file, next, mode);
   ctx.logger.info(`Imported ${finding.server} ${finding.field.join('.')} of ${file} as '${meta.name}'.`);
   ctx.refreshViews();
@@ -184,7 +179,7 @@ async function prompt(ctx: CommandContext, f: FileFinding): Promise<ImportPlan |
     value: defaultCredentialName(`${f.server}_${f.field[1]}`),
     validate: async (t) =>
       nameSchema(t) ??
-      ((await ctx.keyring.store.getCredential(t))
+      ((await ctx.keyring.admin.getCredential(t))
         ? `A credential named '${t}' already exists. Pick another name.`
         : undefined),
   });
@@ -208,7 +203,7 @@ async function prompt(ctx: CommandContext, f: FileFinding): Promise<ImportPlan |
   if (scopes === undefined) {
     return undefined;
   }
-  const agents = await pickAllowedAgents(ctx.keyring.store, step(4), []);
+  const agents = await pickAllowedAgents(ctx.keyring.admin, step(4), []);
   if (agents === undefined) {
     return undefined;
   }

@@ -8,8 +8,8 @@
  * `agent` removes that agent's own mode. Resolves the updated metadata.
  */
 import * as vscode from 'vscode';
-import { InvalidInputError } from '../../core/errors';
-import { DEFAULT_REVEAL_MODE, REVEAL_MODES, type CredentialMeta, type RevealMode } from '../../core/model';
+import { describeRevealModes } from '../../core/admin';
+import { DEFAULT_REVEAL_MODE, type RevealMode } from '../../core/model';
 import { effectiveRevealMode } from '../../core/policy/revealMode';
 import { ACTOR, argObject, optionalString, type CommandContext, type CommandHandler } from './commandContext';
 import { pickAgent, credentialFromArg, pickRevealMode } from './prompts';
@@ -20,9 +20,9 @@ const SAME_AS_CREDENTIAL = 'Same as the credential';
 
 export function setRevealMode(ctx: CommandContext): CommandHandler {
   return async (arg) => {
-    const store = ctx.keyring.store;
+    const admin = ctx.keyring.admin;
     const args = argObject(arg);
-    const current = await credentialFromArg(store, arg, TITLE);
+    const current = await credentialFromArg(admin, arg, TITLE);
     if (!current) {
       return undefined;
     }
@@ -38,7 +38,7 @@ export function setRevealMode(ctx: CommandContext): CommandHandler {
         return undefined;
       }
       if (picked === ONE_AGENT) {
-        agent = await pickAgent(store, title);
+        agent = await pickAgent(admin, title);
         if (agent === undefined) {
           return undefined;
         }
@@ -60,18 +60,12 @@ export function setRevealMode(ctx: CommandContext): CommandHandler {
         mode = picked;
       }
     }
-    if (mode !== 'default' && !REVEAL_MODES.includes(mode as RevealMode)) {
-      throw new InvalidInputError(
-        `Reveal mode must be allow, approve or never${agent ? ', or default for an agent' : ''}.`,
-      );
-    }
-    const updated = await store.updateCredential(name, patchFor(current, mode, agent));
-    const summary = describeReveal(updated);
-    await ctx.keyring.service.recordAdmin('update_credential', 'updated', {
-      credential: name,
-      reason: `reveal ${summary} (by ${ACTOR})`,
-      actor: ACTOR,
-    });
+    const updated = await admin.setRevealMode(
+      name,
+      agent === undefined ? { mode: mode as RevealMode } : { agent, mode: mode as RevealMode | 'default' },
+      ACTOR,
+    );
+    const summary = describeRevealModes(updated);
     ctx.logger.info(`Credential '${name}' reveal mode set by ${ACTOR}: ${summary}.`);
     ctx.refreshViews();
     if (!args || args.kind === 'credential') {
@@ -79,28 +73,4 @@ export function setRevealMode(ctx: CommandContext): CommandHandler {
     }
     return updated;
   };
-}
-
-function patchFor(
-  current: CredentialMeta,
-  mode: string,
-  agent: string | undefined,
-): { reveal?: RevealMode; reveal_overrides?: Record<string, RevealMode> | null } {
-  if (agent === undefined) {
-    return { reveal: mode as RevealMode };
-  }
-  const overrides: Record<string, RevealMode> = { ...current.reveal_overrides };
-  if (mode === 'default') {
-    delete overrides[agent];
-  } else {
-    overrides[agent] = mode as RevealMode;
-  }
-  return { reveal_overrides: Object.keys(overrides).length ? overrides : null };
-}
-
-/** `never`, or `never (vscode: allow)` when agents have their own modes. */
-export function describeReveal(c: CredentialMeta): string {
-  const base = c.reveal ?? DEFAULT_REVEAL_MODE;
-  const own = Object.entries(c.reveal_overrides ?? {}).map(([a, m]) => `${a}: ${m}`);
-  return own.length ? `${base} (${own.join(', ')})` : base;
 }

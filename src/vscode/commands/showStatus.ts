@@ -11,8 +11,8 @@ import type { CommandContext, CommandHandler } from './commandContext';
 export function showStatus(ctx: CommandContext): CommandHandler {
   return async () => {
     const [credentials, agents] = await Promise.all([
-      ctx.keyring.store.listCredentials(),
-      ctx.keyring.store.listAgents(),
+      ctx.keyring.admin.listCredentials(),
+      ctx.keyring.admin.listAgents(),
     ]);
     const live = agents.filter((a) => !a.revoked_at).length;
     const due = credentials.filter((c) => isRotationDue(c, Date.now())).length;

@@ -8,7 +8,7 @@
 import * as vscode from 'vscode';
 import type { AgentMeta, CredentialMeta } from '../../core/model';
 import type { Clock } from '../../core/ports';
-import type { CredentialStore } from '../../core/store/credentialStore';
+import type { KeyringReader } from '../../core/admin';
 import { formatAgo, formatLocal } from './format';
 import { RefreshingTree } from './refreshingTree';
 
@@ -23,10 +23,10 @@ export type AgentNode =
 const MINUTE = 60_000;
 
 export class AgentsTree extends RefreshingTree<AgentNode> {
-  readonly #store: CredentialStore;
+  readonly #store: KeyringReader;
   readonly #clock: Clock;
 
-  constructor(deps: { store: CredentialStore; clock: Clock }) {
+  constructor(deps: { store: KeyringReader; clock: Clock }) {
     super();
     this.#store = deps.store;
     this.#clock = deps.clock;

@@ -8,7 +8,7 @@
 import * as vscode from 'vscode';
 import type { CredentialMeta } from '../../core/model';
 import type { Clock, Disposable as CoreDisposable } from '../../core/ports';
-import type { CredentialStore } from '../../core/store/credentialStore';
+import type { KeyringReader } from '../../core/admin';
 import { credentialDescription, describeAgents, formatAgo, formatLocal, isRotationDue } from './format';
 import { RefreshingTree } from './refreshingTree';
 
@@ -21,7 +21,7 @@ export type CredentialNode =
   | { kind: 'detail'; id: string; label: string; description?: string; tooltip?: string; icon: string };
 
 export interface CredentialsTreeDeps {
-  store: CredentialStore;
+  store: KeyringReader;
   clock: Clock;
   /** Extra change sources (SecretStorage changes from other windows, …). */
   changes: ((listener: () => void) => vscode.Disposable | CoreDisposable)[];
@@ -30,7 +30,7 @@ export interface CredentialsTreeDeps {
 const MINUTE = 60_000;
 
 export class CredentialsTree extends RefreshingTree<CredentialNode> {
-  readonly #store: CredentialStore;
+  readonly #store: KeyringReader;
   readonly #clock: Clock;
 
   constructor(deps: CredentialsTreeDeps) {

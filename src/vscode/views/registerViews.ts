@@ -41,12 +41,12 @@ export function registerViews(deps: ViewDeps): EditorViews {
   const trees = {
     credentials: disposables.add(
       new CredentialsTree({
-        store: keyring.store,
+        store: keyring.admin,
         clock: SYSTEM_CLOCK,
         changes: [(l) => deps.secrets.onDidChange(() => l())],
       }),
     ),
-    agents: disposables.add(new AgentsTree({ store: keyring.store, clock: SYSTEM_CLOCK })),
+    agents: disposables.add(new AgentsTree({ store: keyring.admin, clock: SYSTEM_CLOCK })),
   };
   disposables.add(
     vscode.window.createTreeView(CREDENTIALS_VIEW_ID, {
@@ -58,7 +58,7 @@ export function registerViews(deps: ViewDeps): EditorViews {
     vscode.window.createTreeView(AGENTS_VIEW_ID, { treeDataProvider: trees.agents, showCollapseAll: true }),
   );
   // The walkthrough ticks "Add a credential" / "Connect a CLI agent" on these (package.json).
-  disposables.add(trackContextKeys(keyring.store, logger));
+  disposables.add(trackContextKeys(keyring.admin, logger));
 
   const auditView = disposables.add(
     new AuditViewProvider({
@@ -69,8 +69,8 @@ export function registerViews(deps: ViewDeps): EditorViews {
       record: deps.record,
       onShown: deps.onAuditShown,
       options: async () => ({
-        agents: (await keyring.store.listAgents()).map((a) => a.id).sort(),
-        credentials: (await keyring.store.listCredentials()).map((c) => c.name).sort(),
+        agents: (await keyring.admin.listAgents()).map((a) => a.id).sort(),
+        credentials: (await keyring.admin.listCredentials()).map((c) => c.name).sort(),
       }),
       verify: () => verifyAudit(keyring.auditPath, logger, keyring.audit),
       export: async (filter, format) => {

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { after, before, test } from 'node:test';
+import { KeyringAdmin } from '../../../src/core/admin';
 import { InvalidInputError, KeyringError } from '../../../src/core/errors';
 import { decodeEnvFile, MAX_ENV_BYTES, parseEnv, readEnvFile } from '../../../src/core/importEnv/envFile';
 import {
@@ -234,7 +235,7 @@ after(async () => {
   await k.dispose();
 });
 
-const deps = () => ({ store: k.keyring.store, service: k.service, logger: k.logger });
+const deps = () => ({ admin: k.keyring.admin, logger: k.logger });
 const opts = { label: '.env', actor: 'vscode-user', ttlSeconds: 3600 };
 
 test('runImport: imports all new keys, skips an existing one (value untouched), audits, summary', async () => {
@@ -335,14 +336,18 @@ test('runImport: a failure part-way removes what this import created; nothing is
   const store = k.keyring.store;
   const racing = {
     ...deps(),
-    store: Object.assign(Object.create(store) as typeof store, {
-      getCredential: (n: string) => store.getCredential(n),
-      addCredential: async (...a: Parameters<typeof store.addCredential>) => {
-        if (a[0].name === `serpapi_key_${id}`) {
-          throw new KeyringError('store_error', `The metadata file could not be written. Try again.`);
-        }
-        return store.addCredential(...a);
-      },
+    admin: new KeyringAdmin({
+      service: k.service,
+      logger: k.logger,
+      store: Object.assign(Object.create(store) as typeof store, {
+        getCredential: (n: string) => store.getCredential(n),
+        addCredential: async (...a: Parameters<typeof store.addCredential>) => {
+          if (a[0].name === `serpapi_key_${id}`) {
+            throw new KeyringError('store_error', `The metadata file could not be written. Try again.`);
+          }
+          return store.addCredential(...a);
+        },
+      }),
     }),
   };
   await assert.rejects(runImport(racing, parsed, choices, opts), (e: unknown) => {

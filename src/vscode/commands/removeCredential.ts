@@ -1,6 +1,7 @@
 /**
- * `agentKeyring.revokeCredential`: after a modal confirmation, removes the credential and the
- * values of all its versions. Agents get `not_found` from then on.
+ * `agentKeyring.removeCredential` (formerly `agentKeyring.revokeCredential`, still registered as an
+ * alias): after a modal confirmation, removes the credential and the values of all its versions
+ * (KeyringAdmin.removeCredential, audited). Agents get `not_found` from then on.
  *
  * Args: `{ name, confirmed? }` — `confirmed: true` skips the confirmation in test mode only.
  * Resolves true when removed, undefined when cancelled.
@@ -16,43 +17,42 @@ import {
 } from './commandContext';
 import { pickCredential } from './prompts';
 
-const REVOKE = 'Revoke';
+const REMOVE = 'Remove';
 
-export function revokeCredential(ctx: CommandContext): CommandHandler {
+export function removeCredential(ctx: CommandContext): CommandHandler {
   return async (arg) => {
-    const store = ctx.keyring.store;
-    const name = argCredentialName(arg) ?? (await pickCredential(store, 'Revoke Credential', Date.now()));
+    const admin = ctx.keyring.admin;
+    const name = argCredentialName(arg) ?? (await pickCredential(admin, 'Remove Credential', Date.now()));
     if (name === undefined) {
       return undefined;
     }
-    const cred = await store.getCredential(name);
+    const cred = await admin.getCredential(name);
     if (!cred) {
       throw new CredentialNotFoundError(name);
     }
     const confirmed = ctx.testMode && argObject(arg)?.confirmed === true;
     if (!confirmed) {
       const choice = await vscode.window.showWarningMessage(
-        `Revoke credential '${name}'?`,
+        `Remove credential '${name}'?`,
         {
           modal: true,
-          detail: revokeDetail(cred.versions.length, cred.allowed_agents),
+          detail: removeDetail(cred.versions.length, cred.allowed_agents),
         },
-        REVOKE,
+        REMOVE,
       );
-      if (choice !== REVOKE) {
-        ctx.logger.info(`Revoke of '${name}' cancelled.`);
+      if (choice !== REMOVE) {
+        ctx.logger.info(`Remove of '${name}' cancelled.`);
         return undefined;
       }
     }
-    await store.removeCredential(name);
-    await ctx.keyring.service.recordAdmin('remove_credential', 'removed', { credential: name, actor: ACTOR });
-    ctx.logger.info(`Credential '${name}' revoked by ${ACTOR}.`);
+    await admin.removeCredential(name, ACTOR);
+    ctx.logger.info(`Credential '${name}' removed by ${ACTOR}.`);
     ctx.refreshViews();
     return true;
   };
 }
 
-function revokeDetail(versions: number, agents: readonly string[]): string {
+function removeDetail(versions: number, agents: readonly string[]): string {
   const stored = versions === 1 ? 'Its value is' : `Its values (all ${versions} versions) are`;
   const who = agents.includes('*')
     ? 'Every agent'
