@@ -12,13 +12,13 @@ import {
 import { ResourceUpdatedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import type { InjectedVariable, CredentialSource } from '../../core/inject/credentialSource';
 import { defaultScope, type EnvSpec } from '../../core/inject/envSpec';
+import { RUN_META_KEY } from '../../core/mcp/callContext';
 import { SecretValue } from '../../core/model';
 import type { Disposable } from '../../core/ports';
 import { CliError, clip } from '../args';
 import { rememberSecret, scrub } from '../io';
 import { EXIT_DENIED, EXIT_UNAVAILABLE, EXIT_USAGE } from './exitCodes';
 
-const RUN_META_KEY = 'agent-keyring/run';
 const URI_PREFIX = 'credential://';
 
 /** A refusal from the server as the one-line error the CLI prints, with run's exit code. */

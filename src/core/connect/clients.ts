@@ -22,15 +22,6 @@ export const CLIENT_IDS: readonly ClientId[] = [
   'stdio',
 ];
 
-/** How a client's config file is written. */
-export type ConfigFormat =
-  /** Strict JSON with `mcpServers` (Claude Code `.mcp.json`, Cursor `mcp.json`). */
-  | 'mcpServers-json'
-  /** JSON with comments with `servers` + `inputs` (VS Code `mcp.json`). */
-  | 'vscode-jsonc'
-  /** TOML with `[mcp_servers.<name>]` tables (Codex `config.toml`). */
-  | 'codex-toml';
-
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [k: string]: JsonValue };
 export type JsonObject = { [k: string]: JsonValue };
 

@@ -17,20 +17,12 @@ import {
   cursorEntry,
   vscodeEntry,
   vscodeInput,
-  type ConfigFormat,
 } from './clients';
 import { removeJsonEntry, upsertJsonEntry, type EditOutcome } from './jsonConfig';
 import { removeTomlEntry, upsertTomlEntry } from './tomlConfig';
 
 /** Clients whose config Agent Keyring writes to a file. */
 export type FileClient = 'claude' | 'codex' | 'cursor' | 'vscode';
-
-export const FORMAT_OF: Record<FileClient, ConfigFormat> = {
-  claude: 'mcpServers-json',
-  cursor: 'mcpServers-json',
-  vscode: 'vscode-jsonc',
-  codex: 'codex-toml',
-};
 
 /** Reads a text file; '' when it does not exist. */
 export async function readText(file: string): Promise<{ text: string; mode?: number }> {

@@ -15,8 +15,6 @@ import { registerCredentialResources } from './resources';
 import { registerTools } from './tools/index';
 
 export const DEFAULT_SERVER_INFO: Implementation = { name: 'agent-keyring', version: '0.1.0' };
-export { RESOURCE_NOT_FOUND } from './resources';
-export { RUN_META_KEY } from './callContext';
 
 export const SERVER_INSTRUCTIONS = [
   'Agent Keyring holds the API keys and tokens you may use, by name and scope. Your identity comes from your bearer token.',

@@ -1,6 +1,8 @@
 /**
  * Opens the encrypted file store (README.md, "Headless CLI") in one call: master key, metadata, secrets and the
- * {@link CredentialStore} over them. Used by `agent-keyring serve` and the CLI.
+ * {@link CredentialStore} over them, without a keyring service: `agent-keyring store copy` (a folder
+ * side) and the store tests use it; `serve` and the other commands open a whole keyring
+ * (`openFileKeyring`).
  */
 import { type Clock, type Disposable, type Logger, NULL_LOGGER, SYSTEM_CLOCK } from '../ports';
 import { CredentialStore } from './credentialStore';

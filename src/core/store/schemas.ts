@@ -325,7 +325,6 @@ export const AgentInputSchema = z.strictObject(
   },
   { error: 'the input must be an object like {"id": "research-agent", "label": "Research agent"}' },
 );
-export type AgentInput = z.output<typeof AgentInputSchema>;
 export type AgentInputRaw = z.input<typeof AgentInputSchema>;
 
 const MAX_ISSUES = 10;

@@ -3,7 +3,7 @@
  * `core/mcp/http.ts`, but its module (the MCP SDK with its protocol schemas, our transport and
  * tools: most of the extension's code) is loaded on the first start, not at activation. esbuild
  * builds that module as dist/server.js and turns the dynamic import below into
- * `require('./server.js')` (see esbuild.mjs); the build fails if anything on the extension side
+ * `require('./server.js')` (see scripts/build/entries.mjs); the build fails if anything on the extension side
  * imports `core/mcp/` any other way. Free of `vscode`.
  */
 import type * as Http from '../../core/mcp/http';

@@ -27,7 +27,6 @@ export type DecisionGroup = (typeof DECISION_GROUPS)[number];
 
 /** Time-range presets of the filter; `custom` uses `since`/`until`. */
 export const RANGE_PRESETS = ['all', '1h', '24h', '7d', '30d', 'custom'] as const;
-export type RangePreset = (typeof RANGE_PRESETS)[number];
 
 /** Longest free-text filter value accepted (ids are at most 64 characters). */
 const MAX_FILTER_TEXT = 128;

@@ -34,8 +34,6 @@ import { listCredentialsTool } from './listCredentials';
 import { rotateCredentialTool } from './rotateCredential';
 import { listingInputSchema, listingOutputSchema, type AnyToolDefinition } from './toolDefinition';
 
-export type ToolExtra = RequestExtra;
-
 /** Every tool the server offers, in `tools/list` order. */
 export const TOOLS: readonly AnyToolDefinition[] = [
   getCredentialTool,
@@ -79,7 +77,7 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * McpServer, but with our refusal shape (`not_found`, the list of tools).
  */
 export function registerTools(server: McpServer, host: ToolHost): RegisteredTool[] {
-  const contextOf = (extra: ToolExtra): CallContext =>
+  const contextOf = (extra: RequestExtra): CallContext =>
     callContextOf(host.agentId, extra, server.server.getClientVersion());
   const registered = TOOLS.map((def) =>
     server.registerTool(
@@ -91,7 +89,7 @@ export function registerTools(server: McpServer, host: ToolHost): RegisteredTool
         outputSchema: listingOutputSchema(def.output),
         annotations: def.annotations,
       },
-      (args: unknown, extra: ToolExtra) => runTool(def, args, contextOf(extra), host),
+      (args: unknown, extra: RequestExtra) => runTool(def, args, contextOf(extra), host),
     ),
   );
   // Both registered after McpServer installed its own (it installs them once, on the first registerTool).
@@ -111,7 +109,7 @@ export function registerTools(server: McpServer, host: ToolHost): RegisteredTool
     schema: typeof LooseCallToolRequestSchema,
     handler: (
       request: z.infer<typeof LooseCallToolRequestSchema>,
-      extra: ToolExtra,
+      extra: RequestExtra,
     ) => Promise<CallToolResult>,
   ) => void;
   setRawHandler.call(server.server, LooseCallToolRequestSchema, async (request, extra) => {
@@ -197,7 +195,7 @@ function listedTool(def: AnyToolDefinition): Tool {
 }
 
 /** Runs one call of `ctx`'s agent through validation, the core and result shaping. Never throws. */
-export async function runTool(
+async function runTool(
   def: AnyToolDefinition,
   rawArgs: unknown,
   ctx: CallContext,
