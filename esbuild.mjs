@@ -17,7 +17,7 @@
 //                 jsonc-parser, smol-toml) and zod's locales (LAZY_PACKAGE_FILES) — required the
 //                 first time one of their exports is used, that is when such a command first runs;
 //   server.js     src/core/mcp/http.ts: the MCP SDK, its protocol schemas, our transport and tools —
-//                 required only when the server starts (src/vscode/mcpHost.ts imports it with a
+//                 required only when the server starts (src/vscode/server/mcpHost.ts imports it with a
 //                 dynamic import(), which becomes `require('./server.js')`).
 // Each module of src/core/ is in exactly one of core.js and lazy.js; the other files take it from
 // there, never from a copy of their own, so a class such as SecretValue or KeyringError has one
@@ -400,7 +400,7 @@ function splitPlugin(role) {
           return {
             errors: [
               {
-                text: `${importer} imports ${target}${args.kind === 'dynamic-import' ? '' : ' statically'}: the MCP server is dist/server.js, loaded when the server starts. Import MCP_PATH and startHttpHost from src/vscode/mcpHost.ts instead.`,
+                text: `${importer} imports ${target}${args.kind === 'dynamic-import' ? '' : ' statically'}: the MCP server is dist/server.js, loaded when the server starts. Import MCP_PATH and startHttpHost from src/vscode/server/mcpHost.ts instead.`,
               },
             ],
           };

@@ -17,12 +17,12 @@ import { NotificationAlerts, ModalApprover } from './vscode/approvalPrompt';
 import { ALL_COMMAND_IDS } from './vscode/commands/commandIds';
 import { registerCommands } from './vscode/commands/index';
 import { DisposableStore } from './vscode/lifecycle';
-import { registerMcpProvider } from './vscode/mcpProvider';
+import { registerMcpProvider } from './vscode/server/mcpProvider';
 import { OutputLogger } from './vscode/outputLogger';
-import { hostLoadMs } from './vscode/mcpHost';
+import { hostLoadMs } from './vscode/server/mcpHost';
 import { SecretStorageBackend, StartupSecrets } from './vscode/secretStorageBackend';
-import { ServerController } from './vscode/serverController';
-import { reportState } from './vscode/serverReport';
+import { ServerController } from './vscode/server/serverController';
+import { reportState } from './vscode/server/serverReport';
 import {
   ANOMALY_SETTINGS,
   CONFIG_SECTION,
