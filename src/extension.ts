@@ -8,6 +8,8 @@ import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { createKeyring, replayAuditHistory, type Keyring } from './core/keyring';
+import { loadAttachSecret } from './core/attach/attachKey';
+import { deriveProofKey } from './core/attach/attachProof';
 import { AUDIT_KEY_SECRET, SecretValue } from './core/model';
 import type { Logger, SecretBackend } from './core/ports';
 import { SYSTEM_CLOCK } from './core/ports';
@@ -21,6 +23,7 @@ import { registerMcpProvider } from './vscode/server/mcpProvider';
 import { OutputLogger } from './vscode/outputLogger';
 import { hostLoadMs } from './vscode/server/mcpHost';
 import { SecretStorageBackend, StartupSecrets } from './vscode/secretStorageBackend';
+import { editorTokenRefusedNotifier } from './vscode/server/editorTokenRefused';
 import { ServerController } from './vscode/server/serverController';
 import { reportState } from './vscode/server/serverReport';
 import {
@@ -98,9 +101,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
 
   let keyring: Keyring;
   let vscodeAgent: VscodeAgentTokens;
+  let attachProofKey: Buffer;
   try {
     const dir = context.globalStorageUri.fsPath;
     await fs.mkdir(dir, { recursive: true });
+    // What proves to other windows (and `serve --store` on this folder) that a server is this store's.
+    attachProofKey = deriveProofKey(await loadAttachSecret(dir));
     const metadata = disposables.add(new FileMetadataStore(dir, { logger }));
     const store = new CredentialStore({ metadata, secrets, clock: SYSTEM_CLOCK, logger });
     const auditPath = path.join(dir, 'audit.jsonl');
@@ -149,7 +155,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
     return undefined;
   }
 
-  const server = disposables.add(new ServerController(keyring.service, logger));
+  const server = disposables.add(
+    new ServerController(keyring.service, logger, {
+      proofKey: attachProofKey,
+      onEditorRefused: editorTokenRefusedNotifier(logger),
+    }),
+  );
 
   // Views: each repaints on its own sources; own commands repaint all of them at once.
   const trees = {
