@@ -15,6 +15,7 @@ import { EditorKeyring, errorText } from './vscode/editorKeyring';
 import { DisposableStore } from './vscode/lifecycle';
 import { LiveSettings } from './vscode/liveSettings';
 import { OutputLogger } from './vscode/outputLogger';
+import { editorTokenRefusedNotifier } from './vscode/server/editorTokenRefused';
 import { ServerController } from './vscode/server/serverController';
 import { publishToEditor, startServerAfterActivation } from './vscode/server/editorServer';
 import type { Settings } from './vscode/settings';
@@ -80,9 +81,14 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
   if (!opened) {
     return undefined;
   }
-  const { keyring, vscodeAgent } = opened;
+  const { keyring, vscodeAgent, attachProofKey } = opened;
   const { secrets } = editorKeyring;
-  const server = disposables.add(new ServerController(keyring.service, logger));
+  const server = disposables.add(
+    new ServerController(keyring.service, logger, {
+      proofKey: attachProofKey,
+      onEditorRefused: editorTokenRefusedNotifier(logger),
+    }),
+  );
   const views = registerViews({
     keyring,
     secrets,

@@ -12,6 +12,8 @@
 import * as fs from 'node:fs/promises';
 import * as path from 'node:path';
 import type * as vscode from 'vscode';
+import { loadAttachSecret } from '../core/attach/attachKey';
+import { deriveProofKey } from '../core/attach/attachProof';
 import { createKeyring, replayAuditHistory, type Keyring } from '../core/keyring';
 import { AUDIT_KEY_SECRET, type AnomalyConfig } from '../core/model';
 import { SYSTEM_CLOCK, type AlertSink, type Approver, type Logger } from '../core/ports';
@@ -36,6 +38,8 @@ export interface OpenedKeyring {
   vscodeAgent: VscodeAgentTokens;
   /** Resolves once the audit key is in SecretStorage; rejects when its first-run write failed. */
   auditKeyStored: () => Promise<void>;
+  /** What proves to other windows (and `serve --store` on this folder) that a server is this store's. */
+  attachProofKey: Buffer;
 }
 
 export class EditorKeyring {
@@ -62,6 +66,7 @@ export class EditorKeyring {
     const secrets = this.#startupSecrets;
     const dir = this.context.globalStorageUri.fsPath;
     await fs.mkdir(dir, { recursive: true });
+    const attachProofKey = deriveProofKey(await loadAttachSecret(dir));
     const metadata = deps.disposables.add(new FileMetadataStore(dir, { logger }));
     const store = new CredentialStore({ metadata, secrets, clock: SYSTEM_CLOCK, logger });
     const auditPath = path.join(dir, 'audit.jsonl');
@@ -97,7 +102,7 @@ export class EditorKeyring {
     void replayAuditHistory(auditPath, keyring.anomaly, { beforeMs: liveFrom }).catch((e: unknown) =>
       logger.warn('Could not replay the audit history for the anomaly rules; they start from scratch.', e),
     );
-    return { keyring, vscodeAgent, auditKeyStored: () => secrets.settled() };
+    return { keyring, vscodeAgent, auditKeyStored: () => secrets.settled(), attachProofKey };
   }
 }
 

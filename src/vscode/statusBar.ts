@@ -73,9 +73,11 @@ export class StatusBar extends Disposable {
 function describe(state: ServerState): [icon: string, text: string, problem: boolean] {
   switch (state.kind) {
     case 'running':
-      return ['$(key)', `Agent Keyring :${state.port}`, false];
+      return ['$(key)', `Agent Keyring :${state.port} (this window)`, false];
     case 'attached':
-      return ['$(link)', `Agent Keyring :${state.port} (other window)`, false];
+      return ['$(link)', `Agent Keyring :${state.port} (another window, same store)`, false];
+    case 'otherKeyring':
+      return ['$(warning)', `Agent Keyring: :${state.port} is NOT this keyring — not attached`, true];
     case 'starting':
       return ['$(loading~spin)', `Agent Keyring :${state.port}`, false];
     case 'stopped':
@@ -90,9 +92,11 @@ function describe(state: ServerState): [icon: string, text: string, problem: boo
 function tooltipState(state: ServerState): string {
   switch (state.kind) {
     case 'running':
-      return `serving ${state.url}`;
+      return `serving ${state.url} (the server runs in this window)`;
     case 'attached':
-      return `attached to the server of another window (port ${state.port}); this window takes over if that window closes`;
+      return `attached to the server of another window on this store (port ${state.port}; it proved it serves this store); this window takes over if that window closes`;
+    case 'otherKeyring':
+      return `a server on port ${state.port} that is NOT this keyring — not attached (it could not prove it serves this window's store; no token is sent to it)`;
     case 'starting':
       return `starting on port ${state.port}`;
     case 'stopped':

@@ -6,10 +6,13 @@
  * reachable from another process). Pointing `agentKeyring.port` at it makes this window attach;
  * changes the other process makes show in this window's trees, Show Status and Audit view without
  * a reload; stopping it by PID makes this window take the port over and serve. The setting, the
- * server and the store are left as they were found.
+ * server and the store are left as they were found. First, `agent-keyring serve` over ANOTHER
+ * store on the port: it answers like Agent Keyring but cannot prove it serves this store, so the
+ * window does not attach and VS Code is never given the in-editor token for it.
  */
 import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
@@ -19,12 +22,13 @@ import type { ServerState } from '../../src/vscode/server/serverController';
 import { identifyPort } from '../../src/vscode/server/portProbe';
 import { canary, runCli, startServe, type Served } from '../cli/cliHarness';
 import { isPage, type PageMessage } from './auditHelpers';
-import { activateExtension, assertNoSecret, nextChange, renderTree } from './helpers';
+import { activateExtension, assertNoSecret, nextChange, renderTree, startMcpServers } from './helpers';
 
 const SECTION = 'agentKeyring';
 const ARTIFACTS = path.resolve(__dirname, '..', '..', '..', '.test-artifacts', 'integration');
 /** Files only the headless store writes; removed afterwards if the test created them. */
 const CLI_ONLY_FILES = ['secrets.json', 'secrets.lock', 'master.key', 'store.json', 'key.lock'];
+// (attach.key is not among them: the window itself creates it in its global-storage folder.)
 
 /** Resolves when the server state satisfies `ok` (now or at a later change). */
 function serverReaches(
@@ -139,6 +143,50 @@ suite('several windows share one server: attach, live changes, takeover', () => 
     fs.writeFileSync(path.join(ARTIFACTS, 'attach-timings.json'), JSON.stringify(timings, null, 2) + '\n');
   });
 
+  test('a plain serve --store <other> on the port: NOT attached, says so, and is sent no token', async () => {
+    const otherStore = fs.mkdtempSync(path.join(os.tmpdir(), 'akr-attach-other-'));
+    const stranger = await startServe(otherStore);
+    const port = stranger.port;
+    try {
+      const refused = serverReaches(
+        api,
+        `refusing port ${port}`,
+        (s) => s.kind === 'otherKeyring' && s.port === port,
+      );
+      await vscode.workspace
+        .getConfiguration(SECTION)
+        .update('port', port, vscode.ConfigurationTarget.Global);
+      assert.deepEqual(await refused, { kind: 'otherKeyring', port });
+      assert.equal(api.server.url, undefined, 'no URL: no MCP definition, so no token for it');
+      assert.equal(
+        api.statusBar.text,
+        `$(warning) Agent Keyring: :${port} is NOT this keyring — not attached`,
+      );
+      assert.match(
+        api.statusBar.tooltip,
+        new RegExp(`a server on port ${port} that is NOT this keyring — not attached`),
+      );
+      const status = await vscode.commands.executeCommand<string>('agentKeyring.showStatus');
+      assert.match(
+        status,
+        new RegExp(`^Agent Keyring: a server on port ${port} that is NOT this keyring — not attached\\.`),
+      );
+      await vscode.commands.executeCommand('notifications.clearAll');
+      // Ask VS Code to start every MCP server: ours has no definition to start.
+      await startMcpServers().catch(() => undefined);
+      await new Promise((r) => setTimeout(r, 1_000));
+    } finally {
+      stranger.kill();
+      await stranger.exited;
+    }
+    // Refused tokens are audited by the stranger (aggregated): had VS Code sent the in-editor token,
+    // its audit log would hold an 'unauthorized' line.
+    const auditFile = path.join(otherStore, 'audit.jsonl');
+    const audit = fs.existsSync(auditFile) ? fs.readFileSync(auditFile, 'utf8') : '';
+    assert.ok(!audit.includes('"unauthorized"'), `the other store saw no token: ${audit}`);
+    fs.rmSync(otherStore, { recursive: true, force: true });
+  });
+
   test('another window serves the port: this window attaches and says so', async () => {
     other = await startServe(storeDir);
     const port = other.port;
@@ -152,10 +200,10 @@ suite('several windows share one server: attach, live changes, takeover', () => 
     assert.equal(api.server.url, other.url, 'agents in this window use the other window’s server');
     assert.equal(api.server.sessionCount, 0, 'this window hosts nothing');
 
-    assert.equal(api.statusBar.text, `$(link) Agent Keyring :${port} (other window)`);
+    assert.equal(api.statusBar.text, `$(link) Agent Keyring :${port} (another window, same store)`);
     assert.match(
       api.statusBar.tooltip,
-      new RegExp(`attached to the server of another window \\(port ${port}\\)`),
+      new RegExp(`attached to the server of another window on this store \\(port ${port};`),
     );
     const changes: ServerState[] = [];
     const watch = api.server.onDidChange((s) => changes.push(s));
@@ -163,7 +211,7 @@ suite('several windows share one server: attach, live changes, takeover', () => 
       const status = await vscode.commands.executeCommand<string>('agentKeyring.showStatus');
       assert.match(
         status,
-        new RegExp(`^Agent Keyring: attached to the server of another window \\(port ${port},`),
+        new RegExp(`^Agent Keyring: attached to the server of another window on this store \\(port ${port},`),
       );
       // Dismissing Show Status's notification does nothing (it used to run Start Server, which
       // restarted the server and dropped every agent's session).
@@ -266,7 +314,7 @@ suite('several windows share one server: attach, live changes, takeover', () => 
     other = undefined;
 
     assert.equal(await identifyPort(port), 'agentKeyring', 'the port answers as Agent Keyring');
-    assert.equal(api.statusBar.text, `$(key) Agent Keyring :${port}`);
+    assert.equal(api.statusBar.text, `$(key) Agent Keyring :${port} (this window)`);
     const status = await vscode.commands.executeCommand<string>('agentKeyring.showStatus');
     assert.match(status, new RegExp(`^Agent Keyring: serving http://127\\.0\\.0\\.1:${port}/mcp\\.`));
 

@@ -6,6 +6,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import { loadAttachSecret } from '../../core/attach/attachKey';
+import { deriveProofKey } from '../../core/attach/attachProof';
 import { InvalidInputError } from '../../core/errors';
 import type { Keyring } from '../../core/keyring';
 import type { AnomalyConfig } from '../../core/model';
@@ -211,6 +213,9 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
         host,
         logger,
         serverInfo: { name: 'agent-keyring', version },
+        // VS Code windows on this same store folder attach to this server only after it proves it
+        // holds the folder's attach key (README.md, "In VS Code").
+        attachProofKey: deriveProofKey(await loadAttachSecret(localDirOf(dir))),
       });
     } catch (e) {
       await keyring.close();

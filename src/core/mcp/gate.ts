@@ -27,6 +27,21 @@ const BEARER = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i;
 const HOW_TO_GET_A_TOKEN =
   'Send `Authorization: Bearer <token>` with an Agent Keyring agent token. Create one in VS Code (Agent Keyring: Connect Agent…) or with `agent-keyring agent add <id>`; a revoked agent needs a new token.';
 
+/**
+ * Sent (value `vscode`) by the MCP server definition our extension gives VS Code. VS Code's MCP
+ * client treats ANY 401 or 403 as the start of an OAuth sign-in (`isAuthStatusCode` in
+ * microsoft/vscode `src/vs/workbench/api/common/extHostMcp.ts`, `_fetchWithAuthRetry` →
+ * `createAuthMetadata`, which falls back to default OAuth endpoints even without a
+ * `WWW-Authenticate` challenge, then Dynamic Client Registration and a client-id prompt). So that
+ * client's refused token is answered 410 instead, with the way back in the message; every other
+ * client keeps the 401 the MCP specification asks for.
+ */
+export const EDITOR_CLIENT_HEADER = 'x-agent-keyring-client';
+/** The status of a refused token for the editor's client: not 401/403 (see above), and not retried. */
+export const EDITOR_REFUSED_STATUS = 410;
+const EDITOR_WAY_BACK =
+  "In VS Code, run \"Agent Keyring: Rotate Agent Token\" and pick 'vscode' (it also brings a revoked 'vscode' agent back); in-editor chat then reconnects with the new token.";
+
 /** Who is calling: the agent of the bearer token (checked once per request, here). */
 export interface Caller {
   agent: AgentMeta;
@@ -37,6 +52,8 @@ export interface GateOptions {
   api: KeyringApi;
   maxBodyBytes: number;
   bodyTimeoutMs: number;
+  /** Told when the editor's own client (see {@link EDITOR_CLIENT_HEADER}) is refused for its token. */
+  onEditorRefused?: () => void;
 }
 
 export class Gate {
@@ -53,13 +70,16 @@ export class Gate {
 
   /** Checks 1–5. Resolves with the caller, or rejects with a {@link Refusal}. */
   async admit(req: http.IncomingMessage): Promise<Caller> {
-    this.checkHost(req);
-    checkOrigin(req.headers.origin);
+    this.checkSource(req);
     const path = req.url === MCP_PATH ? MCP_PATH : pathOf(req.url);
     if (path !== MCP_PATH) {
       throw new Refusal(404, -32000, `Not found: the MCP endpoint is ${MCP_PATH}.`);
     }
-    const caller = await this.authenticate(req.headers.authorization, req.socket.remoteAddress);
+    const caller = await this.authenticate(
+      req.headers.authorization,
+      req.socket.remoteAddress,
+      req.headers[EDITOR_CLIENT_HEADER] === 'vscode',
+    );
     const method = req.method ?? '';
     if (method !== 'POST' && method !== 'GET' && method !== 'DELETE') {
       throw new Refusal(405, -32000, 'Method not allowed: use POST, GET or DELETE on /mcp.', {
@@ -93,6 +113,12 @@ export class Gate {
     return agent !== undefined && !agent.revoked_at && agent.id === caller.agent.id;
   }
 
+  /** Checks 1–2 (Host, Origin): all that the one unauthenticated endpoint (the attach proof) passes. */
+  checkSource(req: http.IncomingMessage): void {
+    this.checkHost(req);
+    checkOrigin(req.headers.origin);
+  }
+
   private checkHost(req: http.IncomingMessage): void {
     // Node keeps the first of several Host headers; a request with two is ambiguous (a proxy in
     // between may route on the other one), so it is refused as malformed (RFC 9112 §3.2).
@@ -110,7 +136,14 @@ export class Gate {
     }
   }
 
-  private async authenticate(header: string | undefined, remote: string | undefined): Promise<Caller> {
+  private async authenticate(
+    header: string | undefined,
+    remote: string | undefined,
+    editor: boolean,
+  ): Promise<Caller> {
+    if (!header && editor) {
+      throw this.editorRefusal('VS Code sent no Agent Keyring token.');
+    }
     if (!header) {
       // RFC 6750 §3: a challenge with no error code when no credentials were sent. There is
       // deliberately no `resource_metadata` parameter: Agent Keyring does not do OAuth. An SDK client
@@ -127,6 +160,11 @@ export class Gate {
     if (!token || !agent || agent.revoked_at) {
       // Audited, aggregated and never with the token: an operator sees a revoked agent knocking.
       void this.opts.api.recordAuthFailure?.(agent ? 'revoked' : 'unknown', token ?? header, remote);
+      if (editor) {
+        throw this.editorRefusal(
+          `The Agent Keyring token VS Code sent for in-editor chat is ${agent ? 'revoked' : 'unknown (replaced or revoked)'}.`,
+        );
+      }
       throw new Refusal(
         401,
         -32001,
@@ -135,6 +173,16 @@ export class Gate {
       );
     }
     return { agent, token };
+  }
+
+  /** The refusal for the editor's client: no 401/403 (no OAuth sign-in), the way back named. */
+  private editorRefusal(what: string): Refusal {
+    try {
+      this.opts.onEditorRefused?.();
+    } catch {
+      // a listener's failure must not change the answer
+    }
+    return new Refusal(EDITOR_REFUSED_STATUS, -32001, `${what} ${EDITOR_WAY_BACK}`);
   }
 }
 
@@ -211,7 +259,8 @@ export function readBody(req: http.IncomingMessage, max: number, timeoutMs: numb
   });
 }
 
-function pathOf(url: string | undefined): string | undefined {
+/** The path of a request URL (without the query), or undefined when it does not parse. */
+export function pathOf(url: string | undefined): string | undefined {
   try {
     return new URL(url ?? '', 'http://127.0.0.1').pathname;
   } catch {

@@ -28,8 +28,11 @@ import {
   Gate,
   MCP_PATH,
   isLoopbackAddress,
+  pathOf,
   type Caller,
 } from './gate';
+import { ATTACH_PROOF_PATH } from '../attach/attachProof';
+import { serveAttachProof } from './attachEndpoint';
 import { ListenHub } from './listen';
 import { ModernEra, isModernPost } from './modern';
 import { MODERN_PROTOCOL_VERSIONS } from './protocol';
@@ -42,7 +45,13 @@ import {
   type Session,
 } from './sessions';
 
-export { MCP_PATH, DEFAULT_MAX_BODY_BYTES, DEFAULT_BODY_TIMEOUT_MS } from './gate';
+export {
+  MCP_PATH,
+  DEFAULT_MAX_BODY_BYTES,
+  DEFAULT_BODY_TIMEOUT_MS,
+  EDITOR_CLIENT_HEADER,
+  EDITOR_REFUSED_STATUS,
+} from './gate';
 export { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SESSIONS_PER_AGENT } from './sessions';
 /** Time allowed to receive a request's headers (Node's `headersTimeout`). */
 export const HEADERS_TIMEOUT_MS = 10_000;
@@ -66,6 +75,13 @@ export interface HttpHostOptions {
   /** Sessions one agent may hold; at the limit its oldest idle session is closed for a new one. */
   maxSessionsPerAgent?: number;
   serverInfo?: Implementation;
+  /**
+   * The store's attach proof key (`core/attach/attachProof.ts`): with it, the host answers the
+   * attach challenge of VS Code windows on the same store; without it, that path is a 404.
+   */
+  attachProofKey?: Buffer;
+  /** Told when VS Code's own MCP client is refused for its token (the window shows the way back). */
+  onEditorRefused?: () => void;
 }
 
 export interface HttpHost {
@@ -98,6 +114,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
     api,
     maxBodyBytes: opts.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES,
     bodyTimeoutMs: opts.bodyTimeoutMs ?? DEFAULT_BODY_TIMEOUT_MS,
+    onEditorRefused: opts.onEditorRefused,
   });
 
   // Revocation: everything the agent holds open goes, whichever way we learn of it.
@@ -134,7 +151,13 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
   const modern = new ModernEra({ api, logger, listen, serverInfo: opts.serverInfo });
   const revocation: Disposable | undefined = api.onDidRevokeAgent?.((agentId) => revoked(agentId, 'event'));
 
+  const attachProofKey = opts.attachProofKey;
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    if (attachProofKey && req.url?.startsWith(ATTACH_PROOF_PATH) && pathOf(req.url) === ATTACH_PROOF_PATH) {
+      gate.checkSource(req);
+      serveAttachProof(req, res, attachProofKey, boundPort);
+      return;
+    }
     const caller = await gate.admit(req);
     const method = req.method ?? '';
     const sessionHeader = req.headers['mcp-session-id'];
@@ -196,6 +219,8 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
     }
   };
 
+  /** Set once listening (no request is handled before). */
+  let boundPort = 0;
   const server = http.createServer((req, res) => {
     handle(req, res).catch((e: unknown) => {
       if (e instanceof Refusal) {
@@ -280,7 +305,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
   });
   server.on('error', (e) => logger.error('MCP HTTP server error', e));
 
-  const boundPort = (server.address() as AddressInfo).port;
+  boundPort = (server.address() as AddressInfo).port;
   gate.listeningOn(boundPort);
 
   const displayHost = bindHost.includes(':') ? `[${bindHost}]` : bindHost;

@@ -24,6 +24,7 @@ export const STORE_CHECKED_FILES = [
   'audit.jsonl',
   'audit.jsonl.head',
   'policy.json',
+  'attach.key',
 ] as const;
 
 export interface StorePermissionOptions {

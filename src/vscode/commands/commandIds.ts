@@ -3,7 +3,8 @@
  * same ids (an integration test checks that each one is registered). One implementation file per
  * command in this folder, wired in {@link ./index.ts}:
  *
- * - addCredential → addCredential.ts, editScopes → editScopes.ts, setRevealMode → setRevealMode.ts,
+ * - addCredential → addCredential.ts, editScopes → editScopes.ts (+ scopeRules.ts), setRevealMode →
+ *   setRevealMode.ts, setPlacement → setPlacement.ts,
  *   rotateCredential → rotateCredential.ts, removeCredential → removeCredential.ts,
  *   copyCredentialName → copyCredentialName.ts
  * - addAgent → addAgent.ts, revokeAgent → revokeAgent.ts, rotateAgentToken → rotateAgentToken.ts
@@ -15,6 +16,7 @@ export const CommandId = {
   addCredential: 'agentKeyring.addCredential',
   editScopes: 'agentKeyring.editScopes',
   setRevealMode: 'agentKeyring.setRevealMode',
+  setPlacement: 'agentKeyring.setPlacement',
   rotateCredential: 'agentKeyring.rotateCredential',
   removeCredential: 'agentKeyring.removeCredential',
   copyCredentialName: 'agentKeyring.copyCredentialName',

@@ -20,6 +20,7 @@ import { rotateAgentToken } from './rotateAgentToken';
 import { removeCredential } from './removeCredential';
 import { rotateCredential } from './rotateCredential';
 import { scanConfigs } from './scanConfigs';
+import { setPlacement } from './setPlacement';
 import { setRevealMode } from './setRevealMode';
 import { showAuditLog } from './showAuditLog';
 import { showStatus } from './showStatus';
@@ -31,6 +32,7 @@ const FACTORIES: Record<CommandId, (ctx: CommandContext) => CommandHandler> = {
   [CommandId.addCredential]: addCredential,
   [CommandId.editScopes]: editScopes,
   [CommandId.setRevealMode]: setRevealMode,
+  [CommandId.setPlacement]: setPlacement,
   [CommandId.rotateCredential]: rotateCredential,
   [CommandId.removeCredential]: removeCredential,
   [CommandId.copyCredentialName]: copyCredentialName,

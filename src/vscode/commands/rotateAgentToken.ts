@@ -24,7 +24,8 @@ export function rotateAgentToken(ctx: CommandContext): CommandHandler {
       return undefined;
     }
     const id = agent.id;
-    if (agent.revoked_at) {
+    // A revoked 'vscode' is brought back by its renewal below: the one-step way back for in-editor chat.
+    if (agent.revoked_at && id !== VSCODE_AGENT_ID) {
       void vscode.window.showInformationMessage(
         `Agent Keyring: agent '${id}' is revoked. Add it again (Add Agent…) to give it a token.`,
       );

@@ -4,10 +4,18 @@
  * only in `resolveMcpServerDefinition`, when VS Code actually starts the server.
  */
 import * as vscode from 'vscode';
+import type * as Http from '../../core/mcp/http';
 import type { Logger } from '../../core/ports';
 import type { ServerController } from './serverController';
 
 export const MCP_PROVIDER_ID = 'agentKeyring';
+/**
+ * Tells our server this is VS Code's MCP client, so a refused token is answered 410 with the way
+ * back instead of the 401 that sends VS Code into an OAuth sign-in (see `core/mcp/gate.ts`). Typed
+ * as the core's literals, so the compiler checks they are the same.
+ */
+const EDITOR_CLIENT_HEADER: typeof Http.EDITOR_CLIENT_HEADER = 'x-agent-keyring-client';
+const EDITOR_CLIENT: Record<typeof Http.EDITOR_CLIENT_HEADER, string> = { [EDITOR_CLIENT_HEADER]: 'vscode' };
 export const MCP_SERVER_LABEL = 'Agent Keyring';
 
 export interface McpProviderDeps {
@@ -43,7 +51,7 @@ export function registerMcpProvider(deps: McpProviderDeps): vscode.Disposable {
             new vscode.McpHttpServerDefinition(
               MCP_SERVER_LABEL,
               vscode.Uri.parse(url),
-              {},
+              { ...EDITOR_CLIENT },
               deps.tokenGeneration() > 0 ? `${deps.version}+token.${deps.tokenGeneration()}` : deps.version,
             ),
           ]

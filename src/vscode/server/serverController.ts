@@ -1,7 +1,8 @@
 /**
  * Runs the MCP HTTP host for this window, and knows what to do when its port is taken: another
- * Agent Keyring window already serving (this window attaches to it, and takes the port over when
- * that window closes), or a foreign program (this window serves nothing and says so; the MCP
+ * Agent Keyring window on the same store already serving (proved by the attach challenge: this
+ * window attaches to it, and takes the port over when that window closes), an Agent Keyring server
+ * that cannot prove it serves this store (never attached, never sent the token), or a foreign program (this window serves nothing and says so; the MCP
  * definition is withheld so the in-editor token is never sent to that program). The state machine
  * is {@link SharedServer} (plain Node, unit-tested); this is its VS Code face: events as a
  * `vscode.EventEmitter`, and the person told when the probe finds the port lost.
@@ -10,6 +11,7 @@ import * as vscode from 'vscode';
 import type { KeyringApi } from '../../core/api';
 import { MCP_PATH, startHttpHost } from './mcpHost';
 import { SYSTEM_CLOCK, type Logger } from '../../core/ports';
+import { proveSameStore } from '../../core/attach/attachProof';
 import { identifyPort } from './portProbe';
 import { reportState } from './serverReport';
 import { SharedServer, type ServerState } from './sharedServer';
@@ -25,10 +27,24 @@ export class ServerController implements vscode.Disposable {
   readonly #onDidChange = new vscode.EventEmitter<ServerState>();
   readonly onDidChange = this.#onDidChange.event;
 
-  constructor(api: KeyringApi, logger: Logger) {
+  /**
+   * @param attach.proofKey this store's attach proof key (`core/attach`): the host answers other
+   *   windows' challenge with it, and this window attaches only to a server that answers it.
+   * @param attach.onEditorRefused told when VS Code's MCP client is refused for its token here.
+   */
+  constructor(api: KeyringApi, logger: Logger, attach: { proofKey: Buffer; onEditorRefused?: () => void }) {
     this.#server = new SharedServer({
-      listen: (port) => startHttpHost({ api, port, host: '127.0.0.1', logger }),
+      listen: (port) =>
+        startHttpHost({
+          api,
+          port,
+          host: '127.0.0.1',
+          logger,
+          attachProofKey: attach.proofKey,
+          onEditorRefused: attach.onEditorRefused,
+        }),
       identify: (port) => identifyPort(port),
+      prove: (port) => proveSameStore(port, attach.proofKey),
       clock: SYSTEM_CLOCK,
       logger,
       urlOf: mcpUrl,
@@ -36,7 +52,10 @@ export class ServerController implements vscode.Disposable {
     this.#server.onDidChange((state, cause) => {
       this.#onDidChange.fire(state);
       // A start reports its own outcome; a probe that lost the port must say so itself.
-      if (cause === 'probe' && (state.kind === 'portInUse' || state.kind === 'failed')) {
+      if (
+        cause === 'probe' &&
+        (state.kind === 'portInUse' || state.kind === 'otherKeyring' || state.kind === 'failed')
+      ) {
         void reportState(state, this, logger);
       }
     });

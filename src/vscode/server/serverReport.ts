@@ -21,9 +21,11 @@ export interface ReportedServer {
 export function describeState(state: ServerState): string {
   switch (state.kind) {
     case 'running':
-      return `serving ${state.url}.`;
+      return `serving ${state.url}. The server runs in this window.`;
     case 'attached':
-      return `attached to the server of another window (port ${state.port}, ${state.url}); this window takes over if that window closes.`;
+      return `attached to the server of another window on this store (port ${state.port}, ${state.url}; it proved it serves this store); this window takes over if that window closes.`;
+    case 'otherKeyring':
+      return `a server on port ${state.port} that is NOT this keyring — not attached. It answers like Agent Keyring but could not prove it serves this window's store, so this window sends it no token.`;
     case 'starting':
       return `starting on port ${state.port}.`;
     case 'stopped':
@@ -41,11 +43,15 @@ export async function reportState(
   logger: Logger,
   opts: { quietWhenFine?: boolean } = {},
 ): Promise<void> {
-  if (state.kind === 'portInUse') {
+  if (state.kind === 'portInUse' || state.kind === 'otherKeyring') {
     const other = await freePort();
     const use = `Use Port ${other}`;
+    const why =
+      state.kind === 'portInUse'
+        ? `port ${state.port} is used by another program, so agents cannot reach Agent Keyring.`
+        : `the server on port ${state.port} is NOT this keyring (it could not prove it serves this window's store: another store, an older Agent Keyring, or a program imitating one). This window is not attached and sends it no token.`;
     const choice = await vscode.window.showWarningMessage(
-      `Agent Keyring: port ${state.port} is used by another program, so agents cannot reach Agent Keyring. Choose another port (agents' configs must use it too).`,
+      `Agent Keyring: ${why} Choose another port (agents' configs must use it too).`,
       use,
       'Open Settings',
     );
@@ -54,7 +60,7 @@ export async function reportState(
         .getConfiguration(CONFIG_SECTION)
         .update(Setting.port, other, vscode.ConfigurationTarget.Global);
       logger.info(`Port changed to ${other} from the port-in-use prompt.`);
-      if (server.state.kind === 'portInUse') {
+      if (server.state.kind === 'portInUse' || server.state.kind === 'otherKeyring') {
         await server.start(other);
       }
     } else if (choice === 'Open Settings') {

@@ -4,13 +4,16 @@
  *
  * Several VS Code windows share one server. The first window binds the port and serves; the others
  * find it taken by an Agent Keyring server and attach (they use it, and their views read the same
- * files). While attached, a cheap probe — one unauthenticated request that our host answers 401 —
+ * files) — but only once that server has proved it serves THIS store (the attach challenge of
+ * `core/attach/attachProof.ts`): a server of another store, an older build or a program imitating
+ * our 401 is `otherKeyring`, never attached, and the in-editor token is never offered to it. While attached, a cheap probe — one unauthenticated request that our host answers 401 —
  * runs every `probeMs`. When it finds the port free or the server not answering, this window tries
  * to bind at once; if it wins, it serves (takeover), so closing the serving window costs agents at
  * most a probe period. When another window won the race, this one stays attached to it. A foreign
  * program on the port is never fought: the window stops using the port (`portInUse`) and says so.
  * Probes that fail without an answer back off (`probeMs` doubling up to `maxProbeMs`).
  */
+import type { AttachProofResult } from '../../core/attach/attachProof';
 import type { Clock, Disposable, Logger } from '../../core/ports';
 
 export type ServerState =
@@ -21,6 +24,8 @@ export type ServerState =
   | { kind: 'attached'; port: number; url: string }
   /** Something else holds the port. */
   | { kind: 'portInUse'; port: number }
+  /** An Agent Keyring-looking server holds the port but could not prove it serves this store. */
+  | { kind: 'otherKeyring'; port: number }
   | { kind: 'failed'; port: number; message: string };
 
 /** What answers on a port: our server, another program, nobody, or no clear answer (busy, hung). */
@@ -42,6 +47,8 @@ export interface SharedServerDeps {
   listen(port: number): Promise<ServingHost>;
   /** Asks the port who is there, without sending any token. */
   identify(port: number): Promise<PortOccupant>;
+  /** Asks the Agent Keyring server on `port` to prove it serves this window's store (no token sent). */
+  prove(port: number): Promise<AttachProofResult>;
   clock: Pick<Clock, 'setTimeout'>;
   logger: Logger;
   /** Probe period while attached (default {@link ATTACHED_PROBE_MS}). */
@@ -51,6 +58,9 @@ export interface SharedServerDeps {
   /** The URL of the server on `port` (for the attached state). */
   urlOf(port: number): string;
 }
+
+const NOT_THIS_KEYRING = (port: number): string =>
+  `The server on port ${port} answers like Agent Keyring but could not prove it serves this window's store (another store, an older Agent Keyring, or a program imitating one): not attached, and the in-editor token is not sent to it.`;
 
 /** While attached, how often the other window's server is checked. */
 export const ATTACHED_PROBE_MS = 2_000;
@@ -156,12 +166,16 @@ export class SharedServer implements Disposable {
       if (bound.state) {
         return bound.state;
       }
-      const who = await this.#deps.identify(port);
-      if (who === 'agentKeyring') {
+      const who = await this.#occupant(port);
+      if (who === 'sameStore') {
         logger.info(
-          `Port ${port} is served by another Agent Keyring window; this window uses it and takes over if that window closes.`,
+          `Port ${port} is served by another Agent Keyring window on this store (it proved it); this window uses it and takes over if that window closes.`,
         );
         return { kind: 'attached', port, url: this.#deps.urlOf(port) };
+      }
+      if (who === 'otherKeyring') {
+        logger.warn(NOT_THIS_KEYRING(port));
+        return { kind: 'otherKeyring', port };
       }
       if (who === 'free' && attempt === 0) {
         // The holder left between our bind and the probe (a window closing): try once more.
@@ -193,14 +207,14 @@ export class SharedServer implements Disposable {
       return;
     }
     const { logger } = this.#deps;
-    const who = await this.#deps.identify(port);
-    if (who === 'agentKeyring') {
+    const who = await this.#occupant(port);
+    if (who === 'sameStore') {
       this.#failures = 0;
       this.#scheduleProbe(port);
       return;
     }
-    if (who === 'foreign') {
-      this.#letGo(port);
+    if (who === 'foreign' || who === 'otherKeyring') {
+      this.#letGo(port, who);
       return;
     }
     // Nobody answers (the serving window closed or crashed) or not clearly: try to serve, now.
@@ -214,12 +228,12 @@ export class SharedServer implements Disposable {
       return;
     }
     // Someone holds the port after all: another window that was quicker, or a foreign program.
-    const holder = who === 'free' ? await this.#deps.identify(port) : who;
-    if (holder === 'agentKeyring') {
+    const holder = who === 'free' ? await this.#occupant(port) : who;
+    if (holder === 'sameStore') {
       logger.info(`Another Agent Keyring window serves port ${port} now; this window stays attached to it.`);
       this.#failures = 0;
-    } else if (holder === 'foreign') {
-      this.#letGo(port);
+    } else if (holder === 'foreign' || holder === 'otherKeyring') {
+      this.#letGo(port, holder);
       return;
     } else {
       this.#failures++;
@@ -230,8 +244,26 @@ export class SharedServer implements Disposable {
     this.#scheduleProbe(port);
   }
 
-  /** A foreign program answers on the port: never fight it for the port, never send it a token. */
-  #letGo(port: number): void {
+  /**
+   * Who holds `port`: `identify` (one tokenless request), and for an Agent Keyring-looking answer
+   * the store proof. A 401 that looks like ours is not enough: anyone can copy it.
+   */
+  async #occupant(port: number): Promise<'sameStore' | 'otherKeyring' | 'foreign' | 'free' | 'unknown'> {
+    const who = await this.#deps.identify(port);
+    if (who !== 'agentKeyring') {
+      return who;
+    }
+    const proof = await this.#deps.prove(port);
+    return proof === 'sameStore' ? 'sameStore' : proof === 'unproven' ? 'otherKeyring' : 'unknown';
+  }
+
+  /** Something else answers on the port: never fight it for the port, never send it a token. */
+  #letGo(port: number, who: 'foreign' | 'otherKeyring'): void {
+    if (who === 'otherKeyring') {
+      this.#deps.logger.warn(`${NOT_THIS_KEYRING(port)} This window stopped using it.`);
+      this.#set({ kind: 'otherKeyring', port }, 'probe');
+      return;
+    }
     this.#deps.logger.warn(
       `Port ${port} is now answered by a program that is not Agent Keyring; this window stopped using it.`,
     );

@@ -6,6 +6,7 @@
  * contextValues (menus depend on them): `credential`, `credential.due`.
  */
 import * as vscode from 'vscode';
+import { describePlacement, describeRules } from '../commands/requestRulesText';
 import type { CredentialMeta } from '../../core/model';
 import type { Clock, Disposable as CoreDisposable } from '../../core/ports';
 import type { KeyringReader } from '../../core/admin';
@@ -165,7 +166,15 @@ function groupChildren(
 ): CredentialNode[] {
   const base = `credential:${c.name}/${group}`;
   if (group === 'scopes') {
-    return c.allowed_scopes.map((s) => ({ kind: 'detail', id: `${base}/${s}`, label: s, icon: 'tag' }));
+    // Each scope says what http_request may do under it (README.md, "Use, don't read").
+    return c.allowed_scopes.map((s) => ({
+      kind: 'detail',
+      id: `${base}/${s}`,
+      label: s,
+      description: describeRules(c.scope_rules?.[s]),
+      tooltip: `Scope ${s}: ${describeRules(c.scope_rules?.[s])}. Placement: ${describePlacement(c.placement)}. Edit Scopes… changes the rules, Set Placement… the placement.`,
+      icon: 'tag',
+    }));
   }
   if (group === 'agents') {
     if (c.allowed_agents.length === 0) {

@@ -10,6 +10,8 @@ import * as assert from 'node:assert/strict';
 import * as http from 'node:http';
 import * as net from 'node:net';
 import { describe, test } from 'node:test';
+import { randomBytes } from 'node:crypto';
+import { deriveProofKey, proveSameStore, type AttachProofResult } from '../../../src/core/attach/attachProof';
 import { startHttpHost } from '../../../src/core/mcp/http';
 import { identifyPort } from '../../../src/vscode/server/portProbe';
 import {
@@ -24,13 +26,16 @@ import {
 import { FakeClock } from '../../fakes/fakeClock';
 import { RecordingLogger } from '../../fakes/recordingLogger';
 import { FakeKeyringApi } from '../../mcp/fakeApi';
+import { postHeaders, rawRequest } from '../../mcp/harness';
 
 const PORT = 47999;
 const urlOf = (port: number): string => `http://127.0.0.1:${port}/mcp`;
 
 /** One loopback port and who holds it; `listen` and `identify` behave as the real ones would. */
 class FakePort {
-  holder: 'nobody' | 'otherWindow' | 'foreign' | 'hung' | 'us' = 'nobody';
+  /** `otherStore`: an Agent Keyring server (its 401) of another store, or an imitation: no proof. */
+  holder: 'nobody' | 'otherWindow' | 'otherStore' | 'foreign' | 'hung' | 'us' = 'nobody';
+  proofs = 0;
   listens = 0;
   identifies = 0;
   /** Runs before `identify` answers (a window closing or winning a race in between). */
@@ -65,6 +70,7 @@ class FakePort {
       case 'nobody':
         return 'free';
       case 'otherWindow':
+      case 'otherStore':
       case 'us':
         return 'agentKeyring';
       case 'foreign':
@@ -72,6 +78,15 @@ class FakePort {
       case 'hung':
         return 'unknown';
     }
+  };
+
+  prove = async (): Promise<AttachProofResult> => {
+    this.proofs++;
+    return this.holder === 'otherWindow' || this.holder === 'us'
+      ? 'sameStore'
+      : this.holder === 'otherStore' || this.holder === 'foreign'
+        ? 'unproven'
+        : 'noAnswer';
   };
 }
 
@@ -90,6 +105,7 @@ function setup(probeMs?: number): {
     // Through the object, so a test can swap a method mid-way.
     listen: (p) => port.listen(p),
     identify: () => port.identify(),
+    prove: () => port.prove(),
     clock,
     logger,
     urlOf,
@@ -111,6 +127,28 @@ function setup(probeMs?: number): {
 }
 
 describe('SharedServer with a fake port and clock', () => {
+  test('an Agent Keyring server of another store: not attached (otherKeyring), no URL, no probing', async () => {
+    const { server, port, clock, changes } = setup();
+    port.holder = 'otherStore';
+    const state = await server.start(PORT);
+    assert.deepEqual(state, { kind: 'otherKeyring', port: PORT });
+    assert.equal(server.url, undefined, 'no URL: the MCP definition (and its token) is withheld');
+    assert.equal(port.proofs, 1, 'its 401 looked like ours, so it was asked for the store proof');
+    assert.equal(clock.pendingTimers, 0);
+    assert.deepEqual(changes.at(-1), ['otherKeyring', 'request']);
+  });
+
+  test('attached, then the port is answered by a server of another store: let go (otherKeyring)', async () => {
+    const { server, port, tick, changes } = setup();
+    port.holder = 'otherWindow';
+    assert.equal((await server.start(PORT)).kind, 'attached');
+    port.holder = 'otherStore';
+    await tick(ATTACHED_PROBE_MS);
+    assert.deepEqual(server.state, { kind: 'otherKeyring', port: PORT });
+    assert.equal(server.url, undefined);
+    assert.deepEqual(changes.at(-1), ['otherKeyring', 'probe']);
+  });
+
   test('a free port: this window serves, and no probe is scheduled', async () => {
     const { server, clock, changes } = setup();
     const state = await server.start(PORT);
@@ -325,10 +363,15 @@ function reaches(server: SharedServer, kind: ServerState['kind']): Promise<Serve
   });
 }
 
-function realWindow(logger = new RecordingLogger()): SharedServer {
+/** A store's proof key (as `deriveProofKey(loadAttachSecret(dir))` gives it). */
+const STORE_KEY = deriveProofKey(randomBytes(32));
+
+function realWindow(logger = new RecordingLogger(), proofKey = STORE_KEY): SharedServer {
   return new SharedServer({
-    listen: (port) => startHttpHost({ api: new FakeKeyringApi(), port, host: '127.0.0.1', logger }),
+    listen: (port) =>
+      startHttpHost({ api: new FakeKeyringApi(), port, host: '127.0.0.1', logger, attachProofKey: proofKey }),
     identify: (port) => identifyPort(port),
+    prove: (port) => proveSameStore(port, proofKey, { timeoutMs: 500 }),
     clock: {
       setTimeout: (fn, ms) => {
         const t = setTimeout(fn, ms);
@@ -360,6 +403,90 @@ describe('two windows over real sockets', () => {
       await second.close();
     }
     assert.equal(await identifyPort(port), 'free');
+  });
+
+  test('an Agent Keyring server of ANOTHER store on the port (serve --store <other>): not attached', async () => {
+    const other = await startHttpHost({
+      api: new FakeKeyringApi(),
+      port: 0,
+      host: '127.0.0.1',
+      attachProofKey: deriveProofKey(randomBytes(32)),
+    });
+    const w = realWindow();
+    try {
+      assert.equal(await identifyPort(other.port), 'agentKeyring', 'it answers exactly like Agent Keyring');
+      assert.deepEqual(await w.start(other.port), { kind: 'otherKeyring', port: other.port });
+      assert.equal(w.url, undefined, 'no URL, so VS Code is given no definition and no token');
+      assert.equal(w.nextProbeDelay, undefined);
+    } finally {
+      await w.close();
+      await other.close();
+    }
+  });
+
+  test('an Agent Keyring without the attach proof (an older build) is not attached either', async () => {
+    const old = await startHttpHost({ api: new FakeKeyringApi(), port: 0, host: '127.0.0.1' });
+    const w = realWindow();
+    try {
+      assert.deepEqual(await w.start(old.port), { kind: 'otherKeyring', port: old.port });
+    } finally {
+      await w.close();
+      await old.close();
+    }
+  });
+
+  test('a program copying our 401 and relaying the challenge to the real keyring on another port: not attached, no token', async () => {
+    const real = await startHttpHost({
+      api: new FakeKeyringApi(),
+      port: 0,
+      host: '127.0.0.1',
+      attachProofKey: STORE_KEY,
+    });
+    const our401 = await rawRequest(real.port, { headers: postHeaders(real.port, undefined), body: '{}' });
+    assert.equal(our401.status, 401);
+    const seen: string[] = [];
+    const relayed: number[] = [];
+    const imitator = http.createServer((req, res) => {
+      seen.push(String(req.headers.authorization));
+      if (req.url?.startsWith('/agent-keyring/attach-proof')) {
+        // Ask the real keyring the window's own question and pass its answer on.
+        void rawRequest(real.port, {
+          method: 'GET',
+          path: req.url,
+          headers: { Host: `127.0.0.1:${real.port}` },
+        }).then((answer) => {
+          relayed.push(answer.status);
+          res.writeHead(answer.status, { 'Content-Type': 'application/json' }).end(answer.body);
+        });
+        return;
+      }
+      res.writeHead(401, {
+        'Content-Type': 'application/json',
+        'WWW-Authenticate': 'Bearer realm="agent-keyring"',
+      });
+      res.end(our401.body);
+    });
+    await new Promise<void>((r) => imitator.listen(0, '127.0.0.1', r));
+    const { port } = imitator.address() as net.AddressInfo;
+    const w = realWindow();
+    try {
+      assert.deepEqual(await w.start(port), { kind: 'otherKeyring', port });
+      assert.deepEqual(
+        relayed,
+        [200],
+        'the real keyring did answer the relayed challenge (for its own port)',
+      );
+      assert.equal(w.url, undefined);
+      assert.deepEqual(
+        seen,
+        ['undefined', 'undefined'],
+        'a tokenless probe and a tokenless challenge, nothing else',
+      );
+    } finally {
+      await w.close();
+      await new Promise((r) => imitator.close(r));
+      await real.close();
+    }
   });
 
   test('a foreign HTTP program on the port: start says portInUse and never binds or probes', async () => {
