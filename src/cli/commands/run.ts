@@ -4,6 +4,7 @@
  *   run --env VAR=credential[:scope] … [--env-file FILE] -- cmd args…      a process
  *   run --mcp --env … -- cmd args…                                        a stdio MCP server, restarted on rotation
  *   run --mcp --upstream URL --credential NAME[:scope] --header 'H=…{{credential}}…'   a remote MCP server
+ *       [--listen 127.0.0.1:PORT]                                                     … as a local HTTP endpoint
  *
  * Every key goes through the decision of get_credential (policy, anomaly rules, approval,
  * fail-closed audit) as `tool: run` with the command's name; through a running server with
