@@ -3,7 +3,9 @@
 // round trips, alternating rounds in one run; and restart on rotation: from `credential rotate`
 // (another process) returning to the first call answered by the new child, median and max.
 //
-//   npm run build && node bench/runMcp.mjs [--calls=N] [--rounds=N] [--rotations=N]
+//   npm run build && node bench/runMcp.mjs [--calls=N] [--rounds=N] [--rotations=N] [--cli=FILE] [--json]
+//
+// --json: the last stdout line is the results as JSON (bench/run.mjs, section `mcp`, renders them).
 //
 // Every process is ours and stopped by PID; nothing listens on the network.
 import { spawn } from 'node:child_process';
@@ -24,12 +26,14 @@ import {
 } from './lib/common.mjs';
 
 const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
-const CLI = join(ROOT, 'dist', 'cli.js');
+const CLI =
+  process.argv.find((a) => a.startsWith('--cli='))?.slice('--cli='.length) ?? join(ROOT, 'dist', 'cli.js');
+const JSON_OUT = process.argv.includes('--json');
 const FIXTURE = join(ROOT, 'test', 'fixtures', 'keyedEchoServer.mjs');
 const arg = (name, def) => Number(process.argv.find((a) => a.startsWith(`--${name}=`))?.split('=')[1] ?? def);
 const CALLS = arg('calls', 2000);
 const ROUNDS = arg('rounds', 3);
-const ROTATIONS = arg('rotations', 5);
+const ROTATIONS = arg('rotations', 10);
 const hash = (v) => createHmac('sha256', 'fixture').update(v).digest('hex').slice(0, 16);
 
 function stdioSession(cmd, args, env) {
@@ -119,6 +123,8 @@ try {
   const wp50 = med(wrapped, 'p50');
   const drate = med(direct, 'callsPerSec');
   const wrate = med(wrapped, 'callsPerSec');
+  const dp99 = med(direct, 'p99');
+  const wp99 = med(wrapped, 'p99');
   console.log(`sequential tools/call, ${ROUNDS} alternating rounds of ${CALLS} (medians):`);
   console.log(`  direct stdio:      p50 ${fmtMs(dp50)} ms, ${fmtRate(drate)} calls/s`);
   console.log(`  through run --mcp: p50 ${fmtMs(wp50)} ms, ${fmtRate(wrate)} calls/s`);
@@ -139,6 +145,7 @@ try {
   await w.call();
   const restarts = [];
   const waits = [];
+  let retryErrors = 0;
   for (let i = 1; i <= ROTATIONS; i++) {
     value = `bench-value-${Date.now()}-${i}`;
     await runProcess(process.execPath, [CLI, 'credential', 'rotate', 'fixture_key'], { env, input: value });
@@ -149,6 +156,7 @@ try {
       const r = await w.call();
       longest = Math.max(longest, performance.now() - t);
       if (r.error) {
+        retryErrors++;
         continue; // a retry error would count as a call the client must repeat
       }
       if (JSON.parse(r.result.content[0].text).key_hash === hash(value)) {
@@ -162,8 +170,22 @@ try {
   const sorted = Float64Array.from(restarts).sort();
   const waitSorted = Float64Array.from(waits).sort();
   console.log(
-    `restart on rotation (${ROTATIONS}x): rotate CLI exited -> first answer from the new child: median ${fmtMs(percentile(sorted, 50))} ms, max ${fmtMs(sorted[sorted.length - 1])} ms; longest single call meanwhile: median ${fmtMs(percentile(waitSorted, 50))} ms, max ${fmtMs(waitSorted[waitSorted.length - 1])} ms`,
+    `restart on rotation (${ROTATIONS}x): rotate CLI exited -> first answer from the new child: median ${fmtMs(percentile(sorted, 50))} ms, max ${fmtMs(sorted[sorted.length - 1])} ms; longest single call meanwhile: median ${fmtMs(percentile(waitSorted, 50))} ms, max ${fmtMs(waitSorted[waitSorted.length - 1])} ms; retry errors: ${retryErrors}`,
   );
+  if (JSON_OUT) {
+    console.log(
+      JSON.stringify({
+        calls: CALLS,
+        rounds: ROUNDS,
+        rotations: ROTATIONS,
+        direct: { p50: dp50, p99: dp99, callsPerSec: drate },
+        wrapped: { p50: wp50, p99: wp99, callsPerSec: wrate },
+        restart: { median: percentile(sorted, 50), max: sorted[sorted.length - 1] },
+        wait: { median: percentile(waitSorted, 50), max: waitSorted[waitSorted.length - 1] },
+        retryErrors,
+      }),
+    );
+  }
 } finally {
   rmSync(store, { recursive: true, force: true });
 }

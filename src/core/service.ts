@@ -24,6 +24,7 @@ import type {
 import { AuditLog } from './audit/auditLog';
 import { buildSecretMatcher, maskTrailingPrefix, redact } from './audit/redact';
 import { RepeatAggregator } from './audit/repeatAggregator';
+import { UpstreamClient } from './upstreamClient';
 import {
   AuditUnavailableError,
   CredentialNotFoundError,
@@ -97,7 +98,7 @@ export interface KeyringServiceDeps {
   alerts?: AlertSink;
   /** Grants remembered from "Allow for 1 hour"; shared with the editor's UI. */
   grants?: ApprovalGrants;
-  /** For http_request; injectable for tests. */
+  /** For http_request; injectable for tests. Without it: node:http(s) with keep-alive (upstreamClient.ts). */
   fetch?: typeof fetch;
   /** How long http_request waits for the upstream's answer, body included (default 30 s). */
   upstreamTimeoutMs?: number;
@@ -135,7 +136,8 @@ export class KeyringService implements KeyringApi, Disposable {
   readonly #approver: Approver;
   readonly #alerts: AlertSink | undefined;
   readonly #grants: ApprovalGrants;
-  readonly #fetch: typeof fetch;
+  readonly #fetch: typeof fetch | undefined;
+  readonly #upstream = new UpstreamClient();
   readonly #upstreamTimeoutMs: number;
   /** In issue order (Map keeps insertion order), so the oldest come first. */
   readonly #leases = new Map<string, Lease>();
@@ -165,7 +167,8 @@ export class KeyringService implements KeyringApi, Disposable {
     this.#approver = deps.approver ?? NO_APPROVER;
     this.#alerts = deps.alerts;
     this.#grants = deps.grants ?? new ApprovalGrants(deps.clock);
-    this.#fetch = deps.fetch ?? fetch;
+    this.#fetch = deps.fetch;
+    this.#disposables.push({ dispose: () => this.#upstream.dispose() });
     this.#upstreamTimeoutMs = deps.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS;
     this.#disposables.push(this.#store.onDidChange(() => void this.#noticeRotations()));
     const write = async (e: AuditEventInput): Promise<void> => {
@@ -536,37 +539,64 @@ export class KeyringService implements KeyringApi, Disposable {
         `The request to ${probe.host} failed (${redact(String(cause), secrets)}). Check that the service is reachable and answers within ${Math.round(this.#upstreamTimeoutMs / 1000)} s, then retry.`,
       );
     };
-    let response: Response;
-    try {
-      response = await this.#fetch(url, {
-        method: args.method,
-        headers,
-        body:
-          args.body === undefined || args.method === 'GET' || args.method === 'HEAD' ? undefined : args.body,
-        redirect: 'manual',
-        signal,
-      });
-    } catch (e) {
-      throw failed(e);
-    }
-    let body: Awaited<ReturnType<typeof readBounded>>;
-    try {
-      // Read past the cut by more than any encoded form of the key is long, so a key straddling the
-      // cut is redacted whole before the cut is made.
-      body = await readBounded(response, MAX_UPSTREAM_BODY_BYTES, 6 * Buffer.byteLength(raw) + 64);
-    } catch (e) {
-      // A stalled or broken body (timeout, reset) is the upstream's failure, not ours.
-      throw failed(e);
+    const requestBody =
+      args.body === undefined || args.method === 'GET' || args.method === 'HEAD' ? undefined : args.body;
+    // Read past the cut by more than any encoded form of the key is long, so a key straddling the
+    // cut is redacted whole before the cut is made.
+    const slack = 6 * Buffer.byteLength(raw) + 64;
+    let answer: {
+      status: number;
+      headers: Array<[string, string]>;
+      body: Awaited<ReturnType<typeof readBounded>>;
+    };
+    if (this.#fetch) {
+      let response: Response;
+      try {
+        response = await this.#fetch(url, {
+          method: args.method,
+          headers,
+          body: requestBody,
+          redirect: 'manual',
+          signal,
+        });
+      } catch (e) {
+        throw failed(e);
+      }
+      let body: Awaited<ReturnType<typeof readBounded>>;
+      try {
+        body = await readBounded(response, MAX_UPSTREAM_BODY_BYTES, slack);
+      } catch (e) {
+        // A stalled or broken body (timeout, reset) is the upstream's failure, not ours.
+        throw failed(e);
+      }
+      const list: Array<[string, string]> = [];
+      response.headers.forEach((v, k) => list.push([k, v]));
+      answer = { status: response.status, headers: list, body };
+    } else {
+      try {
+        answer = await this.#upstream.request({
+          url,
+          method: args.method,
+          headers,
+          body: requestBody,
+          signal,
+          maxBytes: MAX_UPSTREAM_BODY_BYTES,
+          slack,
+        });
+      } catch (e) {
+        // Unreachable, refused, reset, or a stalled answer (timeout): the upstream's failure.
+        throw failed(e);
+      }
     }
     const outHeaders: Record<string, string> = {};
-    response.headers.forEach((v, k) => {
+    for (const [k, v] of answer.headers) {
       let name = redact(k, secrets);
       while (Object.hasOwn(outHeaders, name)) {
         name = `${name}_`;
       }
       outHeaders[name] = redact(v, secrets);
-    });
-    return { status: response.status, headers: outHeaders, body: cutRedacted(body, secrets) };
+    }
+    return { status: answer.status, headers: outHeaders, body: cutRedacted(answer.body, secrets) };
   }
 
   // ---------------------------------------------------------------- the human's API (CLI, editor)

@@ -10,10 +10,13 @@
  * an HTTP 4xx with a JSON-RPC error body (e.g. -32022 for an unsupported revision) reaches the
  * client as that JSON-RPC error.
  *
+ * The forwarding path (line framing, batched writes, `id`/`method` scan, node:http keep-alive) is
+ * `core/forward`, shared with `run --mcp`.
+ *
  * stdout is the protocol: nothing but JSON-RPC is ever written there; diagnostics go to stderr.
  */
-import type { StreamableHTTPError as StreamableHTTPErrorClass } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
+import { HttpForwarder } from '../../core/forward/httpForwarder';
+import { BatchedWriter, LineFramer } from '../../core/forward/lineFramer';
 import { CliError, COMMON_OPTIONS, UsageError, clip, parseCommand } from '../args';
 import { HELP_HELP, type Command } from '../command';
 import { DEFAULT_HOST, DEFAULT_PORT, makeLogger } from '../context';
@@ -21,15 +24,6 @@ import { rememberSecret, scrub } from '../io';
 import type { Logger } from '../../core/ports';
 
 export const DEFAULT_URL = `http://${DEFAULT_HOST}:${DEFAULT_PORT}/mcp`;
-
-/** JSON-RPC error code the bridge answers with when it could not deliver a request. */
-const BRIDGE_ERROR = -32000;
-
-type Message = JSONRPCMessage & {
-  id?: string | number;
-  method?: string;
-  result?: { protocolVersion?: unknown };
-};
 
 export interface BridgeOptions {
   url: URL;
@@ -43,45 +37,20 @@ export interface BridgeOptions {
   /** What an HTTP 401 means to the user (default: check AGENT_KEYRING_TOKEN). */
   unauthorizedHint?: string;
   logger: Logger;
+  /** The client side (default: this process's stdin and stdout). */
+  input?: NodeJS.ReadableStream;
+  output?: NodeJS.WritableStream;
 }
 
 /**
  * Runs the bridge until stdin ends (exit 0) or the server goes away (exit 1).
  * Resolves with the exit code; never writes anything but JSON-RPC to stdout.
  */
-export async function runBridge(opts: BridgeOptions): Promise<number> {
-  const { url, token, headers, logger } = opts;
-  // Loaded on demand: other commands start faster without the MCP SDK.
-  const { StdioServerTransport } = await import('@modelcontextprotocol/sdk/server/stdio.js');
-  const { StreamableHTTPClientTransport, StreamableHTTPError } =
-    await import('@modelcontextprotocol/sdk/client/streamableHttp.js');
-  const describeSendError = (e: unknown): string =>
-    describeError(e, url, StreamableHTTPError, opts.unauthorizedHint);
-  const isConnectionFailure = (e: unknown): boolean => isNetworkFailure(e, StreamableHTTPError);
-  const local = new StdioServerTransport();
-  const remote = new StreamableHTTPClientTransport(url, {
-    requestInit: token !== undefined ? { headers: { Authorization: `Bearer ${token}` } } : undefined,
-    // Per-request headers (run --upstream: the credential's current value), then the era's headers.
-    fetch: headers
-      ? (input, init) => {
-          const merged = new Headers(init?.headers);
-          for (const [k, v] of Object.entries(headers())) {
-            merged.set(k, v);
-          }
-          return eraAwareFetch(input, { ...init, headers: merged });
-        }
-      : eraAwareFetch,
-    // Sessions live in the server's memory, so a server that went away will not know this one
-    // when it is back: give up soon and let the client restart the bridge.
-    reconnectionOptions: {
-      initialReconnectionDelay: 250,
-      maxReconnectionDelay: 2000,
-      reconnectionDelayGrowFactor: 2,
-      maxRetries: 2,
-    },
-  });
-  const initializeIds = new Set<string | number>();
-
+export function runBridge(opts: BridgeOptions): Promise<number> {
+  const { url, token, logger } = opts;
+  const input = opts.input ?? process.stdin;
+  const output = opts.output ?? process.stdout;
+  const toClient = new BatchedWriter((b) => output.write(b));
   return new Promise<number>((resolve) => {
     let closing = false;
     const shutdown = (code: number, why?: string): void => {
@@ -94,166 +63,35 @@ export async function runBridge(opts: BridgeOptions): Promise<number> {
       } else {
         logger.debug('bridge: stdin ended, closing.');
       }
-      process.stdin.off('end', onStdinEnd);
-      void (async () => {
-        // Ending the session is polite, not required: a server that is gone cannot answer it.
-        if (code === 0) {
-          await remote.terminateSession().catch(() => undefined);
-        }
-        await remote.close().catch(() => undefined);
-        await local.close().catch(() => undefined);
+      input.off('data', onData);
+      input.off('end', onEnd);
+      void forwarder.close({ graceful: code === 0, terminate: code === 0 }).then(() => {
+        toClient.flush();
         resolve(code);
-      })();
-    };
-    const onStdinEnd = (): void => shutdown(0);
-
-    local.onmessage = (message) => {
-      const m = message as Message;
-      if (m.method === 'initialize' && m.id !== undefined) {
-        initializeIds.add(m.id);
-      }
-      remote.send(message).catch((e: unknown) => {
-        const reason = describeSendError(e);
-        logger.warn(`bridge: could not forward ${m.method ?? 'a response'}: ${reason}`);
-        if (m.method !== undefined && m.id !== undefined && !closing) {
-          void local.send({
-            jsonrpc: '2.0',
-            id: m.id,
-            error: { code: BRIDGE_ERROR, message: scrub(`Agent Keyring bridge: ${reason}`) },
-          });
-        }
-        if (isConnectionFailure(e)) {
-          shutdown(
-            1,
-            `bridge: the Agent Keyring server at ${url.href} is not reachable (${reason}). Start it (agent-keyring serve, or VS Code), then restart the client.`,
-          );
-        }
       });
     };
-    remote.onmessage = (message) => {
-      const m = message as Message;
-      // The HTTP transport must send MCP-Protocol-Version after initialization; the SDK client
-      // would tell it, so the bridge does it from the initialize result it forwards.
-      if (m.id !== undefined && initializeIds.delete(m.id) && typeof m.result?.protocolVersion === 'string') {
-        remote.setProtocolVersion(m.result.protocolVersion);
-      }
-      if (!closing) {
-        void local.send(message);
-      }
+    const forwarder = new HttpForwarder({
+      url,
+      headers: token !== undefined ? { authorization: `Bearer ${token}` } : undefined,
+      dynamicHeaders: opts.headers,
+      toClient: (line) => toClient.write(line),
+      logger,
+      unauthorizedHint:
+        opts.unauthorizedHint ??
+        'the server refused the token (HTTP 401): check AGENT_KEYRING_TOKEN (create one with agent-keyring agent add ID)',
+      scrub,
+      onFatal: (why) => shutdown(1, why),
+    });
+    const framer = new LineFramer((line) => forwarder.send(line));
+    const onData = (b: Buffer | string): void => framer.push(typeof b === 'string' ? Buffer.from(b) : b);
+    const onEnd = (): void => {
+      framer.end();
+      shutdown(0);
     };
-    remote.onerror = (e) => {
-      if (closing) {
-        return;
-      }
-      // A refused connection (e.g. the event stream could not be opened because the server just
-      // stopped) or reconnection given up: the server is gone, and its sessions with it.
-      if (/Maximum reconnection attempts/.test(e.message) || isConnectionFailure(e)) {
-        shutdown(
-          1,
-          `bridge: lost the connection to ${url.href} (the server stopped?). Restart the client once the server is back.`,
-        );
-        return;
-      }
-      logger.debug(`bridge: HTTP transport: ${scrub(e.message)}`);
-    };
-    remote.onclose = () => shutdown(1, `bridge: the connection to ${url.href} closed.`);
-    local.onerror = (e) => logger.warn(`bridge: bad input on stdin: ${scrub(e.message)}`);
-    local.onclose = () => shutdown(0);
-    process.stdin.on('end', onStdinEnd);
-
-    void (async () => {
-      try {
-        await remote.start();
-        await local.start();
-        logger.debug(`bridge: forwarding stdio to ${url.href}`);
-      } catch (e) {
-        shutdown(1, `bridge: could not start: ${describeSendError(e)}`);
-      }
-    })();
+    input.on('data', onData);
+    input.on('end', onEnd);
+    logger.debug(`bridge: forwarding stdio to ${url.href}`);
   });
-}
-
-const PROTOCOL_VERSION_META_KEY = 'io.modelcontextprotocol/protocolVersion';
-
-/**
- * `fetch` for the bridge's HTTP transport: a POST carrying one 2026-07-28 message gets that era's
- * headers from its body, and a JSON-RPC error answered with HTTP 4xx is handed on as a 200 so the
- * transport delivers it to the client instead of failing the send.
- */
-async function eraAwareFetch(input: string | URL | Request, init?: RequestInit): Promise<Response> {
-  const body = typeof init?.body === 'string' ? init.body : undefined;
-  const message = body !== undefined && body.startsWith('{') ? parseMessage(body) : undefined;
-  const version = message?.params?._meta?.[PROTOCOL_VERSION_META_KEY];
-  if (typeof version !== 'string' || typeof message?.method !== 'string') {
-    return fetch(input, init);
-  }
-  const headers = new Headers(init?.headers);
-  headers.set('mcp-protocol-version', version);
-  headers.set('mcp-method', message.method);
-  headers.delete('mcp-session-id');
-  const name = message.method === 'resources/read' ? message.params?.uri : message.params?.name;
-  if (typeof name === 'string' && /^(tools\/call|resources\/read|prompts\/get)$/.test(message.method)) {
-    headers.set('mcp-name', name);
-  }
-  const response = await fetch(input, { ...init, headers });
-  if (response.status >= 400 && response.status < 500 && message.id !== undefined) {
-    const text = await response.text();
-    const parsed = parseMessage(text) as { error?: unknown } | undefined;
-    if (parsed?.error !== undefined) {
-      return new Response(text, { status: 200, headers: { 'content-type': 'application/json' } });
-    }
-    return new Response(text, { status: response.status, headers: response.headers });
-  }
-  return response;
-}
-
-function parseMessage(text: string):
-  | {
-      id?: unknown;
-      method?: unknown;
-      params?: { _meta?: Record<string, unknown>; name?: unknown; uri?: unknown };
-    }
-  | undefined {
-  try {
-    const parsed = JSON.parse(text) as unknown;
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed) ? parsed : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function isNetworkFailure(e: unknown, HttpError: typeof StreamableHTTPErrorClass): boolean {
-  if (e instanceof HttpError) {
-    return false;
-  }
-  const cause = (e as { cause?: { code?: string } }).cause;
-  return (
-    e instanceof TypeError ||
-    ['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND'].includes(cause?.code ?? '')
-  );
-}
-
-function describeError(
-  e: unknown,
-  url: URL,
-  HttpError: typeof StreamableHTTPErrorClass,
-  unauthorizedHint?: string,
-): string {
-  if (e instanceof HttpError) {
-    if (e.code === 401) {
-      return (
-        unauthorizedHint ??
-        'the server refused the token (HTTP 401): check AGENT_KEYRING_TOKEN (create one with agent-keyring agent add ID)'
-      );
-    }
-    if (e.code === 403) {
-      return `the server refused the request (HTTP 403): is ${url.host} the server's own loopback address?`;
-    }
-    return scrub(clip(e.message, 300));
-  }
-  const cause = (e as { cause?: { code?: string } }).cause?.code;
-  const message = e instanceof Error ? e.message : String(e);
-  return scrub(clip(cause ? `${message} (${cause})` : message, 300));
 }
 
 export const bridgeCommand: Command = {

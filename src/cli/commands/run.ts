@@ -4,6 +4,7 @@
  *   run --env VAR=credential[:scope] … [--env-file FILE] -- cmd args…      a process
  *   run --mcp --env … -- cmd args…                                        a stdio MCP server, restarted on rotation
  *   run --mcp --upstream URL --credential NAME[:scope] --header 'H=…{{credential}}…'   a remote MCP server
+ *       [--listen 127.0.0.1:PORT]                                                     … as a local HTTP endpoint
  *
  * Every key goes through the decision of get_credential (policy, anomaly rules, approval,
  * fail-closed audit) as `tool: run` with the command's name; through a running server with
@@ -24,6 +25,7 @@ import {
   parseEnvTemplate,
   type EnvSpec,
 } from '../../core/inject/envSpec';
+import { startHttpFront, type HttpFront } from '../../core/inject/httpFront';
 import { McpWrapper } from '../../core/inject/mcpWrapper';
 import { commandProblem, runProcess } from '../../core/inject/runProcess';
 import { CREDENTIAL_PLACEHOLDER, type CredentialMeta } from '../../core/model';
@@ -32,7 +34,7 @@ import { checkHost } from '../../core/policy/policyEngine';
 import { CliError, UsageError, clip, parseCommand, parseInteger } from '../args';
 import { HELP_HELP, STORE_HELP, type Command, type GlobalFlags } from '../command';
 import { makeLogger, openStore, resolveStoreDir, storeExists } from '../context';
-import { err, rememberSecret } from '../io';
+import { err, rememberSecret, scrub } from '../io';
 import { EXIT_DENIED, EXIT_UNAVAILABLE, EXIT_USAGE } from '../run/exitCodes';
 import { runBridge } from './bridge';
 
@@ -46,6 +48,7 @@ const OPTIONS = {
   upstream: { type: 'string' },
   credential: { type: 'string' },
   header: { type: 'string', multiple: true },
+  listen: { type: 'string' },
   'drain-ms': { type: 'string' },
   store: { type: 'string' },
   help: { type: 'boolean', short: 'h' },
@@ -56,6 +59,7 @@ const DEFAULT_TOKEN_VARIABLE = 'AGENT_KEYRING_TOKEN';
 const USAGE = `Usage: agent-keyring run [options] --env VAR=credential[:scope] [--env …] -- command [args…]
        agent-keyring run --mcp [options] --env VAR=credential[:scope] … -- mcp-server-command [args…]
        agent-keyring run --mcp --upstream URL --credential NAME[:scope] --header 'Name=…{{credential}}…'
+                         [--listen 127.0.0.1:PORT]
 
 Starts a command with keys from the keyring in its environment. Each key is decided like
 get_credential (policy, anomaly rules, approval) and audited as tool 'run' with the command's name.
@@ -66,7 +70,9 @@ base64 forms, also across chunks); when run's output is a terminal, the command 
 With --mcp, run is a stdio MCP server that forwards to the command verbatim and restarts it with
 the new value when a key rotates; the client's session survives. With --upstream, run is a stdio
 MCP server for a remote (Streamable HTTP) one, adding the header with the current value to every
-request, only if the URL's host is in the credential's allowed hosts.
+request, only if the URL's host is in the credential's allowed hosts. With --listen, that front is
+a local HTTP MCP endpoint (http://127.0.0.1:PORT/mcp) instead of stdio; clients must send
+'Authorization: Bearer <the agent token run was started with>'.
 
 Options:
   --env VAR=CRED[:SCOPE]  set VAR to the credential's value (repeatable). Without :SCOPE, the
@@ -84,6 +90,8 @@ Options:
   --upstream URL          with --mcp: front a remote MCP server at URL instead of a command
   --credential NAME[:S]   with --upstream: the credential {{credential}} stands for
   --header 'NAME=VALUE'   with --upstream: a header sent on every request (repeatable)
+  --listen HOST:PORT      with --upstream: serve HTTP on loopback (127.0.0.1, ::1 or localhost;
+                          port 0 = any free one) instead of stdio; runs until SIGINT/SIGTERM
 ${STORE_HELP}
 ${HELP_HELP}
 
@@ -104,6 +112,7 @@ interface RunConfig {
   upstream: URL | undefined;
   upstreamCredential: EnvSpec | undefined;
   headers: Array<[string, string]>;
+  listen: { host: string; port: number } | undefined;
   url: URL | undefined;
   tokenVariable: string;
   drainMs: number;
@@ -145,6 +154,9 @@ function parseRunArgs(argv: string[]): { config: RunConfig; store: string | unde
   let upstream: URL | undefined;
   let upstreamCredential: EnvSpec | undefined;
   const headers: Array<[string, string]> = [];
+  if (values.listen !== undefined && upstreamRaw === undefined) {
+    throw new UsageError('--listen goes with --mcp --upstream URL (a local HTTP front for a remote server)');
+  }
   if (upstreamRaw !== undefined) {
     if (!mcp) {
       throw new UsageError('--upstream needs --mcp (run --mcp --upstream URL …)');
@@ -208,6 +220,7 @@ function parseRunArgs(argv: string[]): { config: RunConfig; store: string | unde
       upstream,
       upstreamCredential,
       headers,
+      listen: values.listen !== undefined ? parseListen(values.listen) : undefined,
       url: urlRaw !== undefined ? parseUrl(urlRaw, '--url') : undefined,
       tokenVariable,
       drainMs:
@@ -215,6 +228,21 @@ function parseRunArgs(argv: string[]): { config: RunConfig; store: string | unde
     },
     store: values.store,
   };
+}
+
+/** `--listen HOST:PORT`: loopback only, so no other machine can reach a front that adds a key. */
+function parseListen(raw: string): { host: string; port: number } {
+  const m = /^(\[[^\]]*\]|[^:]*):(\d{1,5})$/.exec(raw.trim());
+  if (!m || Number(m[2]) > 65535) {
+    throw new UsageError(`--listen must be HOST:PORT such as 127.0.0.1:47100 (got '${clip(raw, 60)}')`);
+  }
+  const host = m[1].replace(/^\[(.*)\]$/, '$1').toLowerCase();
+  if (host !== '127.0.0.1' && host !== '::1' && host !== 'localhost') {
+    throw new UsageError(
+      `--listen binds loopback only (127.0.0.1, ::1 or localhost), so no other machine can use the key; got '${clip(m[1], 60)}'`,
+    );
+  }
+  return { host: host === 'localhost' ? '127.0.0.1' : host, port: Number(m[2]) };
 }
 
 function parseUrl(raw: string, flag: string): URL {
@@ -408,22 +436,65 @@ async function runUpstream(config: RunConfig, source: CredentialSource, logger: 
     );
   });
   rememberSecret(vars[0].credential.value.reveal());
+  const upstreamHeaders = (): Record<string, string> => {
+    const raw = vars[0].credential.value.reveal();
+    return Object.fromEntries(config.headers.map(([k, v]) => [k, v.split(CREDENTIAL_PLACEHOLDER).join(raw)]));
+  };
   try {
+    if (config.listen) {
+      return await serveFront(config.listen, url, upstreamHeaders, config.tokenVariable, logger);
+    }
     return await runBridge({
       url,
       logger,
       unauthorizedHint: `${url.host} refused the request (HTTP 401): check that '${spec.credential}' holds a key it accepts and that --header puts it where it expects it`,
-      headers: () => {
-        const raw = vars[0].credential.value.reveal();
-        return Object.fromEntries(
-          config.headers.map(([k, v]) => [k, v.split(CREDENTIAL_PLACEHOLDER).join(raw)]),
-        );
-      },
+      headers: upstreamHeaders,
     });
   } finally {
     watcher.dispose();
     await source.close();
   }
+}
+
+/** `--listen`: the local HTTP front, until SIGINT/SIGTERM/SIGHUP (exit 0). */
+async function serveFront(
+  listen: { host: string; port: number },
+  upstream: URL,
+  headers: () => Record<string, string>,
+  tokenVariable: string,
+  logger: Logger,
+): Promise<number> {
+  let front: HttpFront;
+  try {
+    front = await startHttpFront({
+      host: listen.host,
+      port: listen.port,
+      upstream,
+      // openSource checked that it is set.
+      token: process.env[tokenVariable]?.trim() ?? '',
+      headers,
+      logger,
+      scrub,
+    });
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new CliError(
+      code === 'EADDRINUSE'
+        ? `--listen: ${listen.host}:${listen.port} is already in use by another program; pick another port (or 0 for any free one)`
+        : `--listen: cannot listen on ${listen.host}:${listen.port} (${code ?? 'error'})`,
+      1,
+    );
+  }
+  err(
+    `agent-keyring run: serving ${front.url} for ${upstream.host} (clients send Authorization: Bearer $${tokenVariable})`,
+  );
+  await new Promise<void>((resolve) => {
+    for (const s of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+      process.once(s, () => resolve());
+    }
+  });
+  await front.close();
+  return 0;
 }
 
 export const runCommand: Command = {

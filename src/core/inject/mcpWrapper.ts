@@ -10,8 +10,8 @@
  *      session-state requests (`resources/subscribe`/`unsubscribe`, `logging/setLevel`) — while
  *      the old child keeps serving; if the new one does not start, the old one stays;
  *   2. client messages are held (queued in order); the old child's tools are listed (to compare)
- *      and its requests in flight get up to `drainMs` to finish; it is then stopped, and a request
- *      it did not answer gets a JSON-RPC error (-32000) that says to retry;
+ *      and its requests in flight get up to `drainMs` to finish; a request it did not answer gets
+ *      a JSON-RPC error (-32000) that says to retry, and it is stopped in the background;
  *   3. what the client set up meanwhile is replayed too; `notifications/tools/list_changed` goes to
  *      the client only if `tools/list` differs;
  *   4. the held messages go to the new child.
@@ -20,6 +20,8 @@
  * or by the wrapper's error when the child that had it went away.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
+import { peekJsonRpc } from '../forward/jsonRpcPeek';
+import { BatchedWriter, LineFramer } from '../forward/lineFramer';
 import type { Logger } from '../ports';
 import { OutputMasker } from './outputMasker';
 import { shellExitCode } from './runProcess';
@@ -58,8 +60,10 @@ interface Parsed {
 
 interface Child {
   proc: ChildProcess;
-  /** Client requests sent to this child and not answered yet (key → id). */
-  pending: Map<string, JsonRpcId>;
+  /** Writes to the child's stdin (batched per event-loop turn). */
+  stdin: BatchedWriter;
+  /** Client requests sent to this child and not answered yet (ids as canonical JSON text). */
+  pending: Set<string>;
   /** The wrapper's own requests: key → resolver. */
   internal: Map<string, (m: Parsed) => void>;
   exited: Promise<number>;
@@ -80,29 +84,6 @@ function parse(line: Buffer): Parsed | undefined {
   }
 }
 
-/** Splits a byte stream into lines (each with its `\n`), calling `onLine` with exact bytes. */
-function lineSplitter(onLine: (line: Buffer) => void): { push(b: Buffer): void; end(): void } {
-  let rest: Buffer = Buffer.alloc(0);
-  return {
-    push(b) {
-      let buf = rest.length > 0 ? Buffer.concat([rest, b]) : b;
-      let nl = buf.indexOf(0x0a);
-      while (nl >= 0) {
-        onLine(buf.subarray(0, nl + 1));
-        buf = buf.subarray(nl + 1);
-        nl = buf.indexOf(0x0a);
-      }
-      rest = Buffer.from(buf);
-    },
-    end() {
-      if (rest.length > 0) {
-        onLine(rest);
-        rest = Buffer.alloc(0);
-      }
-    },
-  };
-}
-
 export class McpWrapper {
   readonly #opts: McpWrapperOptions;
   readonly #drainMs: number;
@@ -115,6 +96,8 @@ export class McpWrapper {
   /** Requests the child sent to the client: key → the child that is waiting for the answer. */
   readonly #childRequests = new Map<string, Child>();
   #nextInternal = 0;
+  /** Writes to the client (batched per event-loop turn). */
+  readonly #out: BatchedWriter;
   #inputEnded = false;
   #finished = false;
   #resolveDone!: (code: number) => void;
@@ -126,13 +109,14 @@ export class McpWrapper {
   constructor(opts: McpWrapperOptions) {
     this.#opts = opts;
     this.#drainMs = opts.drainMs ?? 5_000;
+    this.#out = new BatchedWriter((b) => opts.output.write(b));
     this.done = new Promise((resolve) => (this.#resolveDone = resolve));
   }
 
   /** Starts the first child and begins forwarding. */
   start(): void {
     this.#child = this.#spawn();
-    const splitter = lineSplitter((line) => this.#fromClient(line));
+    const splitter = new LineFramer((line) => this.#fromClient(line));
     this.#opts.input.on('data', (b: Buffer | string) =>
       splitter.push(typeof b === 'string' ? Buffer.from(b) : b),
     );
@@ -176,11 +160,14 @@ export class McpWrapper {
     try {
       const before = this.#initLine !== undefined ? await this.#listTools(old) : undefined;
       await this.#drain(old);
-      await this.#stop(old);
+      // What the old child did not answer is failed now, so a late answer from it is dropped (it
+      // is no longer pending); it is stopped in the background — the client does not wait for its
+      // exit (up to 2 s for a server that ignores the end of its stdin).
       this.#failPending(
         old,
         'The MCP server was restarted because one of its keys was rotated before it answered; retry the request.',
       );
+      void this.#stop(old);
       this.#child = next;
       // What the client set up while the new child was starting (or the handshake, if it came then).
       await this.#replayHandshake(next, replay);
@@ -223,54 +210,54 @@ export class McpWrapper {
       this.#held.push(line);
       return;
     }
-    const m = parse(line);
+    const m = peekJsonRpc(line);
     const child = this.#child;
     if (!child) {
       return;
     }
-    if (m?.method !== undefined) {
+    if (m?.hasMethod) {
       if (m.method === 'initialize' && m.id !== undefined) {
         this.#initLine = line;
       } else if (m.method === 'notifications/initialized') {
         this.#initializedLine = line;
-      } else if (SESSION_STATE_METHODS.has(m.method)) {
+      } else if (m.method !== undefined && SESSION_STATE_METHODS.has(m.method)) {
         this.#sessionLines.push(line);
       }
       if (m.id !== undefined) {
-        child.pending.set(keyOf(m.id), m.id);
+        child.pending.add(m.id);
       }
-    } else if (m?.id !== undefined && m.id !== null) {
+    } else if (m?.id !== undefined && m.id !== 'null') {
       // An answer to a request a child sent: only that child gets it (a new child may ask during
       // its handshake, before it serves), and none if it is gone.
-      const origin = this.#childRequests.get(keyOf(m.id));
-      this.#childRequests.delete(keyOf(m.id));
+      const origin = this.#childRequests.get(m.id);
+      this.#childRequests.delete(m.id);
       if (origin?.alive) {
-        origin.proc.stdin?.write(line);
+        origin.stdin.write(line);
       }
       return;
     }
-    child.proc.stdin?.write(line);
+    child.stdin.write(line);
   }
 
   // ------------------------------------------------------------------ child → client
 
   #fromChild(child: Child, line: Buffer): void {
-    const m = parse(line);
+    const m = peekJsonRpc(line);
     // `id: null` answers a message the child could not parse: passed on as it is.
-    if (m?.id !== undefined && m.id !== null && m.method === undefined) {
-      const key = keyOf(m.id);
+    if (m?.id !== undefined && m.id !== 'null' && !m.hasMethod) {
+      const key = m.id;
       const internal = child.internal.get(key);
       if (internal) {
         child.internal.delete(key);
-        internal(m);
+        internal(parse(line) ?? { error: { message: 'an answer that is not a JSON object' } });
         return;
       }
       if (!child.pending.delete(key)) {
         // Not a request this child has (any more): a late or duplicate answer is not passed on.
         return;
       }
-    } else if (m?.id !== undefined && m.method !== undefined) {
-      this.#childRequests.set(keyOf(m.id), child);
+    } else if (m?.id !== undefined && m.hasMethod) {
+      this.#childRequests.set(m.id, child);
     }
     if (child === this.#child || m?.id !== undefined) {
       this.#toClient(line);
@@ -279,7 +266,7 @@ export class McpWrapper {
 
   #toClient(line: Buffer): void {
     if (!this.#finished) {
-      this.#opts.output.write(line);
+      this.#out.write(line);
     }
   }
 
@@ -294,13 +281,14 @@ export class McpWrapper {
     let resolveExit!: (code: number) => void;
     const child: Child = {
       proc,
-      pending: new Map(),
+      stdin: new BatchedWriter((b) => proc.stdin?.write(b)),
+      pending: new Set(),
       internal: new Map(),
       exited: new Promise((r) => (resolveExit = r)),
       alive: true,
       masker: values ? new OutputMasker(values, (b) => this.#opts.stderr.write(b)) : undefined,
     };
-    const splitter = lineSplitter((line) => this.#fromChild(child, line));
+    const splitter = new LineFramer((line) => this.#fromChild(child, line));
     proc.stdout?.on('data', (b: Buffer) => splitter.push(b));
     proc.stdout?.on('end', () => splitter.end());
     proc.stderr?.on('data', (b: Buffer) =>
@@ -364,7 +352,7 @@ export class McpWrapper {
         clearTimeout(timer);
         resolve(m);
       });
-      child.proc.stdin?.write(`${line}\n`);
+      child.stdin.write(Buffer.from(`${line}\n`));
     });
   }
 
@@ -389,7 +377,7 @@ export class McpWrapper {
       }
       done.init = true;
       if (this.#initializedLine) {
-        child.proc.stdin?.write(this.#initializedLine);
+        child.stdin.write(this.#initializedLine);
       }
     }
     if (!done.init) {
@@ -397,8 +385,7 @@ export class McpWrapper {
     }
     while (done.sessionLines < this.#sessionLines.length) {
       const line = this.#sessionLines[done.sessionLines++];
-      const m = parse(line);
-      await this.#internalRequest(child, m?.method ?? '', undefined, line);
+      await this.#internalRequest(child, peekJsonRpc(line)?.method ?? '', undefined, line);
     }
   }
 
@@ -414,6 +401,7 @@ export class McpWrapper {
     if (!child.alive) {
       return;
     }
+    child.stdin.flush();
     child.proc.stdin?.end();
     const gone = await Promise.race([
       child.exited.then(() => true),
@@ -433,12 +421,10 @@ export class McpWrapper {
   }
 
   #failPending(child: Child, message: string): void {
-    for (const id of child.pending.values()) {
-      this.#toClient(
-        Buffer.from(
-          `${JSON.stringify({ jsonrpc: '2.0', id, error: { code: RESTARTED_ERROR_CODE, message } })}\n`,
-        ),
-      );
+    const error = JSON.stringify({ code: RESTARTED_ERROR_CODE, message });
+    for (const id of child.pending) {
+      // `id` is the id's canonical JSON text: the same bytes JSON.stringify would write.
+      this.#toClient(Buffer.from(`{"jsonrpc":"2.0","id":${id},"error":${error}}\n`));
     }
     child.pending.clear();
     for (const [key, origin] of this.#childRequests) {
@@ -451,6 +437,7 @@ export class McpWrapper {
   #endChildInput(): void {
     const child = this.#child;
     if (child?.alive) {
+      child.stdin.flush();
       child.proc.stdin?.end();
     } else {
       this.#finish(0);
@@ -462,6 +449,7 @@ export class McpWrapper {
       return;
     }
     this.#finished = true;
+    this.#out.flush();
     this.#resolveDone(code);
   }
 
