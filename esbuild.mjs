@@ -68,6 +68,7 @@ const UNSHARED_ZOD = /^zod(?!\/v3(?:\/|$))(?:\/|$)/;
 const LAZY_CORE = [
   'src/core/connect/',
   'src/core/importEnv/',
+  'src/core/migrate/',
   'src/core/audit/export.ts',
   'src/core/audit/verify.ts',
   'src/core/textLines.ts',
