@@ -41,6 +41,9 @@ import {
   type Session,
 } from './sessions';
 
+/** migrate's start check, loaded with this file (the SDK client is in server.js). */
+export { probeStdioServer } from './stdioProbe';
+
 export { MCP_PATH, DEFAULT_MAX_BODY_BYTES, DEFAULT_BODY_TIMEOUT_MS } from './gate';
 export { DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_SESSIONS, DEFAULT_MAX_SESSIONS_PER_AGENT } from './sessions';
 /** Time allowed to receive a request's headers (Node's `headersTimeout`). */

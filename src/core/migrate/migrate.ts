@@ -493,7 +493,8 @@ export function backupDir(stateDir: string): string {
 }
 
 /**
- * Carries out a plan: re-reads every file (one changed since the scan is refused and left alone),
+ * Carries out a plan (a caller that lets the person pick sets `skipped` on the servers not picked):
+ * re-reads every file (one changed since the scan is refused and left alone),
  * computes the rewritten texts (a file whose rewrite cannot be verified is left alone), then
  * creates agents and credentials and grants, writes the backup (0600, no values) and writes each
  * file atomically with its mode kept. Per-server and per-file outcomes say what happened.
@@ -564,24 +565,40 @@ export async function applyMigration(
       report.tokens.push({ agent: a.id, variable: a.token_variable, token });
     }
   }
+  // Grants follow what is written (a server left alone or unpicked grants nothing).
+  const grants = new Map<string, { agents: Set<string>; hosts: Set<string> }>();
+  for (const w of writes) {
+    for (const s of w.servers) {
+      const host = s.transport === 'remote' ? hostOf(internal.found.get(s)?.entry.url) : undefined;
+      for (const k of s.keys) {
+        const g = grants.get(k.credential) ?? { agents: new Set<string>(), hosts: new Set<string>() };
+        g.agents.add(s.agent);
+        if (host) {
+          g.hosts.add(host);
+        }
+        grants.set(k.credential, g);
+      }
+    }
+  }
   const versions = new Map<string, number>();
   for (const c of plan.credentials.filter((x) => used.has(x.name))) {
     const value = internal.values.get(c.name) as SecretValue;
+    const g = grants.get(c.name) ?? { agents: new Set<string>(), hosts: new Set<string>() };
     if (c.new) {
       const meta = await keyring.addCredential(
         {
           name: c.name,
           description: `Migrated from ${c.found_in.length} MCP config entr${c.found_in.length === 1 ? 'y' : 'ies'}`,
           scopes: c.scopes,
-          agents: c.agents,
-          hosts: c.hosts,
+          agents: [...g.agents],
+          hosts: [...g.hosts],
           ttl: opts.ttlSeconds,
         },
         value,
       );
       versions.set(c.name, meta.version);
     } else {
-      await keyring.grant(c.name, c.agents, c.hosts);
+      await keyring.grant(c.name, [...g.agents], [...g.hosts]);
       const cur = await keyring.currentValue(c.name);
       versions.set(c.name, cur?.version ?? 1);
     }
