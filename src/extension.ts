@@ -38,6 +38,7 @@ import { exportAuditToFile, formatForPath, pickExportTarget } from './vscode/com
 import { verifyAudit } from './vscode/commands/verifyAuditLog';
 import { AUDIT_VIEW_ID, AuditViewProvider } from './vscode/webview/auditView';
 import { CREDENTIALS_VIEW_ID, CredentialsTree } from './vscode/views/credentialsTree';
+import { credentialUsage } from './core/migrate/credentialUsage';
 import { trackContextKeys } from './vscode/contextKeys';
 
 export { DEFAULT_PORT } from './vscode/settings';
@@ -157,6 +158,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
       new CredentialsTree({
         store: keyring.store,
         clock: SYSTEM_CLOCK,
+        usage: (name) => credentialUsage(path.dirname(keyring.auditPath), keyring.auditPath, name),
         changes: [(l) => secrets.onDidChange(() => l())],
       }),
     ),

@@ -26,6 +26,7 @@ import {
 } from '../../../src/core/migrate/migrate';
 import { rewriteConfig } from '../../../src/core/migrate/rewrite';
 import { UsageRecords } from '../../../src/core/migrate/usage';
+import { credentialUsage } from '../../../src/core/migrate/credentialUsage';
 import { SecretValue } from '../../../src/core/model';
 import { canary, createTestKeyring, type TestKeyring } from '../../helpers/testKeyring';
 
@@ -216,5 +217,33 @@ describe('migrate core', () => {
       'claude-desktop /h/.config/Claude/claude_desktop_config.json',
     ]);
     assert.equal(tokenVariableOf('vscode-copilot'), 'AGENT_KEYRING_TOKEN_VSCODE_COPILOT');
+  });
+
+  test('credential usage: the servers migrate rewrote and the commands run started, no value', async () => {
+    const file = path.join(dir, '.mcp.json');
+    fs.writeFileSync(
+      file,
+      `{"mcpServers": {"search": {"command": "s", "env": {"SCAVIO_API_KEY": "${tk.values.scavio_api_key}"}}}}`,
+    );
+    await applyMigration(keyring, await planMigration(keyring, [classifyConfigFile(file)]), opts);
+    const ctx = { agentId: 'research-agent', client: { name: 'agent-keyring run' } };
+    for (let i = 0; i < 2; i++) {
+      await tk.service.injectCredentials(ctx, [{ name: 'scavio_api_key', scope: 'search_read' }], {
+        command: 'node',
+      });
+    }
+    await tk.keyring.audit.flush();
+    const uses = await credentialUsage(opts.stateDir, tk.auditPath, 'scavio_api_key');
+    assert.deepEqual(
+      uses.map((u) => [u.kind, u.label]),
+      [
+        ['server', 'search'],
+        ['command', 'node'],
+      ],
+    );
+    assert.match(uses[0].description, /^claude-code · \.mcp\.json$/);
+    assert.match(uses[1].description, /^run · 2× · last /);
+    assert.ok(!JSON.stringify(uses).includes(tk.values.scavio_api_key));
+    assert.deepEqual(await credentialUsage(opts.stateDir, tk.auditPath, 'npm_token'), []);
   });
 });
