@@ -47,6 +47,7 @@ export const UNSHARED_ZOD = /^zod(?!\/v3(?:\/|$))(?:\/|$)/;
 export const LAZY_CORE = [
   'src/core/connect/',
   'src/core/importEnv/',
+  'src/core/migrate/',
   'src/core/audit/export.ts',
   'src/core/audit/verify.ts',
   'src/core/textLines.ts',

@@ -51,7 +51,7 @@ export interface KeyringReader {
 }
 
 /** The audit line's `tool` for a credential that was created (by hand or by an import). */
-export type CreateTool = 'add_credential' | 'import_env' | 'import_mcp_config';
+export type CreateTool = 'add_credential' | 'import_env' | 'import_mcp_config' | 'migrate';
 
 export interface AddCredentialOptions {
   /** Audit `tool`; default `add_credential`. */

@@ -66,6 +66,8 @@ export interface RunOptions {
   input?: string;
   env?: Record<string, string | undefined>;
   timeoutMs?: number;
+  /** Working folder of the process (default: this one). */
+  cwd?: string;
 }
 
 /** Runs `node dist/cli.js ...args` to completion. */
@@ -73,6 +75,7 @@ export function runCli(args: string[], opts: RunOptions = {}): Promise<CliResult
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [CLI, ...args], {
       env: cliEnv(opts.env),
+      cwd: opts.cwd,
       stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';

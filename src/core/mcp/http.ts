@@ -45,6 +45,9 @@ import {
   type Session,
 } from './sessions';
 
+/** migrate's start check, loaded with this file (the SDK client is in server.js). */
+export { probeStdioServer } from './stdioProbe';
+
 export {
   MCP_PATH,
   DEFAULT_MAX_BODY_BYTES,

@@ -9,7 +9,8 @@
  *   copyCredentialName → copyCredentialName.ts
  * - addAgent → addAgent.ts, revokeAgent → revokeAgent.ts, rotateAgentToken → rotateAgentToken.ts
  * - startServer → startServer.ts, stopServer → stopServer.ts, showStatus → showStatus.ts
- * - connectAgent → connectAgent.ts, importEnv → importEnv.ts, scanConfigs → scanConfigs.ts
+ * - connectAgent → connectAgent.ts, importEnv → importEnv.ts, scanConfigs → scanConfigs.ts,
+ *   migrateConfigs → migrateConfigs.ts
  * - showAuditLog → showAuditLog.ts, verifyAuditLog → verifyAuditLog.ts, exportAuditLog → exportAuditLog.ts
  */
 export const CommandId = {
@@ -29,6 +30,7 @@ export const CommandId = {
   connectAgent: 'agentKeyring.connectAgent',
   importEnv: 'agentKeyring.importEnv',
   scanConfigs: 'agentKeyring.scanConfigs',
+  migrateConfigs: 'agentKeyring.migrateConfigs',
   showAuditLog: 'agentKeyring.showAuditLog',
   verifyAuditLog: 'agentKeyring.verifyAuditLog',
   exportAuditLog: 'agentKeyring.exportAuditLog',

@@ -15,6 +15,7 @@ import { copyCredentialName } from './copyCredentialName';
 import { editScopes } from './editScopes';
 import { exportAuditLog } from './exportAuditLog';
 import { importEnv } from './importEnv';
+import { migrateConfigs } from './migrateConfigs';
 import { revokeAgent } from './revokeAgent';
 import { rotateAgentToken } from './rotateAgentToken';
 import { removeCredential } from './removeCredential';
@@ -45,6 +46,7 @@ const FACTORIES: Record<CommandId, (ctx: CommandContext) => CommandHandler> = {
   [CommandId.connectAgent]: connectAgent,
   [CommandId.importEnv]: importEnv,
   [CommandId.scanConfigs]: scanConfigs,
+  [CommandId.migrateConfigs]: migrateConfigs,
   [CommandId.showAuditLog]: showAuditLog,
   [CommandId.verifyAuditLog]: verifyAuditLog,
   [CommandId.exportAuditLog]: exportAuditLog,

@@ -1,12 +1,14 @@
 /**
  * The Credentials view (`agentKeyring.credentials`): one row per credential with its version, age
- * and "rotation due"; children for scopes, allowed agents and versions. Built from metadata only:
+ * and "rotation due"; children for scopes, allowed agents, versions and (when wired) where it is
+ * used: the MCP servers migrate rewrote and the commands `run` started with it. Built from metadata only:
  * no value, not even its length, ever reaches a label, description or tooltip.
  *
  * contextValues (menus depend on them): `credential`, `credential.due`.
  */
 import * as vscode from 'vscode';
 import { describePlacement, describeRules } from '../commands/requestRulesText';
+import type { CredentialUse } from '../../core/migrate/credentialUsage';
 import type { CredentialMeta } from '../../core/model';
 import type { Clock, Disposable as CoreDisposable } from '../../core/ports';
 import type { KeyringReader } from '../../core/admin';
@@ -18,12 +20,16 @@ export const CredentialContext = { credential: 'credential', due: 'credential.du
 
 export type CredentialNode =
   | { kind: 'credential'; name: string; meta: CredentialMeta }
-  | { kind: 'group'; name: string; group: 'scopes' | 'agents' | 'versions'; meta: CredentialMeta }
+  | { kind: 'group'; name: string; group: Group; meta: CredentialMeta }
   | { kind: 'detail'; id: string; label: string; description?: string; tooltip?: string; icon: string };
+
+type Group = 'scopes' | 'agents' | 'versions' | 'usage';
 
 export interface CredentialsTreeDeps {
   store: KeyringReader;
   clock: Clock;
+  /** Where a credential is used (MCP servers migrate rewrote, `run` commands): a "Used by" group. */
+  usage?: (name: string) => Promise<CredentialUse[]>;
   /** Extra change sources (SecretStorage changes from other windows, …). */
   changes: ((listener: () => void) => vscode.Disposable | CoreDisposable)[];
 }
@@ -33,11 +39,13 @@ const MINUTE = 60_000;
 export class CredentialsTree extends RefreshingTree<CredentialNode> {
   readonly #store: KeyringReader;
   readonly #clock: Clock;
+  readonly #usage: CredentialsTreeDeps['usage'];
 
   constructor(deps: CredentialsTreeDeps) {
     super();
     this.#store = deps.store;
     this.#clock = deps.clock;
+    this.#usage = deps.usage;
     this.refreshOn((l) => deps.store.onDidChange(l));
     for (const c of deps.changes) {
       this.refreshOn(c);
@@ -51,7 +59,8 @@ export class CredentialsTree extends RefreshingTree<CredentialNode> {
       return all.map((meta) => ({ kind: 'credential', name: meta.name, meta }));
     }
     if (element.kind === 'credential') {
-      return (['scopes', 'agents', 'versions'] as const).map((group) => ({
+      const groups: Group[] = ['scopes', 'agents', 'versions', ...(this.#usage ? (['usage'] as const) : [])];
+      return groups.map((group) => ({
         kind: 'group',
         name: element.name,
         group,
@@ -59,7 +68,9 @@ export class CredentialsTree extends RefreshingTree<CredentialNode> {
       }));
     }
     if (element.kind === 'group') {
-      return groupChildren(element.meta, element.group, this.#clock.now());
+      return element.group === 'usage'
+        ? usageChildren(element.name, (await this.#usage?.(element.name)) ?? [])
+        : groupChildren(element.meta, element.group, this.#clock.now());
     }
     return [];
   }
@@ -141,17 +152,19 @@ const REVEAL_WORDS: Record<string, string> = {
   never: 'never — used, not read (http_request / run only)',
 };
 
-function groupItem(c: CredentialMeta, group: 'scopes' | 'agents' | 'versions'): vscode.TreeItem {
+function groupItem(c: CredentialMeta, group: Group): vscode.TreeItem {
   const [label, count, icon] =
-    group === 'scopes'
-      ? ['Scopes', String(c.allowed_scopes.length), 'shield']
-      : group === 'agents'
-        ? [
-            'Allowed agents',
-            c.allowed_agents.includes('*') ? 'all' : String(c.allowed_agents.length),
-            'person',
-          ]
-        : ['Versions', String(c.versions.length), 'history'];
+    group === 'usage'
+      ? ['Used by', '', 'plug']
+      : group === 'scopes'
+        ? ['Scopes', String(c.allowed_scopes.length), 'shield']
+        : group === 'agents'
+          ? [
+              'Allowed agents',
+              c.allowed_agents.includes('*') ? 'all' : String(c.allowed_agents.length),
+              'person',
+            ]
+          : ['Versions', String(c.versions.length), 'history'];
   const item = new vscode.TreeItem(label, vscode.TreeItemCollapsibleState.Collapsed);
   item.id = `credential:${c.name}/${group}`;
   item.description = count;
@@ -159,11 +172,30 @@ function groupItem(c: CredentialMeta, group: 'scopes' | 'agents' | 'versions'): 
   return item;
 }
 
-function groupChildren(
-  c: CredentialMeta,
-  group: 'scopes' | 'agents' | 'versions',
-  now: number,
-): CredentialNode[] {
+function usageChildren(name: string, uses: CredentialUse[]): CredentialNode[] {
+  const base = `credential:${name}/usage`;
+  if (uses.length === 0) {
+    return [
+      {
+        kind: 'detail',
+        id: `${base}/none`,
+        label: 'no MCP server or run command recorded',
+        tooltip: 'Migrate MCP Configs… and agent-keyring run record where a credential is used.',
+        icon: 'info',
+      },
+    ];
+  }
+  return uses.map((u, i) => ({
+    kind: 'detail',
+    id: `${base}/${u.kind}/${i}`,
+    label: u.label,
+    description: u.description,
+    tooltip: u.tooltip,
+    icon: u.kind === 'server' ? 'server-process' : 'terminal',
+  }));
+}
+
+function groupChildren(c: CredentialMeta, group: Exclude<Group, 'usage'>, now: number): CredentialNode[] {
   const base = `credential:${c.name}/${group}`;
   if (group === 'scopes') {
     // Each scope says what http_request may do under it (README.md, "Use, don't read").

@@ -4,8 +4,10 @@
  * Verify, Export). Each view repaints on its own sources; {@link EditorViews.refresh} repaints the
  * trees at once after the person's own change.
  */
+import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Keyring } from '../../core/keyring';
+import { credentialUsage } from '../../core/migrate/credentialUsage';
 import { SYSTEM_CLOCK, type Logger, type SecretBackend } from '../../core/ports';
 import { exportAuditToFile, formatForPath, pickExportTarget } from '../commands/exportAuditLog';
 import { verifyAudit } from '../commands/verifyAuditLog';
@@ -43,6 +45,7 @@ export function registerViews(deps: ViewDeps): EditorViews {
       new CredentialsTree({
         store: keyring.admin,
         clock: SYSTEM_CLOCK,
+        usage: (name) => credentialUsage(path.dirname(keyring.auditPath), keyring.auditPath, name),
         changes: [(l) => deps.secrets.onDidChange(() => l())],
       }),
     ),

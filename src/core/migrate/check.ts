@@ -1,0 +1,77 @@
+/**
+ * After a migration: starts each rewritten server as its client would (the new command, the entry's
+ * remaining `env`, the agent's token variable) and lists its tools. `${VAR}` and `${env:VAR}` in
+ * the entry's env are expanded from this process's environment, as the clients do.
+ */
+import type { probeStdioServer } from '../mcp/stdioProbe';
+import type { MigrationReport } from './migrate';
+
+export interface ServerCheck {
+  file: string;
+  server: string;
+  status: 'ok' | 'failed' | 'not checked';
+  tools?: number;
+  reason?: string;
+}
+
+function expand(v: string, env: NodeJS.ProcessEnv): string {
+  return v.replace(
+    /\$\{(?:env:)?([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}/g,
+    (_, name: string, dflt?: string) => env[name] ?? dflt ?? '',
+  );
+}
+
+/**
+ * Checks every rewritten server, two at a time. A server whose agent token is neither new (in
+ * `report.tokens`) nor set in `env` is `not checked` (the reason names the variable to set).
+ */
+export async function checkMigratedServers(
+  report: MigrationReport,
+  opts: {
+    env: NodeJS.ProcessEnv;
+    timeoutMs: number;
+    secrets?: readonly string[];
+    /** src/core/mcp/stdioProbe.ts (passed in: core/mcp is loaded only where the SDK may be). */
+    probe: typeof probeStdioServer;
+  },
+): Promise<ServerCheck[]> {
+  const todo = report.servers.filter((s) => s.status === 'rewritten' && s.command && s.args);
+  const out: ServerCheck[] = new Array<ServerCheck>(todo.length);
+  let next = 0;
+  const worker = async (): Promise<void> => {
+    while (next < todo.length) {
+      const i = next++;
+      const s = todo[i];
+      const variable = s.token_variable as string;
+      const token = report.tokens.find((t) => t.variable === variable)?.token.reveal() ?? opts.env[variable];
+      if (!token) {
+        out[i] = {
+          file: s.file,
+          server: s.server,
+          status: 'not checked',
+          reason: `set ${variable} to check it`,
+        };
+        continue;
+      }
+      const env: Record<string, string> = {};
+      for (const [k, v] of Object.entries(opts.env)) {
+        if (v !== undefined) {
+          env[k] = v;
+        }
+      }
+      for (const [k, v] of Object.entries(s.env ?? {})) {
+        env[k] = expand(v, opts.env);
+      }
+      env[variable] = token;
+      const r = await opts.probe(s.command as string, s.args as string[], env, {
+        timeoutMs: opts.timeoutMs,
+        secrets: [...(opts.secrets ?? []), token],
+      });
+      out[i] = r.ok
+        ? { file: s.file, server: s.server, status: 'ok', tools: r.tools }
+        : { file: s.file, server: s.server, status: 'failed', reason: r.reason };
+    }
+  };
+  await Promise.all([worker(), worker()]);
+  return out;
+}
