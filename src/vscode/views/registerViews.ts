@@ -7,7 +7,6 @@
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Keyring } from '../../core/keyring';
-import { credentialUsage } from '../../core/migrate/credentialUsage';
 import { SYSTEM_CLOCK, type Logger, type SecretBackend } from '../../core/ports';
 import { exportAuditToFile, formatForPath, pickExportTarget } from '../commands/exportAuditLog';
 import { verifyAudit } from '../commands/verifyAuditLog';
@@ -45,7 +44,13 @@ export function registerViews(deps: ViewDeps): EditorViews {
       new CredentialsTree({
         store: keyring.admin,
         clock: SYSTEM_CLOCK,
-        usage: (name) => credentialUsage(path.dirname(keyring.auditPath), keyring.auditPath, name),
+        // Loaded when a "Used by" group is first opened, not at activation (it is in lazy.js).
+        usage: async (name) =>
+          (await import('../../core/migrate/credentialUsage.js')).credentialUsage(
+            path.dirname(keyring.auditPath),
+            keyring.auditPath,
+            name,
+          ),
         changes: [(l) => deps.secrets.onDidChange(() => l())],
       }),
     ),
