@@ -161,7 +161,7 @@ export interface PostgresKeyringOptions {
 /** The keyring over a team store, as `openFileKeyring` over a folder. */
 export async function openPostgresKeyring(
   opts: PostgresKeyringOptions,
-): Promise<Keyring & { display: string }> {
+): Promise<Keyring & { display: string; storeProbe: () => Promise<void> }> {
   const localDir = path.resolve(opts.localDir);
   fs.mkdirSync(localDir, { recursive: true, mode: 0o700 });
   const key = await loadTeamMasterKey(localDir, { env: opts.env, logger: opts.logger });
@@ -193,7 +193,11 @@ export async function openPostgresKeyring(
         await store.close();
       }
     };
-    return { ...keyring, display: store.display, close, dispose: () => void close() };
+    // One round trip on the statement pool: does the database answer (serve's /healthz and 503s)?
+    const storeProbe = async (): Promise<void> => {
+      await store.db.query('SELECT 1', [], 'checking that the database answers');
+    };
+    return { ...keyring, display: store.display, storeProbe, close, dispose: () => void close() };
   } catch (e) {
     await store.close();
     throw e;
