@@ -26,6 +26,7 @@ import { masterKeyId } from './envelope';
 import { PostgresChanges } from './postgresChanges';
 import { PostgresDb } from './postgresDb';
 import { PostgresMetadataStore } from './postgresMetadataStore';
+import { PostgresRateShare } from './postgresRateShare';
 import { PostgresSecretBackend } from './postgresSecretBackend';
 import { checkSchema } from './schema';
 import { randomBytes } from 'node:crypto';
@@ -79,6 +80,7 @@ export interface PostgresStore {
   readonly credentials: CredentialStore;
   readonly metadata: PostgresMetadataStore;
   readonly secrets: PostgresSecretBackend;
+  readonly changes: PostgresChanges;
   close(): Promise<void>;
 }
 
@@ -118,6 +120,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions)
     credentials,
     metadata,
     secrets,
+    changes,
     close: () =>
       (closed ??= (async () => {
         metadata.dispose();
@@ -186,17 +189,18 @@ export async function openPostgresKeyring(
       alerts: opts.alerts,
       loadHistory: opts.loadHistory,
     });
+    // Burst windows and probing denials are counted across every server of the store.
+    const rateShare = new PostgresRateShare(store.db, store.changes, keyring.anomaly, opts.logger);
     const close = async (): Promise<void> => {
+      rateShare.dispose();
       try {
         await keyring.close();
       } finally {
         await store.close();
       }
     };
-    // One round trip on the statement pool: does the database answer (serve's /healthz and 503s)?
-    const storeProbe = async (): Promise<void> => {
-      await store.db.query('SELECT 1', [], 'checking that the database answers');
-    };
+    // Does the database answer (serve's /healthz and 503s)? On the listening connection, not the pool.
+    const storeProbe = (): Promise<void> => store.changes.ping();
     return { ...keyring, display: store.display, storeProbe, close, dispose: () => void close() };
   } catch (e) {
     await store.close();
