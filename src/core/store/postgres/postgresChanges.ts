@@ -67,6 +67,19 @@ export class PostgresChanges implements Disposable {
     await c.query('SELECT 1');
   }
 
+  /**
+   * Sends `payload` on {@link NOTIFY_CHANNEL} over the listening connection (not the pool, whose
+   * connections the requests need). Resolves false, without sending, while the connection is down.
+   */
+  async notify(payload: string): Promise<boolean> {
+    const c = this.client;
+    if (!c) {
+      return false;
+    }
+    await c.query('SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, payload]);
+    return true;
+  }
+
   /** Stops listening and closes the connection. */
   async close(): Promise<void> {
     this.closed = true;

@@ -190,7 +190,7 @@ export async function openPostgresKeyring(
       loadHistory: opts.loadHistory,
     });
     // Burst windows and probing denials are counted across every server of the store.
-    const rateShare = new PostgresRateShare(store.db, store.changes, keyring.anomaly, opts.logger);
+    const rateShare = new PostgresRateShare(store.changes, keyring.anomaly, opts.logger);
     const close = async (): Promise<void> => {
       rateShare.dispose();
       try {
