@@ -1,6 +1,7 @@
 /**
  * `agent-keyring serve`: the credential server without an editor. Opens the encrypted file store,
- * loads `policy.json` (anomaly rules), listens on 127.0.0.1 and prints how to connect an agent.
+ * loads `policy.json` (anomaly rules), listens on 127.0.0.1 (or, with a certificate, HTTPS on any
+ * address) and prints how to connect an agent.
  * Headless there is no human to ask, so rules whose action is `approve` deny (`approval_denied`).
  * Stops cleanly on SIGINT/SIGTERM: server closed, audit flushed, exit 0.
  */

@@ -1,5 +1,6 @@
 /**
- * The HTTP front door: plain `node:http` on a loopback address, path `/mcp`, both protocol eras.
+ * The HTTP front door: plain `node:http` on a loopback address (or `node:https` with a certificate,
+ * on any address), path `/mcp`, both protocol eras, and `/healthz` for a load balancer.
  * Read top to bottom, one request goes:
  *
  *  host (this file: listen, close, server timeouts)
