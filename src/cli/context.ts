@@ -155,7 +155,10 @@ export function storeExists(dir: string): boolean {
  * use it; StoreError when a team store cannot be opened (unreachable, schema to upgrade, another
  * master key).
  */
-export async function openStore(dir: string, opts: OpenOptions): Promise<Keyring> {
+export async function openStore(
+  dir: string,
+  opts: OpenOptions,
+): Promise<Keyring & { storeProbe?: () => Promise<void> }> {
   if (isPostgresUrl(dir)) {
     // Loaded only for a team store: the pg driver is not needed otherwise.
     const { openPostgresKeyring } = await import('../core/store/postgres/postgresStore.js');

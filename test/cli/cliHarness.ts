@@ -152,7 +152,7 @@ export async function startServe(
     }, 10_000);
     child.stdout?.setEncoding('utf8').on('data', (d: string) => {
       stdout += d;
-      const m = /serving MCP at (http:\/\/\S+)/.exec(stdout);
+      const m = /serving MCP at (https?:\/\/\S+)/.exec(stdout);
       if (m && stdout.includes('Press Ctrl+C to stop.')) {
         clearTimeout(timer);
         resolve(m[1]);

@@ -172,7 +172,7 @@ describe('agent-keyring usage', () => {
       ],
       [
         ['serve', '--host', '0.0.0.0', '--store', store],
-        /--host must be a loopback address/,
+        /--host '0\.0\.0\.0' is not a loopback address: .*Serve it over TLS with --tls-cert FILE --tls-key FILE, or bind 127\.0\.0\.1/,
         'agent-keyring serve',
       ],
       [

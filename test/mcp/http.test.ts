@@ -395,10 +395,11 @@ describe('HTTP host: lifecycle', () => {
     }
   });
 
-  it('refuses to bind a non-loopback address', async () => {
+  it('refuses to bind a non-loopback address without TLS, and says how', async () => {
     await assert.rejects(
       startHttpHost({ api: new FakeKeyringApi(), port: 0, host: '0.0.0.0' }),
-      (e: Error & { code?: string }) => e.code === 'invalid_input',
+      (e: Error & { code?: string }) =>
+        e.code === 'invalid_input' && /only over TLS .*--tls-cert FILE --tls-key FILE/.test(e.message),
     );
   });
 

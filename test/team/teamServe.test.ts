@@ -236,6 +236,79 @@ describe('team store: CLI and two servers on one PostgreSQL database', { skip },
     assert.ok(b.child.exitCode === null, 'B is still running');
   });
 
+  test('the database stops: /healthz says degraded and requests get 503 saying the store is unreachable; it recovers', async () => {
+    const b = served[1];
+    const base = b.url.replace(/\/mcp$/, '');
+    const health = async (): Promise<[number, unknown]> => {
+      const r = await fetch(`${base}/healthz`);
+      return [r.status, await r.json()];
+    };
+    const waitHealth = async (status: number): Promise<void> => {
+      const end = Date.now() + 15_000;
+      let last: [number, unknown] = [0, undefined];
+      while (Date.now() < end) {
+        last = await health();
+        if (last[0] === status) {
+          return;
+        }
+        await new Promise((r) => setTimeout(r, 100));
+      }
+      assert.fail(`/healthz did not answer ${status}: last ${JSON.stringify(last)}`);
+    };
+    assert.deepEqual(await health(), [200, { status: 'ok' }]);
+    await pg.pause();
+    try {
+      await waitHealth(503);
+      assert.deepEqual(await health(), [503, { status: 'degraded' }]);
+      // The background probe has seen it too (it runs every second): an MCP request is refused.
+      await new Promise((r) => setTimeout(r, 1200));
+      const refused = await fetch(b.url, {
+        method: 'POST',
+        headers: {
+          Authorization: `Bearer ${token}`,
+          'Content-Type': 'application/json',
+          Accept: 'application/json, text/event-stream',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: {
+            protocolVersion: '2025-06-18',
+            capabilities: {},
+            clientInfo: { name: 'x', version: '1' },
+          },
+        }),
+      });
+      assert.equal(refused.status, 503);
+      assert.equal(refused.headers.get('retry-after'), '2');
+      const body = (await refused.json()) as { error: { code: number; message: string } };
+      assert.match(
+        body.error.message,
+        /^Service Unavailable: the keyring's store postgres:\/\/akr_team:\*\*\*@127\.0\.0\.1:\d+\/team is unreachable .*Nothing was released or changed\. Retry in a few seconds/,
+      );
+      assert.ok(!body.error.message.includes(pg.password));
+    } finally {
+      await pg.resume();
+    }
+    await waitHealth(200);
+    // The same client session goes on once the store is back.
+    const end = Date.now() + 10_000;
+    for (;;) {
+      try {
+        assert.equal((await get(clients[1], 'org_key')).value, values[values.length - 1]);
+        break;
+      } catch (e) {
+        if (Date.now() > end) {
+          throw e;
+        }
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    }
+    assert.match(b.stderr(), /unreachable .*refusing requests with 503/);
+    assert.match(b.stderr(), /answers again: serving requests/);
+  });
+
   test('no output of any process shows a value or the password; the audit log is local and intact', async () => {
     const texts = [
       ...results.flatMap((r) => [r.stdout, r.stderr]),

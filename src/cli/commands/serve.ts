@@ -1,6 +1,7 @@
 /**
  * `agent-keyring serve`: the credential server without an editor. Opens the encrypted file store,
- * loads `policy.json` (anomaly rules), listens on 127.0.0.1 and prints how to connect an agent.
+ * loads `policy.json` (anomaly rules), listens on 127.0.0.1 (or, with a certificate, HTTPS on any
+ * address) and prints how to connect an agent.
  * Headless there is no human to ask, so rules whose action is `approve` deny (`approval_denied`).
  * Stops cleanly on SIGINT/SIGTERM: server closed, audit flushed, exit 0.
  */
@@ -30,6 +31,62 @@ import { out, rememberSecret } from '../io';
 import { version } from '../../../package.json';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
+/** `host` or `host:port`: a DNS name, an IPv4 address or a bracketed IPv6 address. */
+const PUBLIC_NAME =
+  /^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?)*|\[[0-9a-f:.]+\])(?::\d{1,5})?$/i;
+
+/**
+ * The bind address, TLS files and public names of `serve`, checked before anything is opened.
+ * @throws UsageError for a non-loopback address without TLS, one TLS file without the other, or a
+ *   malformed public name; ConfigError when a TLS file cannot be read.
+ */
+export function resolveListenOptions(values: {
+  host?: string;
+  'tls-cert'?: string;
+  'tls-key'?: string;
+  'public-name'?: string[];
+}): { host: string; tls?: { cert: Buffer; key: Buffer }; publicNames: string[] } {
+  const host = values.host ?? DEFAULT_HOST;
+  const certFile = values['tls-cert'];
+  const keyFile = values['tls-key'];
+  if ((certFile === undefined) !== (keyFile === undefined)) {
+    throw new UsageError(
+      '--tls-cert and --tls-key go together: give the certificate (PEM) and its private key (PEM).',
+    );
+  }
+  const isLoopback = LOOPBACK_HOSTS.has(host) || /^127(\.\d{1,3}){3}$/.test(host);
+  if (!isLoopback && certFile === undefined) {
+    throw new UsageError(
+      `--host '${clip(host, 40)}' is not a loopback address: agents would send their tokens over the network in clear text. Serve it over TLS with --tls-cert FILE --tls-key FILE, or bind 127.0.0.1.`,
+    );
+  }
+  const publicNames = values['public-name'] ?? [];
+  for (const name of publicNames) {
+    if (!PUBLIC_NAME.test(name) || (/:(\d+)$/.test(name) && Number(/:(\d+)$/.exec(name)?.[1]) > 65_535)) {
+      throw new UsageError(
+        `--public-name '${clip(name, 60)}' is not a host name or host:port (e.g. keyring.example.com or keyring.example.com:8443).`,
+      );
+    }
+  }
+  if (certFile === undefined || keyFile === undefined) {
+    return { host, publicNames };
+  }
+  const read = (file: string, what: string): Buffer => {
+    let data: Buffer;
+    try {
+      data = fs.readFileSync(file);
+    } catch (e) {
+      throw new ConfigError(
+        `cannot read the TLS ${what} ${file} (${(e as NodeJS.ErrnoException).code ?? 'error'}); check the path and its permissions`,
+      );
+    }
+    if (!data.includes('-----BEGIN ')) {
+      throw new ConfigError(`the TLS ${what} ${file} is not PEM (no -----BEGIN line); give a PEM file`);
+    }
+    return data;
+  };
+  return { host, publicNames, tls: { cert: read(certFile, 'certificate'), key: read(keyFile, 'key') } };
+}
 
 /** The seed scenario `--demo` creates in an empty store. */
 export const DEMO = {
@@ -156,6 +213,7 @@ export const serveCommand: Command = {
   name: 'serve',
   summary: 'run the credential server headless (MCP over HTTP on 127.0.0.1)',
   usage: `Usage: agent-keyring serve [--port N] [--host 127.0.0.1] [--demo] [--store DIR]
+                           [--tls-cert FILE --tls-key FILE] [--public-name HOST[:PORT]]…
 
 Runs the credential server without VS Code: Streamable HTTP MCP at http://127.0.0.1:PORT/mcp,
 secrets in an encrypted file store, anomaly rules from <store>/${POLICY_FILE}. With
@@ -166,26 +224,38 @@ ask, requests that need approval are denied (approval_denied). Ctrl+C stops it.
 
 Options:
   --port N        port to listen on (default ${DEFAULT_PORT})
-  --host H        loopback address to bind (default ${DEFAULT_HOST})
+  --host H        address to bind (default ${DEFAULT_HOST}); an address other than loopback
+                  only with --tls-cert and --tls-key
+  --tls-cert FILE serve HTTPS with this certificate chain (PEM)
+  --tls-key FILE  ... and this private key (PEM)
+  --public-name N a name (host or host:port) agents reach this server by, e.g. behind a load
+                  balancer; accepted by the Host and Origin checks (repeatable)
   --demo          in an empty store, create the demo: credential '${DEMO.credential}' for agent
                   '${DEMO.agent}', whose token is printed once
 ${STORE_HELP}
 ${HELP_HELP}
 
+GET /healthz answers {"status":"ok"} (200) or {"status":"degraded"} (503, the team store is
+unreachable) without a token, for a load balancer.
+
 Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
   async run(argv, globals) {
     const { values } = parseCommand(
       argv,
-      { ...COMMON_OPTIONS, port: { type: 'string' }, host: { type: 'string' }, demo: { type: 'boolean' } },
+      {
+        ...COMMON_OPTIONS,
+        port: { type: 'string' },
+        host: { type: 'string' },
+        demo: { type: 'boolean' },
+        'tls-cert': { type: 'string' },
+        'tls-key': { type: 'string' },
+        'public-name': { type: 'string', multiple: true },
+      },
       0,
     );
     const port = values.port === undefined ? DEFAULT_PORT : parseInteger(values.port, '--port', 0, 65_535);
-    const host = values.host ?? DEFAULT_HOST;
-    if (!LOOPBACK_HOSTS.has(host)) {
-      throw new UsageError(
-        `--host must be a loopback address (127.0.0.1, ::1 or localhost), not '${clip(host, 40)}': agents connect locally`,
-      );
-    }
+    const listenOn = resolveListenOptions(values);
+    const host = listenOn.host;
     const dir = resolveStoreDir(values.store ?? globals.store);
     const logger = makeLogger('info');
     // The folder of this machine's files (the store itself, or a team store's local state folder):
@@ -207,10 +277,16 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
       // Loaded here, not at the top: the MCP SDK is only needed by serve, and every other command
       // starts faster without it.
       const { startHttpHost } = await import('../../core/mcp/http.js');
+      const { StoreHealth } = await import('../../core/mcp/storeHealth.js');
       server = await startHttpHost({
         api: keyring.service,
         port,
         host,
+        tls: listenOn.tls,
+        publicNames: listenOn.publicNames,
+        health: keyring.storeProbe
+          ? new StoreHealth({ probe: keyring.storeProbe, display: dir, logger })
+          : undefined,
         logger,
         serverInfo: { name: 'agent-keyring', version },
         // VS Code windows on this same store folder attach to this server only after it proves it

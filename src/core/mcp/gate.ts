@@ -1,8 +1,8 @@
 /**
  * The gate: every check a request passes before any MCP code sees it, in order, each failing with
  * one {@link Refusal}:
- *  1. exactly one `Host`, and it is this server's loopback address (DNS-rebinding defence) → 400 / 403
- *  2. an `Origin`, if present, is a loopback http origin (browser pages elsewhere)           → 403
+ *  1. exactly one `Host`, and it is this server's address or public name (DNS rebinding)   → 400 / 403
+ *  2. an `Origin`, if present, is a loopback http origin or this server's own public origin → 403
  *  3. path is `/mcp`                                                                          → 404
  *  4. `Authorization: Bearer <token>` of a known, unrevoked agent — the one identity check    → 401
  *  5. method is POST, GET or DELETE                                                           → 405
@@ -62,10 +62,41 @@ export class Gate {
 
   constructor(private readonly opts: GateOptions) {}
 
-  /** Called once the port is known: the Host values accepted from then on. */
-  listeningOn(port: number): void {
+  #allowedOrigins = new Set<string>();
+
+  /**
+   * Called once the port is known: the Host values accepted from then on — the loopback names, the
+   * bound address, and each public name (`host` alone, as a client on the default port sends it,
+   * and `host:port`; a name given with a port is accepted with that port only). The same hosts
+   * with this server's scheme are the accepted non-loopback `Origin`s.
+   */
+  listeningOn(
+    port: number,
+    where: { bindHost?: string; publicNames?: readonly string[]; tls?: boolean } = {},
+  ): void {
     this.#port = port;
-    this.#allowedHosts = new Set([`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`]);
+    const hosts = [`127.0.0.1:${port}`, `localhost:${port}`, `[::1]:${port}`];
+    if (where.bindHost && !['0.0.0.0', '::'].includes(where.bindHost)) {
+      hosts.push(`${where.bindHost.includes(':') ? `[${where.bindHost}]` : where.bindHost}:${port}`);
+    }
+    const extra: string[] = [];
+    for (const name of where.publicNames ?? []) {
+      const n = name.toLowerCase();
+      extra.push(...(/:\d+$/.test(n) ? [n] : [n, `${n}:${port}`]));
+    }
+    hosts.push(...extra);
+    this.#allowedHosts = new Set(hosts.map((h) => h.toLowerCase()));
+    const scheme = where.tls ? 'https' : 'http';
+    this.#allowedOrigins = new Set(
+      hosts.slice(3).map((h) => {
+        try {
+          return new URL(`${scheme}://${h}`).origin;
+        } catch {
+          return '';
+        }
+      }),
+    );
+    this.#allowedOrigins.delete('');
   }
 
   /** Checks 1–5. Resolves with the caller, or rejects with a {@link Refusal}. */
@@ -116,7 +147,23 @@ export class Gate {
   /** Checks 1–2 (Host, Origin): all that the one unauthenticated endpoint (the attach proof) passes. */
   checkSource(req: http.IncomingMessage): void {
     this.checkHost(req);
-    checkOrigin(req.headers.origin);
+    this.checkOrigin(req.headers.origin);
+  }
+
+  private checkOrigin(origin: string | undefined): void {
+    // Only a loopback page, or a page of this server's own public name, may talk to us (none
+    // should; CLI agents send no Origin).
+    if (
+      origin !== undefined &&
+      !isLoopbackOrigin(origin) &&
+      !this.#allowedOrigins.has(origin.toLowerCase())
+    ) {
+      throw new Refusal(
+        403,
+        -32000,
+        "Forbidden: requests from web pages are not accepted (Origin is not a loopback http origin or this server's public name).",
+      );
+    }
   }
 
   private checkHost(req: http.IncomingMessage): void {
@@ -131,7 +178,7 @@ export class Gate {
       throw new Refusal(
         403,
         -32000,
-        `Forbidden: the Host header must be this server's loopback address (e.g. 127.0.0.1:${this.#port}).`,
+        `Forbidden: the Host header must be this server's address (e.g. 127.0.0.1:${this.#port}) or a name given with --public-name.`,
       );
     }
   }
@@ -183,17 +230,6 @@ export class Gate {
       // a listener's failure must not change the answer
     }
     return new Refusal(EDITOR_REFUSED_STATUS, -32001, `${what} ${EDITOR_WAY_BACK}`);
-  }
-}
-
-function checkOrigin(origin: string | undefined): void {
-  // Only a loopback page may talk to us (none should; CLI agents send no Origin).
-  if (origin !== undefined && !isLoopbackOrigin(origin)) {
-    throw new Refusal(
-      403,
-      -32000,
-      'Forbidden: requests from web pages are not accepted (Origin is not a loopback http origin).',
-    );
   }
 }
 

@@ -1,5 +1,6 @@
 /**
- * The HTTP front door: plain `node:http` on a loopback address, path `/mcp`, both protocol eras.
+ * The HTTP front door: plain `node:http` on a loopback address (or `node:https` with a certificate,
+ * on any address), path `/mcp`, both protocol eras, and `/healthz` for a load balancer.
  * Read top to bottom, one request goes:
  *
  *  host (this file: listen, close, server timeouts)
@@ -16,6 +17,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
+import * as https from 'node:https';
 import type { AddressInfo, Socket } from 'node:net';
 import { isInitializeRequest, type Implementation } from '@modelcontextprotocol/sdk/types.js';
 import type { KeyringApi } from '../api';
@@ -37,6 +39,7 @@ import { ListenHub } from './listen';
 import { ModernEra, isModernPost } from './modern';
 import { MODERN_PROTOCOL_VERSIONS } from './protocol';
 import { Refusal, writeJsonError, writeRefusal } from './refusal';
+import type { StoreHealth } from './storeHealth';
 import {
   DEFAULT_IDLE_TIMEOUT_MS,
   DEFAULT_MAX_SESSIONS,
@@ -65,8 +68,17 @@ export interface HttpHostOptions {
   api: KeyringApi;
   /** TCP port; 0 picks a free one (tests). */
   port: number;
-  /** Loopback address to bind (default `127.0.0.1`); anything else is refused. */
+  /** Address to bind (default `127.0.0.1`); a non-loopback address only with {@link tls}. */
   host?: string;
+  /** Serve HTTPS with this certificate chain and private key (PEM). */
+  tls?: { cert: string | Buffer; key: string | Buffer };
+  /**
+   * Names (`host` or `host:port`) clients reach this server by, accepted by the Host and Origin
+   * checks; the first one is the URL the host reports.
+   */
+  publicNames?: readonly string[];
+  /** The store's health: while it is not ok, MCP requests get 503 and `/healthz` says degraded. */
+  health?: StoreHealth;
   logger?: Logger;
   maxBodyBytes?: number;
   /** How long a POST body may take once the headers are in (default 10 s) → 408. */
@@ -88,7 +100,7 @@ export interface HttpHostOptions {
 }
 
 export interface HttpHost {
-  /** `http://127.0.0.1:<port>/mcp` */
+  /** `http://127.0.0.1:<port>/mcp` (https, and the first public name, when configured). */
   url: string;
   port: number;
   /** Closes every session and stream, then the server and all its sockets. */
@@ -98,18 +110,23 @@ export interface HttpHost {
   listenCount(): number;
 }
 
+/** The unauthenticated health path for a load balancer: `{"status":"ok"|"degraded"}`, nothing else. */
+export const HEALTH_PATH = '/healthz';
+
 /**
  * Starts the host. Resolves once listening.
  * @throws an `Error` with `code: 'EADDRINUSE'` (and `port`) when the port is taken, so callers can
- *   offer another; {@link InvalidInputError} when `host` is not a loopback address.
+ *   offer another; {@link InvalidInputError} when `host` is not a loopback address and there is no
+ *   `tls` (bearer tokens never cross a network in clear text).
  */
 export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
   const bindHost = opts.host ?? '127.0.0.1';
-  if (!isLoopbackAddress(bindHost)) {
+  if (!isLoopbackAddress(bindHost) && !opts.tls) {
     throw new InvalidInputError(
-      `Agent Keyring only listens on a loopback address (127.0.0.1, ::1 or localhost), not '${bindHost}'.`,
+      `Agent Keyring listens on a non-loopback address ('${bindHost}') only over TLS (agents send their tokens with every request): give a certificate and key (agent-keyring serve --tls-cert FILE --tls-key FILE), or bind 127.0.0.1.`,
     );
   }
+  const health = opts.health;
   const { api } = opts;
   const logger = opts.logger ?? NULL_LOGGER;
   const clock = opts.clock ?? SYSTEM_CLOCK;
@@ -156,10 +173,18 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
 
   const attachProofKey = opts.attachProofKey;
   const handle = async (req: http.IncomingMessage, res: http.ServerResponse): Promise<void> => {
+    if (req.url === HEALTH_PATH) {
+      await answerHealth(req, res, health);
+      return;
+    }
     if (attachProofKey && req.url?.startsWith(ATTACH_PROOF_PATH) && pathOf(req.url) === ATTACH_PROOF_PATH) {
       gate.checkSource(req);
       serveAttachProof(req, res, attachProofKey, boundPort);
       return;
+    }
+    // Before the token check, which may need the store: one clear 503 rather than a 500 per step.
+    if (health && !health.ok) {
+      throw health.refusal();
     }
     const caller = await gate.admit(req);
     const method = req.method ?? '';
@@ -224,7 +249,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
 
   /** Set once listening (no request is handled before). */
   let boundPort = 0;
-  const server = http.createServer((req, res) => {
+  const onRequest = (req: http.IncomingMessage, res: http.ServerResponse): void => {
     handle(req, res).catch((e: unknown) => {
       if (e instanceof Refusal) {
         if (e.status >= 500) {
@@ -249,7 +274,10 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
         { destroyIfStarted: true },
       );
     });
-  });
+  };
+  const server = opts.tls
+    ? https.createServer({ cert: opts.tls.cert, key: opts.tls.key }, onRequest)
+    : http.createServer(onRequest);
   // A slow client cannot hold a socket for Node's default 300 s: headers within 10 s, the whole
   // request within 30 s (the gate's body deadline answers 408 sooner). Event streams are responses
   // and are not affected.
@@ -309,13 +337,19 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
   server.on('error', (e) => logger.error('MCP HTTP server error', e));
 
   boundPort = (server.address() as AddressInfo).port;
-  gate.listeningOn(boundPort);
+  gate.listeningOn(boundPort, { bindHost, publicNames: opts.publicNames, tls: opts.tls !== undefined });
+  health?.start();
 
+  const scheme = opts.tls ? 'https' : 'http';
   const displayHost = bindHost.includes(':') ? `[${bindHost}]` : bindHost;
-  logger.info(`Agent Keyring MCP server listening on http://${displayHost}:${boundPort}${MCP_PATH}`);
+  const publicName = opts.publicNames?.[0];
+  const url = publicName
+    ? `${scheme}://${/:\d+$/.test(publicName) ? publicName : `${publicName}:${boundPort}`}${MCP_PATH}`
+    : `${scheme}://${displayHost}:${boundPort}${MCP_PATH}`;
+  logger.info(`Agent Keyring MCP server listening on ${scheme}://${displayHost}:${boundPort}${MCP_PATH}`);
   let closed = false;
   return {
-    url: `http://${displayHost}:${boundPort}${MCP_PATH}`,
+    url,
     port: boundPort,
     sessionCount: () => sessions.size,
     listenCount: () => listen.size,
@@ -324,6 +358,7 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
         return;
       }
       closed = true;
+      health?.dispose();
       revocation?.dispose();
       listen.dispose();
       await Promise.all([sessions.dispose(), modern.dispose()]);
@@ -333,6 +368,28 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
       });
     },
   };
+}
+
+/**
+ * `GET /healthz` for a load balancer: no token, no Host check (a balancer probes by address), and
+ * no data beyond the verdict — 200 `{"status":"ok"}` or 503 `{"status":"degraded"}`.
+ */
+async function answerHealth(
+  req: http.IncomingMessage,
+  res: http.ServerResponse,
+  health: StoreHealth | undefined,
+): Promise<void> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    throw new Refusal(405, -32000, `Method not allowed: use GET on ${HEALTH_PATH}.`, { Allow: 'GET, HEAD' });
+  }
+  const ok = health ? await health.check() : true;
+  const body = JSON.stringify({ status: ok ? 'ok' : 'degraded' });
+  res.writeHead(ok ? 200 : 503, {
+    'Content-Type': 'application/json',
+    'Cache-Control': 'no-store',
+    'Content-Length': Buffer.byteLength(body),
+  });
+  res.end(req.method === 'HEAD' ? undefined : body);
 }
 
 function isInitialize(body: unknown): boolean {

@@ -116,8 +116,20 @@ interface AgentState {
   firstSeen?: number;
 }
 
+/**
+ * One counted event of the rate rules, shared between servers of one team store so that an agent
+ * cannot escape the burst limit or a probing lockout by reaching another replica: a request counted
+ * for the burst rule, or a denial counted for the probing rule (epoch ms).
+ */
+export interface RateEvent {
+  agent: AgentId;
+  kind: 'request' | 'denial';
+  at: number;
+}
+
 export class AnomalyEngine {
   #config: AnomalyConfig;
+  #share: ((e: RateEvent) => void) | undefined;
   readonly #clock: Clock;
   readonly #agents = new Map<AgentId, AgentState>();
   readonly #windows = new Map<string, ActiveHoursWindow | null>();
@@ -129,6 +141,49 @@ export class AnomalyEngine {
 
   get config(): AnomalyConfig {
     return this.#config;
+  }
+
+  /**
+   * Hands every request and denial this engine counts to `publish` (for other servers), from now
+   * until the returned handle is disposed. `publish` must not throw or block: it is called on the
+   * hot path (a team store batches the events into one notification every few milliseconds).
+   */
+  shareRateState(publish: (e: RateEvent) => void): { dispose(): void } {
+    this.#share = publish;
+    return {
+      dispose: () => {
+        if (this.#share === publish) {
+          this.#share = undefined;
+        }
+      },
+    };
+  }
+
+  /**
+   * Counts a request or denial another server counted (see {@link shareRateState}): the burst
+   * window and the probing rule then see the agent's requests on every server. Never throws;
+   * malformed events are ignored.
+   */
+  applyRemote(e: RateEvent): void {
+    if (typeof e?.agent !== 'string' || !Number.isFinite(e.at)) {
+      return;
+    }
+    if (e.kind === 'request') {
+      const st = this.#state(e.agent);
+      const cap = Math.max(1, Math.floor(this.#config.burst_per_minute)) + 1;
+      pruneBefore(st.requests, this.#clock.now() - BURST_WINDOW_MS);
+      // Kept in time order: a remote request may be older than the newest local one.
+      let i = st.requests.length;
+      while (i > 0 && st.requests[i - 1] > e.at) {
+        i--;
+      }
+      st.requests.splice(i, 0, e.at);
+      if (st.requests.length > cap) {
+        st.requests.splice(0, st.requests.length - cap);
+      }
+    } else if (e.kind === 'denial') {
+      this.#countDenial(e.agent, e.at);
+    }
   }
 
   /** Replaces the configuration; learned state (windows, lockouts, histogram) is kept. */
@@ -244,6 +299,7 @@ export class AnomalyEngine {
     const limit = Math.max(1, Math.floor(cfg.burst_per_minute));
     pruneBefore(st.requests, now - BURST_WINDOW_MS);
     st.requests.push(now);
+    this.#share?.({ agent: agentId, kind: 'request', at: now });
     if (st.requests.length > limit + 1) {
       st.requests.splice(0, st.requests.length - (limit + 1));
     }
@@ -282,6 +338,14 @@ export class AnomalyEngine {
    */
   recordDecision(agentId: AgentId, denied: boolean, atMs: number = this.#clock.now()): void {
     if (!denied || this.#config.actions.probing === 'off') {
+      return;
+    }
+    this.#share?.({ agent: agentId, kind: 'denial', at: atMs });
+    this.#countDenial(agentId, atMs);
+  }
+
+  #countDenial(agentId: AgentId, atMs: number): void {
+    if (this.#config.actions.probing === 'off') {
       return;
     }
     const cfg = this.#config;
@@ -330,7 +394,8 @@ export class AnomalyEngine {
       if (SERVED_DECISIONS.has(e.decision)) {
         this.observe(e.agent_id, at);
       } else if (e.decision === 'deny' && e.code !== 'rate_limited' && e.code !== 'unauthorized') {
-        this.recordDecision(e.agent_id, true, at);
+        // Replayed, not shared: every server replays its own log.
+        this.#countDenial(e.agent_id, at);
       }
     }
   }

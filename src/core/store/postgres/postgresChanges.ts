@@ -4,7 +4,8 @@
  * transaction, so every server hears about a commit right after it happens (sub-millisecond on one
  * host) and pushes it to its MCP subscribers.
  *
- * Payloads: `m:<revision>` (the metadata document changed) and `s:<key>` (a secret entry changed).
+ * Payloads: `m:<revision>` (the metadata document changed), `s:<key>` (a secret entry changed) and
+ * `r:<server>:<events>` (rate-rule events another server counted: postgresRateShare.ts).
  * When the connection drops, it reconnects with backoff and then reports a metadata change, since
  * notifications sent meanwhile are lost (readers revalidate on every read anyway; this only keeps
  * subscriptions current).
@@ -19,6 +20,7 @@ export class PostgresChanges implements Disposable {
   private client: Client | undefined;
   private readonly metadataListeners = new Set<(revision: number | undefined) => void>();
   private readonly secretListeners = new Set<(key: string) => void>();
+  private readonly rateListeners = new Set<(payload: string) => void>();
   private closed = false;
   private retryMs = 100;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -43,6 +45,39 @@ export class PostgresChanges implements Disposable {
   onSecret(listener: (key: string) => void): Disposable {
     this.secretListeners.add(listener);
     return { dispose: () => this.secretListeners.delete(listener) };
+  }
+
+  /** `payload` is what follows `r:` (lost while the connection is down: rate state is best effort). */
+  onRate(listener: (payload: string) => void): Disposable {
+    this.rateListeners.add(listener);
+    return { dispose: () => this.rateListeners.delete(listener) };
+  }
+
+  /**
+   * One round trip on the listening connection, which is idle apart from notifications: a health
+   * probe that does not queue behind a busy pool (the bench's 50 agents kept the statement pool busy
+   * for seconds, and a probe there read that as an outage).
+   * @throws when the connection is down or the database does not answer.
+   */
+  async ping(): Promise<void> {
+    const c = this.client;
+    if (!c) {
+      throw new Error('the connection to the database is down');
+    }
+    await c.query('SELECT 1');
+  }
+
+  /**
+   * Sends `payload` on {@link NOTIFY_CHANNEL} over the listening connection (not the pool, whose
+   * connections the requests need). Resolves false, without sending, while the connection is down.
+   */
+  async notify(payload: string): Promise<boolean> {
+    const c = this.client;
+    if (!c) {
+      return false;
+    }
+    await c.query('SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, payload]);
+    return true;
   }
 
   /** Stops listening and closes the connection. */
@@ -118,6 +153,11 @@ export class PostgresChanges implements Disposable {
     if (payload.startsWith('m:')) {
       const rev = Number(payload.slice(2));
       this.fireMetadata(Number.isSafeInteger(rev) ? rev : undefined);
+    } else if (payload.startsWith('r:')) {
+      const rest = payload.slice(2);
+      for (const l of [...this.rateListeners]) {
+        this.safely(() => l(rest));
+      }
     } else if (payload.startsWith('s:')) {
       const key = payload.slice(2);
       for (const l of [...this.secretListeners]) {

@@ -47,16 +47,19 @@ export class PostgresMetadataStore implements MetadataStore, Disposable {
 
   /** @throws StoreError when the database cannot be read or the document is malformed. */
   async read(): Promise<KeyringMetadata> {
-    const known = this.cache?.revision ?? -1;
+    // The cache as it was when the query was sent: a commit of this process may replace
+    // this.cache before the answer arrives, and an answer without the document (same revision)
+    // must be matched with the document it was asked against (bench: 50 agents, a 500 per ~1000).
+    const cached = this.cache;
     const rows = await this.db.query<Row>(
       'SELECT revision, CASE WHEN revision = $1 THEN NULL ELSE doc END AS doc FROM akr_metadata WHERE id = 1',
-      [known],
+      [cached?.revision ?? -1],
       'reading the metadata',
     );
     const row = this.row(rows);
     const revision = Number(row.revision);
-    if (this.cache && revision === this.cache.revision) {
-      return this.cache.doc;
+    if (cached && revision === cached.revision) {
+      return cached.doc;
     }
     const doc = this.parse(row.doc);
     // A slower concurrent read must not replace a newer document.

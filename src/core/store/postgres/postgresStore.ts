@@ -26,6 +26,7 @@ import { masterKeyId } from './envelope';
 import { PostgresChanges } from './postgresChanges';
 import { PostgresDb } from './postgresDb';
 import { PostgresMetadataStore } from './postgresMetadataStore';
+import { PostgresRateShare } from './postgresRateShare';
 import { PostgresSecretBackend } from './postgresSecretBackend';
 import { checkSchema } from './schema';
 import { randomBytes } from 'node:crypto';
@@ -79,6 +80,7 @@ export interface PostgresStore {
   readonly credentials: CredentialStore;
   readonly metadata: PostgresMetadataStore;
   readonly secrets: PostgresSecretBackend;
+  readonly changes: PostgresChanges;
   close(): Promise<void>;
 }
 
@@ -118,6 +120,7 @@ export async function openPostgresStore(url: string, opts: PostgresStoreOptions)
     credentials,
     metadata,
     secrets,
+    changes,
     close: () =>
       (closed ??= (async () => {
         metadata.dispose();
@@ -161,7 +164,7 @@ export interface PostgresKeyringOptions {
 /** The keyring over a team store, as `openFileKeyring` over a folder. */
 export async function openPostgresKeyring(
   opts: PostgresKeyringOptions,
-): Promise<Keyring & { display: string }> {
+): Promise<Keyring & { display: string; storeProbe: () => Promise<void> }> {
   const localDir = path.resolve(opts.localDir);
   fs.mkdirSync(localDir, { recursive: true, mode: 0o700 });
   const key = await loadTeamMasterKey(localDir, { env: opts.env, logger: opts.logger });
@@ -186,14 +189,19 @@ export async function openPostgresKeyring(
       alerts: opts.alerts,
       loadHistory: opts.loadHistory,
     });
+    // Burst windows and probing denials are counted across every server of the store.
+    const rateShare = new PostgresRateShare(store.changes, keyring.anomaly, opts.logger);
     const close = async (): Promise<void> => {
+      rateShare.dispose();
       try {
         await keyring.close();
       } finally {
         await store.close();
       }
     };
-    return { ...keyring, display: store.display, close, dispose: () => void close() };
+    // Does the database answer (serve's /healthz and 503s)? On the listening connection, not the pool.
+    const storeProbe = (): Promise<void> => store.changes.ping();
+    return { ...keyring, display: store.display, storeProbe, close, dispose: () => void close() };
   } catch (e) {
     await store.close();
     throw e;
