@@ -23,6 +23,7 @@ import { credentialGroup } from './commands/credential';
 import { runCommand } from './commands/run';
 import { serveCommand } from './commands/serve';
 import { storeGroup } from './commands/store';
+import { tokenCommand } from './commands/token';
 import { CancelledError, err, out, scrub } from './io';
 import { debugEnabled } from './logger';
 
@@ -34,6 +35,7 @@ const ENTRIES: Array<Command | CommandGroup> = [
   storeGroup,
   bridgeCommand,
   runCommand,
+  tokenCommand,
 ];
 
 const OVERVIEW = `Usage: agent-keyring <command> [options]
