@@ -7,7 +7,7 @@ import * as vscode from 'vscode';
 import type { Waiting } from './approvalPrompt';
 import { CommandId } from './commands/commandIds';
 import { Disposable } from './lifecycle';
-import type { ServerController, ServerState } from './serverController';
+import type { ServerController, ServerState } from './server/serverController';
 
 /** Sessions open and close without an event; the tooltip is refreshed this often. */
 const POLL_MS = 5_000;

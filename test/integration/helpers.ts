@@ -65,7 +65,7 @@ export function ourTools(): Map<string, vscode.LanguageModelToolInformation> {
  * id, which for a provider's server is `<extension id, lower case>/<label>`, so '*' starts nothing
  * there. One call of each works on both.
  */
-const MCP_SERVER_LABEL = 'Agent Keyring'; // MCP_SERVER_LABEL of src/vscode/mcpProvider.ts
+const MCP_SERVER_LABEL = 'Agent Keyring'; // MCP_SERVER_LABEL of src/vscode/server/mcpProvider.ts
 export async function startMcpServers(): Promise<void> {
   const options = { waitForLiveTools: true };
   await vscode.commands.executeCommand('workbench.mcp.startServer', '*', options);

@@ -23,7 +23,7 @@ export interface Connected {
 
 export async function connectInMemory(
   api: KeyringApi,
-  agentId: string | undefined,
+  agentId: string,
   opts: { logger?: Logger; clientName?: string } = {},
 ): Promise<Connected> {
   const credentialServer = createCredentialServer({ api, agentId, logger: opts.logger });

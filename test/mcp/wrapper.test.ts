@@ -168,28 +168,15 @@ describe('tool wrapper (fake api)', () => {
   });
 });
 
-describe('identity without a bound agent', () => {
-  it('refuses with unauthorized when neither agentId nor authInfo is present', async () => {
-    const api = new FakeKeyringApi();
-    api.addCredential('alpha', 'v');
-    const conn = await connectInMemory(api, undefined);
-    try {
-      const r = await call(conn.client, 'list_credentials');
-      assert.equal(r.isError, true);
-      assert.equal(r.structuredContent?.code, 'unauthorized');
-      assert.equal(api.calls.length, 0, 'the core is never reached without an identity');
-    } finally {
-      await conn.close();
-    }
-  });
-});
-
-describe('identity from authInfo', () => {
-  /** Sends one tools/call straight through the transport with the given authInfo; returns the result. */
+describe('identity is the agent the server was built for', () => {
+  /**
+   * Sends one tools/call straight through the transport with the given authInfo; returns the
+   * result and the fake core (its calls say who the tools asked for).
+   */
   async function callWithAuth(
-    agentId: string | undefined,
+    agentId: string,
     clientId: string,
-  ): Promise<Record<string, unknown>> {
+  ): Promise<{ result: Record<string, unknown>; api: FakeKeyringApi }> {
     const api = new FakeKeyringApi();
     api.addAgent('agent-a');
     api.addCredential('alpha', 'v');
@@ -221,21 +208,25 @@ describe('identity from authInfo', () => {
     await waitFor(() => replies.some((m) => 'id' in m && m.id === 2), 'the tools/call reply');
     await cs.dispose();
     const reply = replies.find((m) => 'id' in m && m.id === 2) as { result: Record<string, unknown> };
-    return reply.result;
+    return { result: reply.result, api };
   }
 
-  it('uses authInfo.clientId when the server is not bound to an agent', async () => {
-    const r = await callWithAuth(undefined, 'agent-a');
-    assert.equal(r.isError, undefined);
+  it('the tools see the bound agent, the caller the gate admitted', async () => {
+    const { result, api } = await callWithAuth('agent-a', 'agent-a');
+    assert.equal(result.isError, undefined);
     assert.deepEqual(
-      (r.structuredContent as { credentials: Array<{ name: string }> }).credentials.map((c) => c.name),
+      (result.structuredContent as { credentials: Array<{ name: string }> }).credentials.map((c) => c.name),
       ['alpha'],
     );
+    assert.equal(api.calls.at(-1)?.ctx.agentId, 'agent-a');
   });
 
-  it("refuses when authInfo names another agent than the session's", async () => {
-    const r = await callWithAuth('agent-a', 'agent-b');
-    assert.equal(r.isError, true);
-    assert.equal((r.structuredContent as { code: string }).code, 'unauthorized');
+  it("a request's authInfo cannot change who the tools act for (no second identity source)", async () => {
+    const { api } = await callWithAuth('agent-a', 'agent-b');
+    assert.ok(api.calls.length > 0, 'the core was reached');
+    assert.deepEqual(
+      api.calls.map((c) => c.ctx.agentId),
+      api.calls.map(() => 'agent-a'),
+    );
   });
 });

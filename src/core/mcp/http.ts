@@ -7,7 +7,9 @@
  *   → era: a 2026-07-28 POST (`modern.ts`: stateless, per-request `_meta` and headers) or the
  *     2025 era's sessions (`sessions.ts`: create on `initialize`, look up with the owner check)
  *   → transport (`streamableHttpTransport.ts` for sessions, `AgentTransport` for the modern era)
- *   → the agent-bound MCP server (`server.ts`: tools with the caller passed down, `resources.ts`).
+ *   → the agent-bound MCP server (`server.ts`), made for the caller the gate admitted (the session's
+ *     or, in the modern era, the agent's): its tools (`tools/`) and resources (`resources.ts`) get
+ *     that agent as a `CallContext`, never looking identity up again.
  *
  * Every refusal is one {@link Refusal} written by one JSON writer (`refusal.ts`). Revoking an agent
  * closes its sessions, event streams and `subscriptions/listen` streams.
@@ -15,7 +17,6 @@
 import { randomUUID } from 'node:crypto';
 import * as http from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { isInitializeRequest, type Implementation } from '@modelcontextprotocol/sdk/types.js';
 import type { KeyringApi } from '../api';
 import { InvalidInputError } from '../errors';
@@ -152,7 +153,6 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
         { Allow: 'POST' },
       );
     }
-    const auth: AuthInfo = { token: caller.token, clientId: caller.agent.id, scopes: [] };
     if (!session) {
       if (method !== 'POST' || !isInitialize(body)) {
         throw new Refusal(
@@ -162,14 +162,14 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
         );
       }
       const created = await sessions.open(caller);
-      await created.transport.handleRequest(req, res, body, auth);
+      await created.transport.handleRequest(req, res, body);
       if (!created.session()) {
         // initialize was refused by the transport (it already answered); nothing to keep.
         await created.transport.close().catch(() => undefined);
       }
       return;
     }
-    await serveInSession(session, req, res, body, auth);
+    await serveInSession(session, req, res, body);
   };
 
   const serveInSession = async (
@@ -177,12 +177,11 @@ export async function startHttpHost(opts: HttpHostOptions): Promise<HttpHost> {
     req: http.IncomingMessage,
     res: http.ServerResponse,
     body: unknown,
-    auth: AuthInfo,
   ): Promise<void> => {
     s.inFlight++;
     s.lastSeen = clock.now();
     try {
-      await s.transport.handleRequest(req, res, body, auth);
+      await s.transport.handleRequest(req, res, body);
     } finally {
       // A GET event stream stays open after handleRequest resolves; count it until the socket ends.
       const done = (): void => {

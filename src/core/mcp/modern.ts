@@ -179,9 +179,8 @@ export class ModernEra {
       );
       return;
     }
-    const answer = await this.#serverFor(caller).transport.dispatch(m as JSONRPCMessage & { id: RequestId }, {
-      authInfo: { token: caller.token, clientId: caller.agent.id, scopes: [] },
-    });
+    // The agent-bound server already knows the caller; the request needs nothing more to say who.
+    const answer = await this.#serverFor(caller).transport.dispatch(m as JSONRPCMessage & { id: RequestId });
     if ('result' in answer) {
       return writeResult(res, id, m.method, answer.result, this.#serverInfo);
     }
@@ -323,7 +322,7 @@ export class AgentTransport implements Transport {
 
   async start(): Promise<void> {}
 
-  dispatch(message: JSONRPCMessage & { id: RequestId }, extra: MessageExtraInfo): Promise<JSONRPCMessage> {
+  dispatch(message: JSONRPCMessage & { id: RequestId }, extra?: MessageExtraInfo): Promise<JSONRPCMessage> {
     if (this.#closed) {
       return Promise.reject(new Error('The agent server is closed.'));
     }

@@ -16,8 +16,8 @@ import type { CallContext, KeyringApi } from '../api';
 import { ID_PATTERN, type AgentId, type CredentialMeta } from '../model';
 import type { Disposable, Logger } from '../ports';
 import { effectiveRevealMode } from '../policy/revealMode';
+import { callContextOf, type RequestExtra } from './callContext';
 import { isModernRequest } from './protocol';
-import type { ToolExtra } from './tools/index';
 
 export const URI_PREFIX = 'credential://';
 /** JSON-RPC code the 2025 spec uses for an unknown resource. */
@@ -76,7 +76,8 @@ export function resourceJson(meta: CredentialMeta, agentId: AgentId): Record<str
 export interface ResourceHost {
   api: KeyringApi;
   logger: Logger;
-  contextFor(extra: ToolExtra): CallContext;
+  /** The agent every request to this server comes from (the caller the gate admitted). */
+  agentId: AgentId;
   /** Checked before each notice: false when the agent was revoked (no notice is sent). */
   stillAllowed?: () => Promise<boolean>;
 }
@@ -89,7 +90,8 @@ export interface CredentialResources extends Disposable {
 /** Registers the resource template, list/read, and the 2025-era subscribe/unsubscribe on `server`. */
 export function registerCredentialResources(server: McpServer, host: ResourceHost): CredentialResources {
   const { api, logger } = host;
-  const contextFor = (extra: ToolExtra): CallContext => host.contextFor(extra);
+  const contextFor = (extra: RequestExtra): CallContext =>
+    callContextOf(host.agentId, extra, server.server.getClientVersion());
   /** uri → who subscribed and the version they were last told about. */
   const subscribed = new Map<string, { agentId: AgentId; version: number }>();
 

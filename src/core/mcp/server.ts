@@ -1,23 +1,22 @@
 /**
- * The MCP server bound to one agent (the one its bearer token belongs to): one per 2025-era session
- * (`sessions.ts`), one per agent for the stateless 2026-07-28 era (`modern.ts`). It holds the four
- * tools (`tools/`, the caller passed down as a `CallContext`) and the `credential://{name}`
- * resources with their 2025-era subscriptions (`resources.ts`). ARCHITECTURE.md has the layers.
+ * The MCP server bound to one agent (the one its bearer token belongs to, as the gate found it):
+ * one per 2025-era session (`sessions.ts`), one per agent for the stateless 2026-07-28 era
+ * (`modern.ts`). It holds the four tools (`tools/`) and the `credential://{name}` resources with
+ * their 2025-era subscriptions (`resources.ts`); both are given the agent when they are registered
+ * and build each request's `CallContext` from it (`callContext.ts`), so identity is never looked
+ * up again below the gate. ARCHITECTURE.md has the layers.
  */
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import type { Implementation } from '@modelcontextprotocol/sdk/types.js';
-import type { CallContext, KeyringApi } from '../api';
-import { UnauthorizedError } from '../errors';
-import type { AgentId, ClientInfo } from '../model';
+import type { KeyringApi } from '../api';
+import type { AgentId } from '../model';
 import { NULL_LOGGER, type Logger } from '../ports';
-import { CLIENT_INFO_META_KEY } from './protocol';
 import { registerCredentialResources } from './resources';
-import { registerTools, type ToolExtra } from './tools/index';
+import { registerTools } from './tools/index';
 
 export const DEFAULT_SERVER_INFO: Implementation = { name: 'agent-keyring', version: '0.1.0' };
 export { RESOURCE_NOT_FOUND } from './resources';
-/** Client-supplied strings kept for the audit log are cut to this length. */
-const MAX_CLIENT_FIELD_CHARS = 128;
+export { RUN_META_KEY } from './callContext';
 
 export const SERVER_INSTRUCTIONS = [
   'Agent Keyring holds the API keys and tokens you may use, by name and scope. Your identity comes from your bearer token.',
@@ -33,10 +32,11 @@ export const SERVER_INSTRUCTIONS = [
 export interface CredentialServerOptions {
   api: KeyringApi;
   /**
-   * The agent this session belongs to (from its bearer token, checked by the host). When left out,
-   * each request's `authInfo.clientId` is used; when both are given they must agree.
+   * The agent this server serves: the caller whose bearer token the gate checked (the host makes
+   * one server per 2025-era session and one per agent for the 2026-07-28 era, so every request
+   * that reaches it is this agent's). Passed down to the tools and resources as is.
    */
-  agentId?: AgentId;
+  agentId: AgentId;
   logger?: Logger;
   serverInfo?: Implementation;
   /** Checked before each rotation notice: false once the agent is revoked (no notice is sent). */
@@ -63,34 +63,18 @@ export function createCredentialServer(opts: CredentialServerOptions): Credentia
     capabilities: { resources: { subscribe: true, listChanged: true }, tools: {} },
   });
 
-  const contextFor = (extra: ToolExtra): CallContext => {
-    const fromAuth = extra.authInfo?.clientId;
-    if (opts.agentId && fromAuth && fromAuth !== opts.agentId) {
-      throw new UnauthorizedError(
-        'This session belongs to another agent. Start a new MCP session with your own bearer token.',
-      );
-    }
-    const agentId = opts.agentId ?? fromAuth;
-    if (!agentId) {
-      throw new UnauthorizedError();
-    }
-    const run = runMeta(extra);
-    return run
-      ? { agentId, client: clientInfo(server, extra), run }
-      : { agentId, client: clientInfo(server, extra) };
-  };
-
-  registerTools(server, { api, logger, contextFor });
+  const { agentId } = opts;
+  registerTools(server, { api, logger, agentId });
   const resources = registerCredentialResources(server, {
     api,
     logger,
-    contextFor,
+    agentId,
     stillAllowed: opts.stillAllowed,
   });
 
   // Tools per agent: when a policy change adds or hides a tool for this server's agent, the client
   // is told (notifications/tools/list_changed) and lists again.
-  const toolWatch = watchToolList(server, api, opts.agentId, logger);
+  const toolWatch = watchToolList(server, api, agentId, logger);
 
   let disposed = false;
   return {
@@ -111,10 +95,10 @@ export function createCredentialServer(opts: CredentialServerOptions): Credentia
 function watchToolList(
   server: McpServer,
   api: KeyringApi,
-  agentId: AgentId | undefined,
+  agentId: AgentId,
   logger: Logger,
 ): { dispose(): void } | undefined {
-  if (!agentId || !api.toolsFor || !api.onDidChangeMetadata) {
+  if (!api.toolsFor || !api.onDidChangeMetadata) {
     return undefined;
   }
   const toolsFor = api.toolsFor.bind(api);
@@ -131,47 +115,4 @@ function watchToolList(
       })
       .catch((e: unknown) => logger.warn('Could not send tools/list_changed', e));
   });
-}
-
-function clientInfo(server: McpServer, extra: ToolExtra): ClientInfo | null {
-  const info: ClientInfo = {};
-  // 2025 era: from initialize; 2026-07-28 era: each request's _meta says who the client is.
-  const fromMeta = extra._meta?.[CLIENT_INFO_META_KEY] as { name?: unknown; version?: unknown } | undefined;
-  const version =
-    server.server.getClientVersion() ??
-    (fromMeta && typeof fromMeta === 'object'
-      ? {
-          name: typeof fromMeta.name === 'string' ? fromMeta.name : '',
-          version: typeof fromMeta.version === 'string' ? fromMeta.version : '',
-        }
-      : undefined);
-  if (version?.name) {
-    info.name = bounded(version.name);
-  }
-  if (version?.version) {
-    info.version = bounded(version.version);
-  }
-  const conversation = extra._meta?.['vscode.conversationId'];
-  if (typeof conversation === 'string' && conversation.length > 0) {
-    info.conversation_id = bounded(conversation);
-  }
-  return Object.keys(info).length > 0 ? info : null;
-}
-
-/** The `_meta` key with which `agent-keyring run` marks its get_credential calls. */
-export const RUN_META_KEY = 'agent-keyring/run';
-
-/** `{command}` from a request's `_meta` {"agent-keyring/run": {command}}, when present and well-formed. */
-function runMeta(extra: ToolExtra): { command: string } | undefined {
-  const raw = extra._meta?.[RUN_META_KEY] as { command?: unknown } | undefined;
-  if (!raw || typeof raw !== 'object' || typeof raw.command !== 'string' || raw.command.length === 0) {
-    return undefined;
-  }
-  return { command: bounded(raw.command) };
-}
-
-function bounded(s: string): string {
-  // eslint-disable-next-line no-control-regex
-  const clean = s.replace(/[\u0000-\u001f\u007f]/g, '');
-  return clean.length > MAX_CLIENT_FIELD_CHARS ? clean.slice(0, MAX_CLIENT_FIELD_CHARS) : clean;
 }

@@ -5,7 +5,7 @@
  */
 import type { Keyring } from '../../core/keyring';
 import type { Logger } from '../../core/ports';
-import type { ServerController } from '../serverController';
+import type { ServerController } from '../server/serverController';
 import type { Settings } from '../settings';
 
 /** How the audit log names a change made by the person at the editor. */

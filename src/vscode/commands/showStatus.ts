@@ -4,7 +4,7 @@
  */
 import * as vscode from 'vscode';
 import { isRotationDue } from '../views/format';
-import { describeState } from '../serverReport';
+import { describeState } from '../server/serverReport';
 import { CommandId } from './commandIds';
 import type { CommandContext, CommandHandler } from './commandContext';
 

@@ -1,5 +1,5 @@
 /** `agentKeyring.startServer`: (re)starts the MCP host on `agentKeyring.port` and says how it went. */
-import { reportState } from '../serverReport';
+import { reportState } from '../server/serverReport';
 import type { CommandContext, CommandHandler } from './commandContext';
 
 export function startServer(ctx: CommandContext): CommandHandler {

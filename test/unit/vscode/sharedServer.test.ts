@@ -11,7 +11,7 @@ import * as http from 'node:http';
 import * as net from 'node:net';
 import { describe, test } from 'node:test';
 import { startHttpHost } from '../../../src/core/mcp/http';
-import { identifyPort } from '../../../src/vscode/portProbe';
+import { identifyPort } from '../../../src/vscode/server/portProbe';
 import {
   ATTACHED_PROBE_MS,
   MAX_PROBE_MS,
@@ -20,7 +20,7 @@ import {
   type PortOccupant,
   type ServerState,
   type ServingHost,
-} from '../../../src/vscode/sharedServer';
+} from '../../../src/vscode/server/sharedServer';
 import { FakeClock } from '../../fakes/fakeClock';
 import { RecordingLogger } from '../../fakes/recordingLogger';
 import { FakeKeyringApi } from '../../mcp/fakeApi';

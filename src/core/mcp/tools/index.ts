@@ -1,6 +1,8 @@
 /**
- * Registers every tool on an `McpServer` and wraps each handler once. The wrapper is the only
- * place where results are shaped:
+ * Registers every tool on an `McpServer` and wraps each handler once. The server is bound to one
+ * agent, handed down at registration; each request's {@link CallContext} is built from it (no
+ * identity check here: the gate made the one check) and passed to the tool. The wrapper is the
+ * only place where results are shaped:
  *
  * - arguments are parsed with the tool's strict schema → on failure an `invalid_input` refusal that
  *   names the fields and the rule they broke, never the values (a supplied string is never echoed;
@@ -13,28 +15,26 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { McpServer, RegisteredTool } from '@modelcontextprotocol/sdk/server/mcp.js';
-import type { RequestHandlerExtra } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import { Protocol } from '@modelcontextprotocol/sdk/shared/protocol.js';
 import {
   ListToolsRequestSchema,
   type CallToolResult,
   type ListToolsResult,
-  type ServerNotification,
-  type ServerRequest,
   type Tool,
 } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import type { CallContext, KeyringApi } from '../../api';
 import { isKeyringError, type KeyringError } from '../../errors';
-import { SecretValue } from '../../model';
+import { SecretValue, type AgentId } from '../../model';
 import type { Logger } from '../../ports';
+import { callContextOf, type RequestExtra } from '../callContext';
 import { getCredentialTool } from './getCredential';
 import { httpRequestTool } from './httpRequest';
 import { listCredentialsTool } from './listCredentials';
 import { rotateCredentialTool } from './rotateCredential';
 import { listingInputSchema, listingOutputSchema, type AnyToolDefinition } from './toolDefinition';
 
-export type ToolExtra = RequestHandlerExtra<ServerRequest, ServerNotification>;
+export type ToolExtra = RequestExtra;
 
 /** Every tool the server offers, in `tools/list` order. */
 export const TOOLS: readonly AnyToolDefinition[] = [
@@ -47,11 +47,8 @@ export const TOOLS: readonly AnyToolDefinition[] = [
 export interface ToolHost {
   api: KeyringApi;
   logger: Logger;
-  /**
-   * The caller of one request. Identity comes from the session's bearer token; may throw a
-   * {@link KeyringError} (e.g. `unauthorized`), which becomes a refusal like any other.
-   */
-  contextFor(extra: ToolExtra): CallContext;
+  /** The agent every request to this server comes from (the caller the gate admitted). */
+  agentId: AgentId;
 }
 
 /** Longest piece of agent-supplied text (a field name) that an error message repeats. */
@@ -82,6 +79,8 @@ function isRecord(v: unknown): v is Record<string, unknown> {
  * McpServer, but with our refusal shape (`not_found`, the list of tools).
  */
 export function registerTools(server: McpServer, host: ToolHost): RegisteredTool[] {
+  const contextOf = (extra: ToolExtra): CallContext =>
+    callContextOf(host.agentId, extra, server.server.getClientVersion());
   const registered = TOOLS.map((def) =>
     server.registerTool(
       def.name,
@@ -92,20 +91,17 @@ export function registerTools(server: McpServer, host: ToolHost): RegisteredTool
         outputSchema: listingOutputSchema(def.output),
         annotations: def.annotations,
       },
-      (args: unknown, extra: ToolExtra) => runTool(def, args, extra, host),
+      (args: unknown, extra: ToolExtra) => runTool(def, args, contextOf(extra), host),
     ),
   );
   // Both registered after McpServer installed its own (it installs them once, on the first registerTool).
   // tools/list: the tools this agent can use (schemas converted once per process, filtered per request).
-  server.server.setRequestHandler(
-    ListToolsRequestSchema,
-    async (_request, extra): Promise<ListToolsResult> => {
-      const shown = await visibleTools(host, extra);
-      return {
-        tools: TOOLS.filter((def, i) => registered[i].enabled && shown.includes(def.name)).map(listedTool),
-      };
-    },
-  );
+  server.server.setRequestHandler(ListToolsRequestSchema, async (): Promise<ListToolsResult> => {
+    const shown = await visibleTools(host);
+    return {
+      tools: TOOLS.filter((def, i) => registered[i].enabled && shown.includes(def.name)).map(listedTool),
+    };
+  });
   // tools/call through Protocol's setRequestHandler, not Server's: Server's wraps the handler in a
   // parse of CallToolRequestSchema whose failure goes back as zod's raw JSON; ours parses loosely and
   // answers malformed params as a clear invalid_input refusal.
@@ -119,6 +115,7 @@ export function registerTools(server: McpServer, host: ToolHost): RegisteredTool
     ) => Promise<CallToolResult>,
   ) => void;
   setRawHandler.call(server.server, LooseCallToolRequestSchema, async (request, extra) => {
+    const ctx = contextOf(extra);
     const params = request.params;
     const name = isRecord(params) ? params.name : undefined;
     const args = isRecord(params) ? params.arguments : undefined;
@@ -138,14 +135,14 @@ export function registerTools(server: McpServer, host: ToolHost): RegisteredTool
     }
     const def = TOOLS_BY_NAME.get(name);
     if (!def || !registered[TOOLS.indexOf(def)].enabled) {
-      const shown = await visibleTools(host, extra).catch(() => TOOLS.map((t) => t.name));
+      const shown = await visibleTools(host).catch(() => TOOLS.map((t) => t.name));
       return unknownTool(name, shown);
     }
-    const result = await runTool(def, args, extra, host);
+    const result = await runTool(def, args, ctx, host);
     // A tool hidden from this agent answers like an unknown one. Only a refusal is checked (a hidden
     // tool cannot succeed), so a successful call pays nothing for it.
     if (result.isError) {
-      const shown = await visibleTools(host, extra).catch(() => TOOLS.map((t) => t.name));
+      const shown = await visibleTools(host).catch(() => TOOLS.map((t) => t.name));
       if (!shown.includes(def.name)) {
         return unknownTool(name, shown);
       }
@@ -164,18 +161,12 @@ function unknownTool(name: string, shown: readonly string[]): CallToolResult {
 }
 
 /** Names of the tools the caller can use, in {@link TOOLS} order; every tool if the API cannot tell. */
-async function visibleTools(host: ToolHost, extra: ToolExtra): Promise<string[]> {
+async function visibleTools(host: ToolHost): Promise<string[]> {
   const all = TOOLS.map((t) => t.name);
   if (!host.api.toolsFor) {
     return all;
   }
-  let agentId: string;
-  try {
-    agentId = host.contextFor(extra).agentId;
-  } catch {
-    return all; // the call itself will be refused as unauthorized
-  }
-  const usable = await host.api.toolsFor(agentId);
+  const usable = await host.api.toolsFor(host.agentId);
   return all.filter((n) => usable.has(n));
 }
 
@@ -205,16 +196,15 @@ function listedTool(def: AnyToolDefinition): Tool {
   return t;
 }
 
-/** Runs one tool call through validation, the core and result shaping. Never throws. */
+/** Runs one call of `ctx`'s agent through validation, the core and result shaping. Never throws. */
 export async function runTool(
   def: AnyToolDefinition,
   rawArgs: unknown,
-  extra: ToolExtra,
-  host: ToolHost,
+  ctx: CallContext,
+  host: Pick<ToolHost, 'api' | 'logger'>,
 ): Promise<CallToolResult> {
   const secrets: string[] = [];
   try {
-    const ctx = host.contextFor(extra);
     const parsed = def.input.safeParse(rawArgs ?? {});
     if (!parsed.success) {
       return refusal(invalidInput(def.name, parsed.error));

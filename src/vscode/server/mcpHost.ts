@@ -3,10 +3,10 @@
  * `core/mcp/http.ts`, but its module (the MCP SDK with its protocol schemas, our transport and
  * tools: most of the extension's code) is loaded on the first start, not at activation. esbuild
  * builds that module as dist/server.js and turns the dynamic import below into
- * `require('./server.js')` (see esbuild.mjs); the build fails if anything on the extension side
+ * `require('./server.js')` (see scripts/build/entries.mjs); the build fails if anything on the extension side
  * imports `core/mcp/` any other way. Free of `vscode`.
  */
-import type * as Http from '../core/mcp/http';
+import type * as Http from '../../core/mcp/http';
 
 /** The MCP endpoint path; typed as the core's literal, so the compiler checks they are the same. */
 export const MCP_PATH: typeof Http.MCP_PATH = '/mcp';
@@ -18,7 +18,7 @@ let loadMs: number | undefined;
 function loadHttpModule(): Promise<typeof Http> {
   if (!loaded) {
     const started = performance.now();
-    loaded = import('../core/mcp/http.js').then(
+    loaded = import('../../core/mcp/http.js').then(
       (mod) => {
         loadMs = performance.now() - started;
         return mod;

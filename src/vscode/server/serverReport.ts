@@ -5,9 +5,18 @@
  */
 import * as net from 'node:net';
 import * as vscode from 'vscode';
-import type { Logger } from '../core/ports';
-import type { ServerController, ServerState } from './serverController';
-import { CONFIG_SECTION, Setting, fullName } from './settings';
+import type { Logger } from '../../core/ports';
+import { CONFIG_SECTION, Setting, fullName } from '../settings';
+import type { ServerState } from './sharedServer';
+
+/**
+ * What {@link reportState} needs of the server: its state now, and a start on another port.
+ * `ServerController` fits; naming only this keeps this module below it (no import cycle).
+ */
+export interface ReportedServer {
+  readonly state: ServerState;
+  start(port: number): Promise<ServerState>;
+}
 
 export function describeState(state: ServerState): string {
   switch (state.kind) {
@@ -28,7 +37,7 @@ export function describeState(state: ServerState): string {
 
 export async function reportState(
   state: ServerState,
-  server: ServerController,
+  server: ReportedServer,
   logger: Logger,
   opts: { quietWhenFine?: boolean } = {},
 ): Promise<void> {

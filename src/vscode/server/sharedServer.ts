@@ -11,7 +11,7 @@
  * program on the port is never fought: the window stops using the port (`portInUse`) and says so.
  * Probes that fail without an answer back off (`probeMs` doubling up to `maxProbeMs`).
  */
-import type { Clock, Disposable, Logger } from '../core/ports';
+import type { Clock, Disposable, Logger } from '../../core/ports';
 
 export type ServerState =
   | { kind: 'stopped' }

@@ -4,7 +4,7 @@
  * only in `resolveMcpServerDefinition`, when VS Code actually starts the server.
  */
 import * as vscode from 'vscode';
-import type { Logger } from '../core/ports';
+import type { Logger } from '../../core/ports';
 import type { ServerController } from './serverController';
 
 export const MCP_PROVIDER_ID = 'agentKeyring';

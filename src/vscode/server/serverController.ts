@@ -7,9 +7,9 @@
  * `vscode.EventEmitter`, and the person told when the probe finds the port lost.
  */
 import * as vscode from 'vscode';
-import type { KeyringApi } from '../core/api';
+import type { KeyringApi } from '../../core/api';
 import { MCP_PATH, startHttpHost } from './mcpHost';
-import { SYSTEM_CLOCK, type Logger } from '../core/ports';
+import { SYSTEM_CLOCK, type Logger } from '../../core/ports';
 import { identifyPort } from './portProbe';
 import { reportState } from './serverReport';
 import { SharedServer, type ServerState } from './sharedServer';
