@@ -39,12 +39,13 @@ import {
   type ConnectionRecord,
   type FileClient,
 } from '../../core/connect/configFile';
-import { SavedTokens, describeLocation, type TokenLocation } from '../../core/connect/savedTokens';
-import { findOnPath, toolKeyring } from '../../core/connect/toolKeyring';
+import { describeLocation, type TokenLocation } from '../../core/connect/savedTokens';
+import { findOnPath } from '../../core/connect/toolKeyring';
 import { InvalidInputError, isKeyringError } from '../../core/errors';
 import { VSCODE_AGENT_ID, type SecretValue } from '../../core/model';
 import { AgentNotFoundError } from '../../core/store/credentialStore';
 import { promptNewAgent } from './addAgent';
+import { savedTokensFor, storeDirOf, updateSavedToken } from './savedAgentTokens';
 import { ACTOR, argObject, optionalString, type CommandContext, type CommandHandler } from './commandContext';
 
 const TITLE = 'Connect Agent';
@@ -93,16 +94,6 @@ const CLIENTS: readonly ClientChoice[] = [
 
 export function recordsFor(ctx: CommandContext): ConnectionRecords {
   return new ConnectionRecords(path.join(storeDirOf(ctx), 'connections.json'));
-}
-
-/** The extension's store folder (global storage): connections.json, saved agent tokens. */
-function storeDirOf(ctx: CommandContext): string {
-  return path.dirname(ctx.keyring.auditPath);
-}
-
-/** Agent tokens saved for clients' start-up helpers (`agent-keyring token --store <global storage>`). */
-export function savedTokensFor(ctx: CommandContext): SavedTokens {
-  return new SavedTokens(storeDirOf(ctx), { keyring: toolKeyring() });
 }
 
 export interface ConnectResult {
@@ -533,6 +524,8 @@ export async function offerToRemoveConnections(
   args: Record<string, unknown> | undefined,
 ): Promise<{ removed: string[]; kept: string[]; failed: string[] }> {
   const done = { removed: [] as string[], kept: [] as string[], failed: [] as string[] };
+  // Its token no longer works: a saved copy for a client's helper goes too.
+  await updateSavedToken(ctx, agentId, undefined);
   const records = recordsFor(ctx);
   let mine: ConnectionRecord[];
   let all: ConnectionRecord[];

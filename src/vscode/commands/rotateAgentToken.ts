@@ -13,6 +13,7 @@ import { VSCODE_AGENT_ID } from '../../core/model';
 import { showTokenOnce } from './addAgent';
 import { ACTOR, argObject, type CommandContext, type CommandHandler } from './commandContext';
 import { agentFromArg } from './prompts';
+import { updateSavedToken } from './savedAgentTokens';
 
 const ROTATE = 'Rotate Token';
 
@@ -52,6 +53,10 @@ export function rotateAgentToken(ctx: CommandContext): CommandHandler {
       await ctx.vscodeAgent.renew();
     }
     const rotated = id === VSCODE_AGENT_ID ? undefined : await store.rotateAgentToken(id);
+    if (rotated) {
+      // A client's start-up helper reads the saved token: it gets the new one.
+      await updateSavedToken(ctx, id, rotated.token);
+    }
     await ctx.keyring.service.recordAdmin('rotate_agent_token', 'updated', { agent_id: id, actor: ACTOR });
     ctx.logger.info(`Token of agent '${id}' rotated by ${ACTOR}.`);
     ctx.refreshViews();
