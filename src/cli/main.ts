@@ -24,6 +24,7 @@ import { migrateCommand } from './commands/migrate';
 import { runCommand } from './commands/run';
 import { serveCommand } from './commands/serve';
 import { storeGroup } from './commands/store';
+import { tokenCommand } from './commands/token';
 import { CancelledError, err, out, scrub } from './io';
 import { debugEnabled } from './logger';
 
@@ -36,6 +37,7 @@ const ENTRIES: Array<Command | CommandGroup> = [
   bridgeCommand,
   runCommand,
   migrateCommand,
+  tokenCommand,
 ];
 
 const OVERVIEW = `Usage: agent-keyring <command> [options]

@@ -821,7 +821,7 @@ export class KeyringService implements KeyringApi, Disposable {
         if (answer === 'deny') {
           const change = byReveal
             ? `to change the reveal mode of '${c.name}' (agent-keyring credential edit ${c.name} --reveal-for ${agent.id}=allow), or use http_request instead`
-            : "to change the rule's action in the policy settings";
+            : approvalRuleChange(assessment.fired.filter((f) => f.action === 'approve').map((f) => f.rule));
           const err = new PolicyDeniedError(
             'approval_denied',
             this.#approver === NO_APPROVER
@@ -1184,6 +1184,16 @@ function iso(ms: number): string {
 /** First 12 hex digits of the token's SHA-256: tells tokens apart in the audit log, never reveals one. */
 function tokenFingerprint(token: string): string {
   return createHash('sha256').update(token, 'utf8').digest('hex').slice(0, 12);
+}
+
+/**
+ * How to let a held request through without a human, naming the setting of each rule that asked:
+ * `"actions.<rule>"` in the server's `policy.json` (README.md, "`<store>/policy.json`"), or
+ * `agentKeyring.anomaly.actions` in VS Code.
+ */
+function approvalRuleChange(rules: readonly AnomalyRuleId[]): string {
+  const keys = (rules.length > 0 ? [...new Set(rules)] : ['sensitive_scope']).map((r) => `"actions.${r}"`);
+  return `to set ${keys.join(' and ')} to "alert" in the server's policy.json (in its store folder; restart agent-keyring serve after the change) or in VS Code's agentKeyring.anomaly.actions setting`;
 }
 
 function describeFired(a: Assessment): string {

@@ -20,7 +20,7 @@ import {
 } from './cliHarness';
 
 function demoToken(stdout: string): string {
-  const m = /AGENT_KEYRING_TOKEN=(akr_[A-Za-z0-9_-]+)/.exec(stdout);
+  const m = /AGENT_KEYRING_TOKEN_RESEARCH_AGENT=(akr_[A-Za-z0-9_-]+)/.exec(stdout);
   assert.ok(m, stdout);
   return m[1];
 }

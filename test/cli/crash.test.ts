@@ -79,7 +79,7 @@ describe('agent-keyring crash safety', () => {
     const row = rows.find((r) => r.name === 'scavio_api_key');
     assert.ok(row && row.version >= 2, `outcomes: ${outcomes.join(', ')}`);
 
-    const token = /AGENT_KEYRING_TOKEN=(akr_[A-Za-z0-9_-]+)/.exec(served.stdout())?.[1] ?? '';
+    const token = /AGENT_KEYRING_TOKEN_RESEARCH_AGENT=(akr_[A-Za-z0-9_-]+)/.exec(served.stdout())?.[1] ?? '';
     const client = new Client({ name: 'cli-crash-test', version: '1.0.0' });
     await client.connect(
       new StreamableHTTPClientTransport(new URL(served.url), {

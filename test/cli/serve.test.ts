@@ -60,7 +60,7 @@ function refusalCode(r: CallToolResult): unknown {
 }
 
 function demoToken(stdout: string): string {
-  const m = /AGENT_KEYRING_TOKEN=(akr_[A-Za-z0-9_-]+)/.exec(stdout);
+  const m = /AGENT_KEYRING_TOKEN_RESEARCH_AGENT=(akr_[A-Za-z0-9_-]+)/.exec(stdout);
   assert.ok(m, `the demo prints the research agent's token:\n${stdout}`);
   return m[1];
 }
@@ -106,12 +106,14 @@ describe('agent-keyring serve', () => {
     const out = served.stdout();
     assert.equal(served.url, `http://127.0.0.1:${served.port}/mcp`);
     assert.equal(out.split(token).length - 1, 1, 'the token appears exactly once');
-    assert.ok(out.includes(`claude mcp add --transport http agent-keyring ${served.url}`), out);
-    assert.ok(out.includes('"Authorization": "Bearer ${AGENT_KEYRING_TOKEN}"'), out);
+    assert.ok(out.includes(`claude mcp add --transport http --scope local agent-keyring ${served.url}`), out);
+    // One variable per agent: the demo agent's own, never the shared AGENT_KEYRING_TOKEN.
+    assert.ok(out.includes('"Authorization": "Bearer ${AGENT_KEYRING_TOKEN_RESEARCH_AGENT}"'), out);
+    assert.ok(!/\$\{AGENT_KEYRING_TOKEN\}/.test(out), out);
     assert.ok(!served.stderr().includes(token), 'never in the logs');
   });
 
-  test('the printed shell lines keep ${AGENT_KEYRING_TOKEN} unexpanded when a shell runs them', () => {
+  test('the printed shell lines keep ${AGENT_KEYRING_TOKEN_…} unexpanded when a shell runs them', () => {
     // Run each printed command line through a real bash with a token in the environment and
     // `claude` / `agent-keyring` replaced by a function that prints its arguments: what would
     // reach the client's config must be the reference, never the token.
@@ -128,13 +130,20 @@ describe('agent-keyring serve', () => {
     for (const line of lines) {
       const script = `claude() { printf '%s\\n' "$@"; }\nagent-keyring() { printf '%s\\n' "$@"; }\n${line}\n`;
       const r = spawnSync('bash', ['-c', script], {
-        env: { PATH: process.env.PATH, AGENT_KEYRING_TOKEN: secret },
+        env: {
+          PATH: process.env.PATH,
+          AGENT_KEYRING_TOKEN: secret,
+          AGENT_KEYRING_TOKEN_RESEARCH_AGENT: secret,
+        },
         encoding: 'utf8',
       });
       assert.equal(r.status, 0, `${line}\n${r.stderr}`);
       assert.ok(!r.stdout.includes(secret), `the shell expanded the token in: ${line}`);
       if (line.startsWith('claude')) {
-        assert.ok(r.stdout.split('\n').includes('Authorization: Bearer ${AGENT_KEYRING_TOKEN}'), r.stdout);
+        assert.ok(
+          r.stdout.split('\n').includes('Authorization: Bearer ${AGENT_KEYRING_TOKEN_RESEARCH_AGENT}'),
+          r.stdout,
+        );
       }
       if (line.includes('--store')) {
         assert.ok(r.stdout.split('\n').includes(store), `--store ${store} reaches the command as one word`);

@@ -189,6 +189,8 @@ describe('KeyringService', () => {
     const e = await refusal(k.service.getCredential(release, { name: 'npm_token', scope: 'publish' }));
     assert.equal(e.code, 'approval_denied');
     assert.match(e.message, /no one to ask/);
+    // It names the file and the key to change, so the user can act without reading the docs.
+    assert.match(e.message, /"actions\.sensitive_scope" to "alert" in the server's policy\.json/);
   });
 
   it('rotation: the next request gets the new version; listeners hear it exactly once', async () => {

@@ -3,6 +3,7 @@
  * alone on the last line of stdout (so `TOKEN=$(agent-keyring agent add x)` works); the store
  * keeps only its SHA-256.
  */
+import { tokenEnvVar } from '../../core/connect/clients';
 import { KeyringError } from '../../core/errors';
 import type { AgentMeta } from '../../core/model';
 import { AgentInputSchema, parseInput } from '../../core/store/schemas';
@@ -17,6 +18,7 @@ import {
   withKeyring,
 } from '../context';
 import { err, out, rememberSecret, shortTime, table } from '../io';
+import { saveAgentToken } from './token';
 
 const ACTOR = 'cli';
 
@@ -31,10 +33,11 @@ function agentNotFound(id: string): KeyringError {
 const add: Command = {
   name: 'add',
   summary: 'add an agent and print its token (once)',
-  usage: `Usage: agent-keyring agent add ID [--label LABEL] [--active-hours HH:MM-HH:MM]
+  usage: `Usage: agent-keyring agent add ID [--label LABEL] [--active-hours HH:MM-HH:MM] [--save-token]
 
 Adds an agent and prints its bearer token ONCE, alone on the last line of stdout:
-  export AGENT_KEYRING_TOKEN="$(agent-keyring agent add research-agent)"
+  export AGENT_KEYRING_TOKEN_RESEARCH_AGENT="$(agent-keyring agent add research-agent)"
+With --save-token it is saved for 'agent-keyring token --agent ID' instead, and not printed.
 Only a hash of the token is stored; if it is lost, get a new one with 'agent rotate-token ID'.
 Grant it credentials with 'agent-keyring credential edit NAME --agents ID,...'.
 
@@ -42,12 +45,19 @@ Options:
   --label LABEL                 human-readable name (default: the id)
   --active-hours HH:MM-HH:MM    local-time window it works in; requests outside it are denied
                                 (e.g. 08:00-20:00; 22:00-06:00 wraps midnight)
+  --save-token                  save the token (OS keyring, else a 0600 file in the store folder)
+                                for 'agent-keyring token --agent ID' instead of printing it
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
     const { values, positionals } = parseCommand(
       argv,
-      { ...COMMON_OPTIONS, label: { type: 'string' }, 'active-hours': { type: 'string' } },
+      {
+        ...COMMON_OPTIONS,
+        label: { type: 'string' },
+        'active-hours': { type: 'string' },
+        'save-token': { type: 'boolean' },
+      },
       1,
     );
     const id = requirePositional(positionals, 0, 'agent ID');
@@ -65,9 +75,14 @@ ${HELP_HELP}`,
       const { agent, token } = await k.admin.addAgent(input, ACTOR);
       const raw = token.reveal();
       rememberSecret(raw);
+      if (values['save-token']) {
+        err(`Added agent '${agent.id}'.`);
+        await saveAgentToken(values.store ?? globals.store, agent.id, token);
+        return 0;
+      }
       err(
         `Added agent '${agent.id}'${agent.active_hours ? ` (active ${agent.active_hours} local time)` : ''}. Its token is on the next line, shown once: ` +
-          `give it to the agent as AGENT_KEYRING_TOKEN (header 'Authorization: Bearer <token>' to http://${DEFAULT_HOST}:${DEFAULT_PORT}/mcp).`,
+          `give it to the agent as ${tokenEnvVar(agent.id)} (header 'Authorization: Bearer <token>' to http://${DEFAULT_HOST}:${DEFAULT_PORT}/mcp).`,
       );
       // The token alone on the last line of stdout — written directly, never through a logger.
       process.stdout.write(`${raw}\n`);
@@ -180,16 +195,22 @@ ${HELP_HELP}`,
 const rotateToken: Command = {
   name: 'rotate-token',
   summary: 'give an agent a new token (the old one stops working)',
-  usage: `Usage: agent-keyring agent rotate-token ID
+  usage: `Usage: agent-keyring agent rotate-token ID [--save-token]
 
 Gives the agent a new bearer token and prints it ONCE, alone on the last line of stdout. The old
 token stops working at once (also for a running 'serve'); grants and history are kept.
 
 Options:
+  --save-token    save the new token (OS keyring, else a 0600 file in the store folder) for
+                  'agent-keyring token --agent ID' instead of printing it
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
-    const { values, positionals } = parseCommand(argv, { ...COMMON_OPTIONS }, 1);
+    const { values, positionals } = parseCommand(
+      argv,
+      { ...COMMON_OPTIONS, 'save-token': { type: 'boolean' } },
+      1,
+    );
     const id = requirePositional(positionals, 0, 'agent ID');
     const dir = resolveStoreDir(values.store ?? globals.store);
     return withKeyring(dir, makeLogger('warn'), async (k) => {
@@ -199,6 +220,11 @@ ${HELP_HELP}`,
       const { agent, token } = await k.admin.rotateAgentToken(id, ACTOR);
       const raw = token.reveal();
       rememberSecret(raw);
+      if (values['save-token']) {
+        err(`New token for agent '${agent.id}'; the old token no longer works.`);
+        await saveAgentToken(values.store ?? globals.store, agent.id, token);
+        return 0;
+      }
       err(`New token for agent '${agent.id}' on the next line, shown once; the old token no longer works.`);
       process.stdout.write(`${raw}\n`);
       return 0;
@@ -212,7 +238,7 @@ export const agentGroup: CommandGroup = {
   usage: `Usage: agent-keyring agent <command> [options]
 
 Commands:
-  add ID [--label L] [--active-hours HH:MM-HH:MM]   add an agent, print its token once
+  add ID [--label L] [--active-hours HH:MM-HH:MM]   add an agent, print (or --save-token) its token once
   list                                              list agents (never tokens)
   revoke ID                                         revoke an agent's token
   rotate-token ID                                   new token for an agent, printed once

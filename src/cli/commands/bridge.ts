@@ -17,10 +17,11 @@
  */
 import { HttpForwarder } from '../../core/forward/httpForwarder';
 import { BatchedWriter, LineFramer } from '../../core/forward/lineFramer';
-import { CliError, COMMON_OPTIONS, UsageError, clip, parseCommand } from '../args';
-import { HELP_HELP, type Command } from '../command';
+import { COMMON_OPTIONS, UsageError, clip, parseCommand } from '../args';
+import { HELP_HELP, STORE_HELP, type Command } from '../command';
 import { DEFAULT_HOST, DEFAULT_PORT, makeLogger } from '../context';
-import { rememberSecret, scrub } from '../io';
+import { scrub } from '../io';
+import { resolveAgentToken } from './token';
 import type { Logger } from '../../core/ports';
 
 export const DEFAULT_URL = `http://${DEFAULT_HOST}:${DEFAULT_PORT}/mcp`;
@@ -97,22 +98,38 @@ export function runBridge(opts: BridgeOptions): Promise<number> {
 export const bridgeCommand: Command = {
   name: 'bridge',
   summary: 'stdio ↔ HTTP bridge for MCP clients that only speak stdio',
-  usage: `Usage: AGENT_KEYRING_TOKEN=... agent-keyring bridge [--url URL]
+  usage: `Usage: agent-keyring bridge [--url URL] [--agent ID | --token-env NAME] [--store DIR]
 
 Connects an MCP client that can only start stdio servers to a running Agent Keyring server
 (VS Code or 'agent-keyring serve'). Messages are forwarded both ways unchanged.
 
 Example client config:
-  { "command": "agent-keyring", "args": ["bridge"], "env": { "AGENT_KEYRING_TOKEN": "<token>" } }
+  { "command": "agent-keyring", "args": ["bridge", "--agent", "research-agent"],
+    "env": { "AGENT_KEYRING_TOKEN_RESEARCH_AGENT": "\${AGENT_KEYRING_TOKEN_RESEARCH_AGENT}" } }
 
 Options:
-  --url URL       the server's MCP endpoint (default: $AGENT_KEYRING_URL, else ${DEFAULT_URL})
+  --url URL         the server's MCP endpoint (default: $AGENT_KEYRING_URL, else ${DEFAULT_URL})
+  --agent ID        use agent ID's token: $AGENT_KEYRING_TOKEN_<ID> (ID upper-cased, other characters
+                    as _), else the token saved for ID ('agent rotate-token ID --save-token'),
+                    else $AGENT_KEYRING_TOKEN
+  --token-env NAME  read the token from variable NAME only
+${STORE_HELP}
+                  (where --agent looks for a saved token)
 ${HELP_HELP}
 
 Environment:
-  AGENT_KEYRING_TOKEN   this agent's bearer token (required; from 'agent-keyring agent add')`,
-  async run(argv) {
-    const { values } = parseCommand(argv, { help: COMMON_OPTIONS.help, url: { type: 'string' } }, 0);
+  AGENT_KEYRING_TOKEN   the token when neither --agent nor --token-env is given`,
+  async run(argv, globals) {
+    const { values } = parseCommand(
+      argv,
+      {
+        ...COMMON_OPTIONS,
+        url: { type: 'string' },
+        agent: { type: 'string' },
+        'token-env': { type: 'string' },
+      },
+      0,
+    );
     const raw = values.url ?? (process.env.AGENT_KEYRING_URL?.trim() || DEFAULT_URL);
     let url: URL;
     try {
@@ -123,14 +140,12 @@ Environment:
     if (url.protocol !== 'http:' && url.protocol !== 'https:') {
       throw new UsageError(`--url must start with http:// or https:// (got '${clip(url.protocol, 20)}')`);
     }
-    const token = process.env.AGENT_KEYRING_TOKEN?.trim();
-    if (!token) {
-      throw new CliError(
-        "AGENT_KEYRING_TOKEN is not set: set it to this agent's token (create one with agent-keyring agent add ID) in the client's env for this server.",
-        2,
-      );
-    }
-    rememberSecret(token);
+    const token = await resolveAgentToken({
+      ...(values.agent !== undefined ? { agent: values.agent } : {}),
+      ...(values['token-env'] !== undefined ? { tokenEnv: values['token-env'] } : {}),
+      ...((values.store ?? globals.store) !== undefined ? { store: values.store ?? globals.store } : {}),
+      missingExit: 2,
+    });
     return runBridge({ url, token, logger: makeLogger('warn') });
   },
 };

@@ -31,18 +31,21 @@ import { commandProblem, runProcess } from '../../core/inject/runProcess';
 import { CREDENTIAL_PLACEHOLDER, type CredentialMeta } from '../../core/model';
 import type { Logger } from '../../core/ports';
 import { checkHost } from '../../core/policy/policyEngine';
+import { tokenEnvVar } from '../../core/connect/clients';
 import { CliError, UsageError, clip, parseCommand, parseInteger } from '../args';
 import { HELP_HELP, STORE_HELP, type Command, type GlobalFlags } from '../command';
 import { makeLogger, openStore, resolveStoreDir, storeExists } from '../context';
 import { err, rememberSecret, scrub } from '../io';
 import { EXIT_DENIED, EXIT_UNAVAILABLE, EXIT_USAGE } from '../run/exitCodes';
 import { runBridge } from './bridge';
+import { resolveAgentToken } from './token';
 
 const OPTIONS = {
   env: { type: 'string', multiple: true },
   'env-file': { type: 'string', multiple: true },
   url: { type: 'string' },
   'token-env': { type: 'string' },
+  agent: { type: 'string' },
   'no-mask': { type: 'boolean' },
   mcp: { type: 'boolean' },
   upstream: { type: 'string' },
@@ -82,6 +85,9 @@ Options:
                           without it, from the local store (--store)
   --token-env NAME        read the agent token from variable NAME (default: AGENT_KEYRING_TOKEN),
                           e.g. --token-env AGENT_KEYRING_TOKEN_RESEARCH
+  --agent ID              instead: agent ID's token from AGENT_KEYRING_TOKEN_<ID>, else the token
+                          saved for ID ('agent rotate-token ID --save-token'), else
+                          AGENT_KEYRING_TOKEN
   --no-mask               pass the command's output through untouched (binary output)
   --mcp                   run a stdio MCP server (restarted on rotation)
   --drain-ms N            with --mcp: on rotation, how long requests in flight may take before
@@ -115,6 +121,8 @@ interface RunConfig {
   listen: { host: string; port: number } | undefined;
   url: URL | undefined;
   tokenVariable: string;
+  /** `--agent ID`: the token is resolved for this agent (its variable, its saved token, the shared one). */
+  agent: string | undefined;
   drainMs: number;
 }
 
@@ -207,7 +215,12 @@ function parseRunArgs(argv: string[]): { config: RunConfig; store: string | unde
     }
   }
   const urlRaw = values.url ?? (process.env.AGENT_KEYRING_URL?.trim() || undefined);
-  const tokenVariable = values['token-env'] ?? DEFAULT_TOKEN_VARIABLE;
+  if (values.agent !== undefined && values['token-env'] !== undefined) {
+    throw new UsageError('give --agent ID or --token-env NAME, not both');
+  }
+  const agent = values.agent?.trim() || undefined;
+  const tokenVariable =
+    values['token-env'] ?? (agent !== undefined ? tokenEnvVar(agent) : DEFAULT_TOKEN_VARIABLE);
   if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(tokenVariable)) {
     throw new UsageError(`--token-env '${clip(tokenVariable, 40)}' is not a variable name`);
   }
@@ -223,6 +236,7 @@ function parseRunArgs(argv: string[]): { config: RunConfig; store: string | unde
       listen: values.listen !== undefined ? parseListen(values.listen) : undefined,
       url: urlRaw !== undefined ? parseUrl(urlRaw, '--url') : undefined,
       tokenVariable,
+      agent,
       drainMs:
         values['drain-ms'] !== undefined ? parseInteger(values['drain-ms'], '--drain-ms', 0, 600_000) : 5_000,
     },
@@ -283,7 +297,14 @@ async function openSource(
   store: string | undefined,
   logger: Logger,
 ): Promise<CredentialSource> {
-  const token = process.env[config.tokenVariable]?.trim();
+  const token =
+    config.agent !== undefined
+      ? await resolveAgentToken({
+          agent: config.agent,
+          store: store ?? globals.store,
+          missingExit: EXIT_DENIED,
+        })
+      : process.env[config.tokenVariable]?.trim();
   if (!token) {
     throw new CliError(
       `${config.tokenVariable} is not set: set it to this agent's token (create one with 'agent-keyring agent add ID')${config.tokenVariable === DEFAULT_TOKEN_VARIABLE ? ', or name another variable with --token-env' : ''}`,

@@ -28,6 +28,8 @@ import {
   resolveStoreDir,
 } from '../context';
 import { out, rememberSecret } from '../io';
+import { startDemoUpstream, type DemoUpstream } from '../demoUpstream';
+import { claudeCommand, headersHelperCommand, shellQuote, tokenEnvVar } from '../../core/connect/clients';
 import { version } from '../../../package.json';
 
 const LOOPBACK_HOSTS = new Set(['127.0.0.1', '::1', 'localhost']);
@@ -93,7 +95,8 @@ export const DEMO = {
   credential: 'scavio_api_key',
   agent: 'research-agent',
   scopes: ['search_read', 'publish'],
-  hosts: ['api.scavio.example'],
+  /** The demo upstream (demoUpstream.ts) listens on the server's port + 1 (any free port with --port 0). */
+  upstreamPortOffset: 1,
   length: 40,
 } as const;
 
@@ -142,8 +145,13 @@ function alertSink(logger: Logger): AlertSink {
 }
 
 /** Seeds the demo scenario when the store has no credentials; returns the agent's token if it made one. */
-async function seedDemo(k: Keyring, logger: Logger): Promise<{ created: boolean; token?: string }> {
+async function seedDemo(
+  k: Keyring,
+  logger: Logger,
+  hostEntry: string,
+): Promise<{ created: boolean; token?: string }> {
   if ((await k.admin.listCredentials()).length > 0) {
+    await pointDemoAt(k, hostEntry, logger);
     return { created: false };
   }
   const value = k.admin.generateValue({ length: DEMO.length });
@@ -155,7 +163,7 @@ async function seedDemo(k: Keyring, logger: Logger): Promise<{ created: boolean;
       allowed_scopes: [...DEMO.scopes],
       allowed_agents: [DEMO.agent],
       ttl_seconds: 3600,
-      allowed_hosts: [...DEMO.hosts],
+      allowed_hosts: [hostEntry],
       rotation: { max_age_days: 90, generator: { length: DEMO.length } },
     },
     value,
@@ -172,40 +180,69 @@ async function seedDemo(k: Keyring, logger: Logger): Promise<{ created: boolean;
   return { created: true, token: token.reveal() };
 }
 
-/** `s` as one shell word that nothing inside expands (single quotes; a `'` as `'\''`). */
-function shellWord(s: string): string {
-  return /^[\w./:@%+-]+$/.test(s) ? s : `'${s.replaceAll("'", `'\\''`)}'`;
+/**
+ * A demo store from an earlier run: the demo credential's allowed hosts follow the demo upstream
+ * to its port of this run (an earlier demo's unresolvable `api.scavio.example` is replaced too).
+ */
+async function pointDemoAt(k: Keyring, hostEntry: string, logger: Logger): Promise<void> {
+  const cred = await k.admin.getCredential(DEMO.credential);
+  if (!cred || !cred.allowed_agents.includes(DEMO.agent)) {
+    return;
+  }
+  const hosts = cred.allowed_hosts ?? [];
+  const kept = hosts.filter((h) => !/^127\.0\.0\.1:\d+$/.test(h) && h !== 'api.scavio.example');
+  const next = [...kept, hostEntry];
+  if (next.length !== hosts.length || next.some((h, i) => h !== hosts[i])) {
+    await k.admin.updateCredential(DEMO.credential, { allowed_hosts: next }, 'demo', {
+      reason: `allowed hosts follow the demo upstream to ${hostEntry}`,
+    });
+    logger.info(`Demo: '${DEMO.credential}' may now be sent to the demo upstream ${hostEntry}.`);
+  }
 }
 
 /**
- * What to paste to connect an agent. Every `${AGENT_KEYRING_TOKEN}` stays unexpanded when a shell
- * runs these lines (single quotes), so the token never lands in a client's config file.
+ * What to paste to connect an agent (`agent`: the demo agent, already made; else a new `my-agent`).
+ * Every `${AGENT_KEYRING_TOKEN_…}` stays unexpanded when a shell runs these lines (single quotes),
+ * so the token never lands in a client's config file; each agent has its own variable.
  */
-export function connectHelp(url: string, store: string): string {
-  const storeFlag = ` --store ${shellWord(store)}`;
+export function connectHelp(url: string, store: string, agent?: string): string {
+  const id = agent ?? 'my-agent';
+  const variable = tokenEnvVar(id);
+  const storeFlag = ` --store ${shellQuote(store)}`;
   const json = JSON.stringify(
     {
       mcpServers: {
-        'agent-keyring': { type: 'http', url, headers: { Authorization: 'Bearer ${AGENT_KEYRING_TOKEN}' } },
+        'agent-keyring': { type: 'http', url, headers: { Authorization: `Bearer \${${variable}}` } },
       },
     },
     null,
     2,
   );
+  const helper = headersHelperCommand(['agent-keyring'], id, store);
   return [
-    'Connect an agent (each agent gets its own token):',
-    `  agent-keyring agent add my-agent${storeFlag}     # prints the token once`,
-    `  agent-keyring credential edit NAME --agents my-agent${storeFlag}`,
-    '  export AGENT_KEYRING_TOKEN=<the token>',
+    agent
+      ? `Connect '${id}' (each agent has its own token and its own variable, ${variable}):`
+      : 'Connect an agent (each agent gets its own token and its own variable):',
+    ...(agent
+      ? []
+      : [
+          `  agent-keyring agent add ${id}${storeFlag}     # prints the token once`,
+          `  agent-keyring credential edit NAME --agents ${id}${storeFlag}`,
+        ]),
+    `  export ${variable}=<the token>`,
     '',
     'Claude Code:',
-    `  claude mcp add --transport http agent-keyring ${url} --header 'Authorization: Bearer \${AGENT_KEYRING_TOKEN}'`,
+    `  ${claudeCommand(url, id)}`,
     '',
     'Any MCP client with a JSON config (e.g. .mcp.json):',
     ...json.split('\n').map((l) => `  ${l}`),
     '',
+    `No token in a shell profile: save it (agent-keyring agent rotate-token ${id} --save-token${storeFlag};`,
+    'OS keyring, else a 0600 file in the store folder), then in Claude Code use instead of "headers":',
+    `  "headersHelper": ${JSON.stringify(helper)}`,
+    '',
     'Clients that only speak stdio:',
-    `  agent-keyring bridge --url ${url}     # reads AGENT_KEYRING_TOKEN`,
+    `  agent-keyring bridge --url ${url} --agent ${id}${storeFlag}     # ${variable}, else the saved token`,
   ].join('\n');
 }
 
@@ -231,7 +268,8 @@ Options:
   --public-name N a name (host or host:port) agents reach this server by, e.g. behind a load
                   balancer; accepted by the Host and Origin checks (repeatable)
   --demo          in an empty store, create the demo: credential '${DEMO.credential}' for agent
-                  '${DEMO.agent}', whose token is printed once
+                  '${DEMO.agent}', whose token is printed once; and start a stand-in for its API
+                  on 127.0.0.1 (port N+1, any free port with --port 0) that http_request may use
 ${STORE_HELP}
 ${HELP_HELP}
 
@@ -272,8 +310,17 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
     });
     let server: { url: string; port: number; close(): Promise<void> };
     let demo: { created: boolean; token?: string } | undefined;
+    let upstream: DemoUpstream | undefined;
     try {
-      demo = values.demo ? await seedDemo(keyring, logger) : undefined;
+      if (values.demo) {
+        upstream = await startDemoUpstream(
+          keyring,
+          DEMO.credential,
+          port === 0 ? 0 : (port + DEMO.upstreamPortOffset) % 65_536,
+          logger,
+        );
+        demo = await seedDemo(keyring, logger, upstream.hostEntry);
+      }
       // Loaded here, not at the top: the MCP SDK is only needed by serve, and every other command
       // starts faster without it.
       const { startHttpHost } = await import('../../core/mcp/http.js');
@@ -294,6 +341,7 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
         attachProofKey: deriveProofKey(await loadAttachSecret(localDirOf(dir))),
       });
     } catch (e) {
+      await upstream?.close();
       await keyring.close();
       if ((e as { code?: unknown }).code === 'EADDRINUSE') {
         throw new CliError(
@@ -318,7 +366,7 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
       );
       if (demo.token) {
         lines.push(`The ${DEMO.agent} token is shown ONCE, here — keep it:`);
-        lines.push(`  export AGENT_KEYRING_TOKEN=${demo.token}`);
+        lines.push(`  export ${tokenEnvVar(DEMO.agent)}=${demo.token}`);
       }
       lines.push('');
     } else if (demo) {
@@ -330,7 +378,17 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
       );
       lines.push('');
     }
-    lines.push(connectHelp(server.url, dir));
+    if (
+      upstream &&
+      (await keyring.admin.getCredential(DEMO.credential))?.allowed_hosts?.includes(upstream.hostEntry)
+    ) {
+      lines.push(
+        `Demo upstream (a stand-in for the Scavio API) at ${upstream.origin}: '${DEMO.agent}' can use the key without seeing it —`,
+      );
+      lines.push(`  http_request ${JSON.stringify(demoRequest(upstream.origin))}`);
+      lines.push('');
+    }
+    lines.push(connectHelp(server.url, dir, demo ? DEMO.agent : undefined));
     lines.push('');
     lines.push('Press Ctrl+C to stop.');
     out(lines.join('\n'));
@@ -339,6 +397,7 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
     logger.info('Stopping: closing the server and flushing the audit log.');
     try {
       await server.close();
+      await upstream?.close();
     } finally {
       await keyring.close();
     }
@@ -346,6 +405,17 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
     return 0;
   },
 };
+
+/** The brokered call the demo banner shows (the arguments of `http_request`). */
+export function demoRequest(origin: string): Record<string, unknown> {
+  return {
+    credential: DEMO.credential,
+    scope: 'search_read',
+    method: 'GET',
+    url: `${origin}/api/v1/search?q=model+context+protocol`,
+    headers: { Authorization: 'Bearer {{credential}}' },
+  };
+}
 
 /** Resolves on the first SIGINT or SIGTERM; a second one exits at once. */
 function waitForStopSignal(logger: Logger): Promise<void> {

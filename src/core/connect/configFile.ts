@@ -21,8 +21,22 @@ import {
 import { removeJsonEntry, upsertJsonEntry, type EditOutcome } from './jsonConfig';
 import { removeTomlEntry, upsertTomlEntry } from './tomlConfig';
 
-/** Clients whose config Agent Keyring writes to a file. */
-export type FileClient = 'claude' | 'codex' | 'cursor' | 'vscode';
+/**
+ * Clients whose config Agent Keyring writes to a file. `claude-local`: Claude Code's own
+ * `~/.claude.json`, section `projects.<folder>.mcpServers` (what `claude mcp add` writes in its
+ * default "local" scope) — VS Code does not read that file, so VS Code's MCP list keeps one Agent
+ * Keyring. `claude`: the project's `.mcp.json`, which VS Code also reads (it lists every server
+ * there next to its own); only entries written by earlier versions are still removed from it.
+ */
+export type FileClient = 'claude' | 'claude-local' | 'codex' | 'cursor' | 'vscode';
+
+/** How a client's entry reaches the token (beyond the agent id). */
+export interface EntryOptions {
+  /** `claude-local`: the project folder whose section gets the entry. */
+  project?: string;
+  /** `claude`/`claude-local`: a `headersHelper` command instead of a `${…}` header. */
+  helper?: string;
+}
 
 /** Reads a text file; '' when it does not exist. */
 export async function readText(file: string): Promise<{ text: string; mode?: number }> {
@@ -59,13 +73,14 @@ export async function writeClientConfig(
   file: string,
   url: string,
   agentId: string,
+  opts: EntryOptions = {},
 ): Promise<{ outcome: EditOutcome }> {
   const { text, mode } = await readText(file);
   const label = file;
   let result;
   switch (client) {
     case 'codex':
-      result = upsertTomlEntry(text, SERVER_ENTRY, codexEntry(url), label);
+      result = upsertTomlEntry(text, SERVER_ENTRY, codexEntry(url, agentId), label);
       break;
     case 'vscode':
       result = upsertJsonEntry(
@@ -81,13 +96,17 @@ export async function writeClientConfig(
       );
       break;
     case 'claude':
+    case 'claude-local':
     case 'cursor':
       result = upsertJsonEntry(
         text,
         {
           rootKey: 'mcpServers',
+          ...(client === 'claude-local'
+            ? { parent: ['projects', claudeProjectKey(requireProject(opts))] }
+            : {}),
           name: SERVER_ENTRY,
-          entry: client === 'claude' ? claudeEntry(url) : cursorEntry(url),
+          entry: client === 'cursor' ? cursorEntry(url, agentId) : claudeEntry(url, agentId, opts.helper),
           jsonc: false,
         },
         label,
@@ -95,9 +114,37 @@ export async function writeClientConfig(
       break;
   }
   if (result.outcome !== 'unchanged') {
-    await writeText(file, result.text, mode);
+    // ~/.claude.json holds Claude Code's account state: a new one is private to the user.
+    await writeText(file, result.text, mode ?? (client === 'claude-local' ? 0o600 : undefined));
   }
   return { outcome: result.outcome as EditOutcome };
+}
+
+function requireProject(opts: EntryOptions): string {
+  if (!opts.project) {
+    throw new InvalidInputError('Claude Code (local scope) needs the project folder the entry is for.');
+  }
+  return opts.project;
+}
+
+/**
+ * The key of a project in `~/.claude.json`'s `projects`: its absolute path (Claude Code keys a
+ * project by the folder it was started in; on Windows with forward slashes).
+ */
+export function claudeProjectKey(folder: string): string {
+  const abs = path.resolve(folder);
+  return process.platform === 'win32' ? abs.replaceAll('\\', '/') : abs;
+}
+
+/** Claude Code's user config: `$CLAUDE_CONFIG_DIR/.claude.json`, else `~/.claude.json`. */
+export function claudeUserConfigPath(env: NodeJS.ProcessEnv, home: string): string {
+  const dir = env.CLAUDE_CONFIG_DIR?.trim();
+  if (dir && !path.isAbsolute(dir)) {
+    throw new InvalidInputError(
+      'CLAUDE_CONFIG_DIR must be an absolute path. Fix the variable, then try again.',
+    );
+  }
+  return path.join(dir || home, '.claude.json');
 }
 
 /**
@@ -105,7 +152,11 @@ export async function writeClientConfig(
  * @returns `removed`, or `absent` when the file or the entry is gone already.
  * @throws InvalidInputError when the file does not parse (untouched); StoreError on I/O.
  */
-export async function removeClientConfig(client: FileClient, file: string): Promise<'removed' | 'absent'> {
+export async function removeClientConfig(
+  client: FileClient,
+  file: string,
+  opts: Pick<EntryOptions, 'project'> = {},
+): Promise<'removed' | 'absent'> {
   const { text, mode } = await readText(file);
   if (text === '') {
     return 'absent';
@@ -117,7 +168,14 @@ export async function removeClientConfig(client: FileClient, file: string): Prom
           text,
           client === 'vscode'
             ? { rootKey: 'servers', name: SERVER_ENTRY, jsonc: true, inputId: VSCODE_TOKEN_INPUT }
-            : { rootKey: 'mcpServers', name: SERVER_ENTRY, jsonc: false },
+            : {
+                rootKey: 'mcpServers',
+                ...(client === 'claude-local'
+                  ? { parent: ['projects', claudeProjectKey(requireProject(opts))] }
+                  : {}),
+                name: SERVER_ENTRY,
+                jsonc: false,
+              },
           file,
         );
   if (result.outcome === 'removed') {
@@ -131,8 +189,10 @@ export async function removeClientConfig(client: FileClient, file: string): Prom
 
 const RecordSchema = z.object({
   agent: z.string(),
-  client: z.enum(['claude', 'codex', 'cursor', 'vscode']),
+  client: z.enum(['claude', 'claude-local', 'codex', 'cursor', 'vscode']),
   file: z.string(),
+  /** `claude-local`: the project folder whose section of `~/.claude.json` holds the entry. */
+  project: z.string().optional(),
   entry: z.string(),
   written_at: z.string(),
 });
@@ -176,12 +236,15 @@ export class ConnectionRecords {
 
   /** Adds a record (one per agent + file + entry). */
   async add(record: ConnectionRecord): Promise<void> {
-    await this.#update((rs) => [...rs.filter((r) => !(r.agent === record.agent && same(r, record))), record]);
+    await this.#update((rs) => [
+      ...rs.filter((r) => !(r.agent === record.agent && sameEntry(r, record))),
+      record,
+    ]);
   }
 
   /** Drops the records of `agent` for these files. */
-  async remove(agent: string, which: Pick<ConnectionRecord, 'file' | 'entry'>[]): Promise<void> {
-    await this.#update((rs) => rs.filter((r) => !(r.agent === agent && which.some((w) => same(r, w)))));
+  async remove(agent: string, which: Pick<ConnectionRecord, 'file' | 'entry' | 'project'>[]): Promise<void> {
+    await this.#update((rs) => rs.filter((r) => !(r.agent === agent && which.some((w) => sameEntry(r, w)))));
   }
 
   #update(change: (rs: ConnectionRecord[]) => ConnectionRecord[]): Promise<void> {
@@ -194,11 +257,17 @@ export class ConnectionRecords {
   }
 }
 
-function same(
-  a: Pick<ConnectionRecord, 'file' | 'entry'>,
-  b: Pick<ConnectionRecord, 'file' | 'entry'>,
+/** The same entry: one file, one entry name and (in `~/.claude.json`) one project. */
+export function sameEntry(
+  a: Pick<ConnectionRecord, 'file' | 'entry' | 'project'>,
+  b: Pick<ConnectionRecord, 'file' | 'entry' | 'project'>,
 ): boolean {
-  return path.resolve(a.file) === path.resolve(b.file) && a.entry === b.entry;
+  return (
+    path.resolve(a.file) === path.resolve(b.file) &&
+    a.entry === b.entry &&
+    (a.project === undefined ? '' : path.resolve(a.project)) ===
+      (b.project === undefined ? '' : path.resolve(b.project))
+  );
 }
 
 /** The Codex config file: `$CODEX_HOME/config.toml`, else `~/.codex/config.toml`. */

@@ -12,6 +12,11 @@ import type { JsonObject, JsonValue } from './clients';
 export interface JsonEditSpec {
   /** `mcpServers` or `servers`. */
   rootKey: 'mcpServers' | 'servers';
+  /**
+   * Objects that hold `rootKey`, outermost first (Claude Code's `~/.claude.json` keeps a project's
+   * servers under `projects.<folder>.mcpServers`); created when missing. Default: the top level.
+   */
+  parent?: readonly string[];
   /** Entry name under rootKey. */
   name: string;
   entry: JsonObject;
@@ -66,10 +71,11 @@ export function parseJsonConfig(text: string, label: string, allowComments: bool
  */
 export function upsertJsonEntry(text: string, spec: JsonEditSpec, label: string): EditResult {
   const doc = parseJsonConfig(text, label, spec.jsonc);
-  const root = doc[spec.rootKey];
+  const rootPath = [...(spec.parent ?? []), spec.rootKey];
+  const root = valueAt(doc, rootPath, label);
   if (root !== undefined && !isObject(root)) {
     throw new InvalidInputError(
-      `"${spec.rootKey}" in ${label} is not an object. Fix it by hand, then try again; the file was not changed.`,
+      `"${rootPath.join('.')}" in ${label} is not an object. Fix it by hand, then try again; the file was not changed.`,
       { file: label },
     );
   }
@@ -92,7 +98,7 @@ export function upsertJsonEntry(text: string, spec: JsonEditSpec, label: string)
   let out = text.trim() === '' ? '{}' + fmt.eol : text;
   out = jsonc.applyEdits(
     out,
-    jsonc.modify(out, [spec.rootKey, spec.name], spec.entry, { formattingOptions: fmt }),
+    jsonc.modify(out, [...rootPath, spec.name], spec.entry, { formattingOptions: fmt }),
   );
   if (spec.input) {
     const now = parseJsonConfig(out, label, true).inputs;
@@ -123,18 +129,19 @@ export function upsertJsonEntry(text: string, spec: JsonEditSpec, label: string)
  */
 export function removeJsonEntry(
   text: string,
-  spec: Pick<JsonEditSpec, 'rootKey' | 'name' | 'jsonc'> & { inputId?: string },
+  spec: Pick<JsonEditSpec, 'rootKey' | 'name' | 'jsonc' | 'parent'> & { inputId?: string },
   label: string,
 ): EditResult {
   const doc = parseJsonConfig(text, label, spec.jsonc);
-  const root = doc[spec.rootKey];
+  const rootPath = [...(spec.parent ?? []), spec.rootKey];
+  const root = valueAt(doc, rootPath, label);
   if (!isObject(root) || !hasOwn(root, spec.name)) {
     return { text, outcome: 'absent' };
   }
   const fmt = formattingOf(text);
   let out = jsonc.applyEdits(
     text,
-    jsonc.modify(text, [spec.rootKey, spec.name], undefined, { formattingOptions: fmt }),
+    jsonc.modify(text, [...rootPath, spec.name], undefined, { formattingOptions: fmt }),
   );
   if (spec.inputId) {
     const after = parseJsonConfig(out, label, true);
@@ -148,6 +155,27 @@ export function removeJsonEntry(
     }
   }
   return { text: out, outcome: 'removed' };
+}
+
+/**
+ * The value at `keys` (undefined when a key is missing).
+ * @throws InvalidInputError when a parent on the way is not an object.
+ */
+function valueAt(doc: JsonObject, keys: readonly string[], label: string): JsonValue | undefined {
+  let here: JsonValue | undefined = doc;
+  for (let i = 0; i < keys.length; i++) {
+    if (here === undefined) {
+      return undefined;
+    }
+    if (!isObject(here)) {
+      throw new InvalidInputError(
+        `"${keys.slice(0, i).join('.')}" in ${label} is not an object. Fix it by hand, then try again; the file was not changed.`,
+        { file: label },
+      );
+    }
+    here = hasOwn(here, keys[i]) ? here[keys[i]] : undefined;
+  }
+  return here;
 }
 
 function findInput(inputs: JsonValue[], id: JsonValue | undefined): number {

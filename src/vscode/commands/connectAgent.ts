@@ -1,39 +1,51 @@
 /**
  * `agentKeyring.connectAgent` ("Connect Agent…"): pick an agent (or create one), pick a client, and
  * Agent Keyring writes that client's MCP config (merged into the existing file, atomically) or
- * copies it. Configs name the token through the client's own reference (`${AGENT_KEYRING_TOKEN}`,
- * `${env:…}`, `bearer_token_env_var`, `${input:…}`), so no token is written to a file; a token is
- * shown once, in a modal with Copy, only when one is made here. What was written is remembered per
- * agent (`connections.json` in global storage), and Revoke Agent offers to remove exactly that.
+ * copies it. Configs name the token through the client's own reference to one variable per agent
+ * (`${AGENT_KEYRING_TOKEN_<ID>}`, `${env:…}`, `bearer_token_env_var`, `${input:…}`), or — Claude
+ * Code — a `headersHelper` that runs `agent-keyring token --agent ID --header-json`, so no config
+ * holds a token. A token made here is saved for that helper (OS keyring, else a 0600 file in global
+ * storage) and shown once, in a modal with Copy. Claude Code's entry goes into `~/.claude.json`
+ * (this folder's section, Claude Code's "local" scope), never `.mcp.json`: VS Code reads a
+ * workspace's `.mcp.json` itself and would list a second, token-less Agent Keyring server next to
+ * its built-in one. What was written is remembered per agent (`connections.json` in global
+ * storage), and Revoke Agent offers to remove exactly that.
  *
  * Args: `{ agent, create?, label?, activeHours?, newToken?, client, file?, folder? }` — no prompt.
  * `client`: claude | claude-command | codex | cursor | vscode | stdio. `file` overrides where the
- * config goes (default: the workspace's `.mcp.json` / `.cursor/mcp.json` / `.vscode/mcp.json`, or
- * `~/.codex/config.toml`). In test mode the result carries a token made here and no modal is shown.
+ * config goes (default: `~/.claude.json` for the workspace folder / `.cursor/mcp.json` /
+ * `.vscode/mcp.json`, or `~/.codex/config.toml`). In test mode the result carries a token made here
+ * and no modal is shown.
  */
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import {
   SERVER_ENTRY,
-  TOKEN_ENV_VAR,
   claudeCommand,
+  headersHelperCommand,
   stdioSnippet,
+  tokenEnvVar,
   type ClientId,
   CLIENT_IDS,
 } from '../../core/connect/clients';
 import {
   ConnectionRecords,
+  claudeUserConfigPath,
   codexConfigPath,
   removeClientConfig,
+  sameEntry,
   writeClientConfig,
   type ConnectionRecord,
   type FileClient,
 } from '../../core/connect/configFile';
+import { describeLocation, type TokenLocation } from '../../core/connect/savedTokens';
+import { findOnPath } from '../../core/connect/toolKeyring';
 import { InvalidInputError, isKeyringError } from '../../core/errors';
 import { VSCODE_AGENT_ID, type SecretValue } from '../../core/model';
 import { AgentNotFoundError } from '../../core/store/credentialStore';
 import { promptNewAgent } from './addAgent';
+import { savedTokensFor, storeDirOf, updateSavedToken } from './savedAgentTokens';
 import { ACTOR, argObject, optionalString, type CommandContext, type CommandHandler } from './commandContext';
 
 const TITLE = 'Connect Agent';
@@ -48,8 +60,9 @@ interface ClientChoice {
 const CLIENTS: readonly ClientChoice[] = [
   {
     id: 'claude',
-    label: 'Claude Code — project .mcp.json',
-    detail: 'Writes .mcp.json in the workspace (other servers kept).',
+    label: 'Claude Code — this project (~/.claude.json)',
+    detail:
+      "Adds the server to this folder's section of ~/.claude.json, as 'claude mcp add' does (not .mcp.json, which VS Code would list as a second server).",
   },
   {
     id: 'claude-command',
@@ -64,7 +77,8 @@ const CLIENTS: readonly ClientChoice[] = [
   {
     id: 'cursor',
     label: 'Cursor — project .cursor/mcp.json',
-    detail: 'Writes .cursor/mcp.json in the workspace with ${env:AGENT_KEYRING_TOKEN}.',
+    detail:
+      "Writes .cursor/mcp.json in the workspace with ${env:AGENT_KEYRING_TOKEN_<ID>} (the agent's own variable).",
   },
   {
     id: 'vscode',
@@ -79,7 +93,7 @@ const CLIENTS: readonly ClientChoice[] = [
 ];
 
 export function recordsFor(ctx: CommandContext): ConnectionRecords {
-  return new ConnectionRecords(path.join(path.dirname(ctx.keyring.auditPath), 'connections.json'));
+  return new ConnectionRecords(path.join(storeDirOf(ctx), 'connections.json'));
 }
 
 export interface ConnectResult {
@@ -89,6 +103,12 @@ export interface ConnectResult {
   outcome?: 'added' | 'updated' | 'unchanged';
   /** The command or snippet that was copied (claude-command, stdio). */
   snippet?: string;
+  /** Claude Code: the `headersHelper` command in the entry (a token is saved for it). */
+  helper?: string;
+  /** Where the agent's token is saved (keyring or file), when it is. */
+  saved?: TokenLocation;
+  /** The workspace `.mcp.json` an older Connect Agent wrote this agent's entry into, now removed. */
+  movedFrom?: string;
   /** Test mode only: the token made here. */
   token?: string;
 }
@@ -115,11 +135,29 @@ export function connectAgent(ctx: CommandContext): CommandHandler {
     }
     const url = ctx.server.url ?? `http://127.0.0.1:${ctx.settings().port}/mcp`;
     const result: ConnectResult = { agent: agent.id, client };
+    const saved = await saveOrFindToken(ctx, agent);
+    if (saved) {
+      result.saved = saved;
+      if (client === 'claude' || client === 'claude-command') {
+        result.helper = headersHelperCommand(cliWords(), agent.id, storeDirOf(ctx));
+      }
+    }
 
     if (client === 'claude-command' || client === 'stdio') {
-      result.snippet = client === 'claude-command' ? claudeCommand(url) : stdioSnippet(url, cliPath());
+      result.snippet =
+        client === 'claude-command'
+          ? claudeCommand(url, agent.id, result.helper)
+          : stdioSnippet(url, cliPath(), agent.id, saved ? storeDirOf(ctx) : undefined);
     } else {
-      const file = optionalString(args, 'file') ?? (await targetFile(client, optionalString(args, 'folder')));
+      const fileClient: FileClient = client === 'claude' ? 'claude-local' : client;
+      const folderArg = optionalString(args, 'folder');
+      const project = client === 'claude' ? (folderArg ?? (await pickWorkspaceFolder())) : undefined;
+      const file =
+        client === 'claude'
+          ? project !== undefined
+            ? (optionalString(args, 'file') ?? claudeUserConfigPath(process.env, os.homedir()))
+            : undefined
+          : (optionalString(args, 'file') ?? (await targetFile(client, folderArg)));
       if (!file) {
         if (agent.token) {
           await showOutcome(ctx, agent.id, agent.token, undefined);
@@ -128,7 +166,10 @@ export function connectAgent(ctx: CommandContext): CommandHandler {
       }
       let outcome;
       try {
-        ({ outcome } = await writeClientConfig(client, file, url, agent.id));
+        ({ outcome } = await writeClientConfig(fileClient, file, url, agent.id, {
+          ...(project !== undefined ? { project } : {}),
+          ...(result.helper !== undefined ? { helper: result.helper } : {}),
+        }));
       } catch (e) {
         // The token made here would be lost with the error: show it first.
         if (agent.token && !(args && ctx.testMode)) {
@@ -138,16 +179,23 @@ export function connectAgent(ctx: CommandContext): CommandHandler {
       }
       await recordsFor(ctx).add({
         agent: agent.id,
-        client,
+        client: fileClient,
         file,
         entry: SERVER_ENTRY,
+        ...(project !== undefined ? { project } : {}),
         written_at: new Date().toISOString(),
       });
       ctx.logger.info(
-        `Connect Agent: ${outcome} the '${SERVER_ENTRY}' entry for agent '${agent.id}' in ${file}.`,
+        `Connect Agent: ${outcome} the '${SERVER_ENTRY}' entry for agent '${agent.id}' in ${file}${project !== undefined ? ` (project ${project})` : ''}.`,
       );
       result.file = file;
       result.outcome = outcome;
+      if (project !== undefined) {
+        const moved = await moveOutOfDotMcpJson(ctx, agent.id, project);
+        if (moved) {
+          result.movedFrom = moved;
+        }
+      }
     }
     ctx.refreshViews();
     if (args && ctx.testMode) {
@@ -208,6 +256,58 @@ async function rotateToken(ctx: CommandContext, id: string): Promise<ChosenAgent
   return { id: agent.id, token };
 }
 
+/**
+ * Saves a token made in this run for the client's start-up helper; otherwise finds one saved
+ * earlier. Never throws: without a saved token the config names the agent's variable instead.
+ */
+async function saveOrFindToken(ctx: CommandContext, agent: ChosenAgent): Promise<TokenLocation | undefined> {
+  const tokens = savedTokensFor(ctx);
+  try {
+    if (agent.token) {
+      const location = await tokens.save(agent.id, agent.token);
+      ctx.logger.info(`Connect Agent: saved the token of '${agent.id}' in ${describeLocation(location)}.`);
+      return location;
+    }
+    return (await tokens.load(agent.id))?.location;
+  } catch (e) {
+    ctx.logger.warn(
+      `Connect Agent: no saved token for '${agent.id}' (${isKeyringError(e) ? e.message : 'could not be read'}); the config names ${tokenEnvVar(agent.id)} instead.`,
+    );
+    return undefined;
+  }
+}
+
+/**
+ * An older Connect Agent wrote Claude Code's entry into the workspace's `.mcp.json`, which VS Code
+ * also lists: once the entry is in `~/.claude.json`, that one is removed (only if it was recorded
+ * as written for this agent). Resolves the file it was removed from.
+ */
+async function moveOutOfDotMcpJson(
+  ctx: CommandContext,
+  agentId: string,
+  project: string,
+): Promise<string | undefined> {
+  const records = recordsFor(ctx);
+  const dotMcp = path.join(project, '.mcp.json');
+  const old = (await records.forAgent(agentId)).find(
+    (r) => r.client === 'claude' && path.resolve(r.file) === path.resolve(dotMcp),
+  );
+  if (!old) {
+    return undefined;
+  }
+  try {
+    await removeClientConfig('claude', old.file);
+    await records.remove(agentId, [old]);
+    ctx.logger.info(
+      `Connect Agent: removed the old '${SERVER_ENTRY}' entry of '${agentId}' from ${old.file} (VS Code lists servers there as its own).`,
+    );
+    return old.file;
+  } catch (e) {
+    ctx.logger.warn(`Connect Agent: ${isKeyringError(e) ? e.message : `could not update ${old.file}`}`);
+    return undefined;
+  }
+}
+
 const NEW_AGENT = '$(add) New agent…';
 const KEEP = 'Keep Current Token';
 const NEW_TOKEN = 'New Token';
@@ -239,7 +339,7 @@ async function pickOrCreateAgent(ctx: CommandContext): Promise<ChosenAgent | und
     {
       modal: true,
       detail: [
-        `A token is shown only when it is made. If '${picked.label}' already has ${TOKEN_ENV_VAR} set, keep it: the config written here only refers to that variable.`,
+        `A token is shown only when it is made. If '${picked.label}' already has its token (${tokenEnvVar(picked.label)}, or saved by Connect Agent or 'agent-keyring agent rotate-token --save-token'), keep it: the config written here only refers to it.`,
         '',
         'A new token replaces the old one at once: whatever still uses the old token stops working.',
       ].join('\n'),
@@ -267,13 +367,15 @@ async function pickClient(agentId: string): Promise<ClientId | undefined> {
   return picked?.id;
 }
 
-const REL_PATH: Record<Exclude<FileClient, 'codex'>, string> = {
-  claude: '.mcp.json',
+const REL_PATH: Record<Exclude<FileClient, 'codex' | 'claude' | 'claude-local'>, string> = {
   cursor: path.join('.cursor', 'mcp.json'),
   vscode: path.join('.vscode', 'mcp.json'),
 };
 
-async function targetFile(client: FileClient, folderArg: string | undefined): Promise<string | undefined> {
+async function targetFile(
+  client: 'codex' | 'cursor' | 'vscode',
+  folderArg: string | undefined,
+): Promise<string | undefined> {
   if (client === 'codex') {
     return codexConfigPath(process.env, os.homedir());
   }
@@ -310,6 +412,14 @@ function cliPath(): string {
   return path.join(ext?.extensionPath ?? path.dirname(__dirname), 'dist', 'cli.js');
 }
 
+/**
+ * How a client runs the CLI: `agent-keyring` when it is on PATH (it survives extension updates),
+ * else `node <this extension's dist/cli.js>`.
+ */
+function cliWords(): string[] {
+  return findOnPath('agent-keyring') ? ['agent-keyring'] : ['node', cliPath()];
+}
+
 // ---------------------------------------------------------------- outcome
 
 const COPY_TOKEN = 'Copy Token';
@@ -336,12 +446,24 @@ async function showOutcome(
       : `Agent '${agentId}': ${copyWhat === 'Copy Command' ? 'run the command below where you use claude.' : "paste the entry below into the client's MCP config."}`;
   const detail = [
     ...(result?.snippet ? [result.snippet, ''] : []),
+    ...(result?.movedFrom
+      ? [`Moved out of ${displayPath(result.movedFrom)} (VS Code lists servers there as its own).`, '']
+      : []),
     token
       ? `Token (shown only this once): ${token.reveal()}`
-      : `The config refers to ${TOKEN_ENV_VAR}; set it to the agent's token.`,
+      : result?.helper
+        ? 'The token saved for this agent is used.'
+        : `The config refers to ${tokenEnvVar(agentId)}; set it to the agent's token.`,
     '',
-    'Before starting the client, set the variable in its environment:',
-    `    export ${TOKEN_ENV_VAR}=<token>`,
+    ...(result?.helper
+      ? [
+          `Claude Code gets the token when it starts, from: ${result.helper}`,
+          ...(result.saved ? [`(saved in ${describeLocation(result.saved)})`] : []),
+        ]
+      : [
+          'Before starting the client, set the variable in its environment:',
+          `    export ${tokenEnvVar(agentId)}=<token>`,
+        ]),
     ...(result?.client === 'vscode'
       ? ['VS Code asks for the token when it starts the server and keeps it in its secret storage.']
       : []),
@@ -399,6 +521,8 @@ export async function offerToRemoveConnections(
   args: Record<string, unknown> | undefined,
 ): Promise<{ removed: string[]; kept: string[]; failed: string[] }> {
   const done = { removed: [] as string[], kept: [] as string[], failed: [] as string[] };
+  // Its token no longer works: a saved copy for a client's helper goes too.
+  await updateSavedToken(ctx, agentId, undefined);
   const records = recordsFor(ctx);
   let mine: ConnectionRecord[];
   let all: ConnectionRecord[];
@@ -414,13 +538,7 @@ export async function offerToRemoveConnections(
   }
   const live = new Set((await ctx.keyring.admin.listAgents()).filter((a) => !a.revoked_at).map((a) => a.id));
   const shared = (r: ConnectionRecord): boolean =>
-    all.some(
-      (o) =>
-        o.agent !== agentId &&
-        live.has(o.agent) &&
-        path.resolve(o.file) === path.resolve(r.file) &&
-        o.entry === r.entry,
-    );
+    all.some((o) => o.agent !== agentId && live.has(o.agent) && sameEntry(o, r));
   const removable = mine.filter((r) => !shared(r));
   done.kept = mine.filter(shared).map((r) => r.file);
   if (removable.length === 0) {
@@ -452,7 +570,7 @@ export async function offerToRemoveConnections(
   }
   for (const r of removable) {
     try {
-      await removeClientConfig(r.client, r.file);
+      await removeClientConfig(r.client, r.file, r.project !== undefined ? { project: r.project } : {});
       done.removed.push(r.file);
     } catch (e) {
       done.failed.push(r.file);

@@ -13,6 +13,7 @@ import { VSCODE_AGENT_ID } from '../../core/model';
 import { showTokenOnce } from './addAgent';
 import { ACTOR, argObject, type CommandContext, type CommandHandler } from './commandContext';
 import { agentFromArg } from './prompts';
+import { updateSavedToken } from './savedAgentTokens';
 
 const ROTATE = 'Rotate Token';
 
@@ -56,6 +57,10 @@ export function rotateAgentToken(ctx: CommandContext): CommandHandler {
       await admin.recordAgentTokenRenewed(id, ACTOR);
     } else {
       rotated = await admin.rotateAgentToken(id, ACTOR);
+    }
+    if (rotated) {
+      // A client's start-up helper reads the saved token: it gets the new one.
+      await updateSavedToken(ctx, id, rotated.token);
     }
     ctx.logger.info(`Token of agent '${id}' rotated by ${ACTOR}.`);
     ctx.refreshViews();

@@ -8,6 +8,7 @@ import * as vscode from 'vscode';
 import type { Logger } from '../../core/ports';
 import type { VscodeAgentTokens } from '../vscodeAgent';
 import { hostLoadMs } from './mcpHost';
+import { CursorMcpRegistration, findCursorMcpApi } from './cursorMcp';
 import { registerMcpProvider } from './mcpProvider';
 import type { ServerController } from './serverController';
 import { reportState } from './serverReport';
@@ -61,7 +62,7 @@ export async function startServerAfterActivation(deps: ServerStartDeps): Promise
 /**
  * Publishes the server to in-editor agents. Published before the server listens: VS Code's first
  * query gets no definition, and the provider offers it as soon as the server's state changes to
- * running (or attached).
+ * running (or attached). In Cursor it is also registered through `vscode.cursor.mcp` (cursorMcp.ts).
  */
 export function publishToEditor(
   server: ServerController,
@@ -69,16 +70,31 @@ export function publishToEditor(
   version: string,
   logger: Logger,
 ): vscode.Disposable {
-  return registerMcpProvider({
+  const token = async (): Promise<string | undefined> => {
+    const t = await vscodeAgent.get();
+    return t.state === 'ok' ? t.token : undefined;
+  };
+  const provider = registerMcpProvider({
     server,
     version,
-    token: async () => {
-      const t = await vscodeAgent.get();
-      return t.state === 'ok' ? t.token : undefined;
-    },
+    token,
     tokenGeneration: () => vscodeAgent.generation,
     onDidRenewToken: (listener) => vscodeAgent.onDidRenew(listener),
     explain: (message) => void vscode.window.showWarningMessage(`Agent Keyring: ${message}`),
     logger,
   });
+  // In Cursor, also through its own MCP extension API (feature-detected; nothing in VS Code).
+  const cursor = findCursorMcpApi(vscode);
+  if (!cursor) {
+    return provider;
+  }
+  logger.info("Cursor's MCP extension API found: the server is registered with Cursor as well.");
+  const registration = new CursorMcpRegistration(cursor, {
+    url: () => server.url,
+    token,
+    onDidChangeServer: (listener) => server.onDidChange(() => listener()),
+    onDidRenewToken: (listener) => vscodeAgent.onDidRenew(listener),
+    logger,
+  });
+  return vscode.Disposable.from(provider, registration);
 }

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
 import * as jsonc from 'jsonc-parser';
-import { SERVER_ENTRY, TOKEN_ENV_VAR, VSCODE_TOKEN_INPUT } from '../../../src/core/connect/clients';
+import { SERVER_ENTRY, VSCODE_TOKEN_INPUT } from '../../../src/core/connect/clients';
 import { removeClientConfig, writeClientConfig } from '../../../src/core/connect/configFile';
 import { InvalidInputError } from '../../../src/core/errors';
 import { canary, tempDir } from '../store/tmpStore';
@@ -26,7 +26,12 @@ test('Claude Code .mcp.json: new file is strict JSON with an env reference, neve
     const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as Loose;
     assert.deepEqual(doc, {
       mcpServers: {
-        [SERVER_ENTRY]: { type: 'http', url: URL, headers: { Authorization: `Bearer \${${TOKEN_ENV_VAR}}` } },
+        [SERVER_ENTRY]: {
+          type: 'http',
+          url: URL,
+          // The agent's own variable, never the shared AGENT_KEYRING_TOKEN.
+          headers: { Authorization: 'Bearer ${AGENT_KEYRING_TOKEN_CLAUDE_CODE}' },
+        },
       },
     });
     assert.ok(fs.readFileSync(file, 'utf8').endsWith('\n'));
@@ -80,7 +85,7 @@ test('a changed port updates our entry in place', async () => {
     const doc = JSON.parse(fs.readFileSync(file, 'utf8')) as Loose;
     assert.deepEqual(doc.mcpServers[SERVER_ENTRY], {
       url: 'http://127.0.0.1:5000/mcp',
-      headers: { Authorization: `Bearer \${env:${TOKEN_ENV_VAR}}` },
+      headers: { Authorization: 'Bearer ${env:AGENT_KEYRING_TOKEN_A}' },
     });
   } finally {
     t.cleanup();

@@ -7,7 +7,7 @@ import * as assert from 'node:assert/strict';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { test } from 'node:test';
-import { SERVER_ENTRY, TOKEN_ENV_VAR } from '../../../src/core/connect/clients';
+import { SERVER_ENTRY, tokenEnvVar } from '../../../src/core/connect/clients';
 import { codexConfigPath, removeClientConfig, writeClientConfig } from '../../../src/core/connect/configFile';
 import { removeTomlEntry, upsertTomlEntry } from '../../../src/core/connect/tomlConfig';
 import { InvalidInputError } from '../../../src/core/errors';
@@ -22,7 +22,7 @@ function parse(text: string): unknown {
 }
 
 const URL = 'http://127.0.0.1:47017/mcp';
-const OURS = { url: URL, bearer_token_env_var: TOKEN_ENV_VAR };
+const OURS = { url: URL, bearer_token_env_var: 'AGENT_KEYRING_TOKEN_CODEX' };
 
 const EXISTING = `# Codex settings
 model = "o4-mini" # favourite
@@ -80,7 +80,7 @@ test('new file: just our table; a file without a final newline gets one before o
 });
 
 test('our table in the middle is updated in place; the comment and table after it stay', () => {
-  const text = `[mcp_servers.${SERVER_ENTRY}]\nurl = "http://127.0.0.1:1/mcp"\nbearer_token_env_var = "${TOKEN_ENV_VAR}"\n\n# next one\n[mcp_servers.other]\ncommand = "x"\n`;
+  const text = `[mcp_servers.${SERVER_ENTRY}]\nurl = "http://127.0.0.1:1/mcp"\nbearer_token_env_var = "${tokenEnvVar('a')}"\n\n# next one\n[mcp_servers.other]\ncommand = "x"\n`;
   const r = upsertTomlEntry(text, SERVER_ENTRY, OURS, 'c');
   assert.equal(r.outcome, 'updated');
   assert.ok(r.text.endsWith('\n\n# next one\n[mcp_servers.other]\ncommand = "x"\n'), r.text);
