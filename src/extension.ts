@@ -212,6 +212,9 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
       settings: () => settings,
       refreshViews,
       showLog: () => channel.show(),
+      openAuditInEditor: () => {
+        auditView.openInEditor();
+      },
       vscodeAgent,
       testMode,
     }),

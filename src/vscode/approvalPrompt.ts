@@ -73,6 +73,19 @@ function hhmm(ms: number): string {
 
 const TIMED_OUT = Symbol('timed out');
 
+/**
+ * The real modal. Deny is its close affordance, so the dialog has one way to say no: VS Code adds
+ * no separate Cancel button, and Esc (or closing the dialog) answers Deny.
+ */
+const showModal: ShowModal = async (message, options, ...items) => {
+  const picked = await vscode.window.showWarningMessage(
+    message,
+    options,
+    ...items.map((title): vscode.MessageItem => ({ title, isCloseAffordance: title === DENY })),
+  );
+  return picked?.title;
+};
+
 export class ModalApprover implements Approver, Waiting, vscode.Disposable {
   readonly #emitter = new vscode.EventEmitter<number>();
   readonly onDidChangeWaiting = this.#emitter.event;
@@ -87,7 +100,7 @@ export class ModalApprover implements Approver, Waiting, vscode.Disposable {
     private readonly timeoutMs: () => number = () => APPROVAL_TIMEOUT_MS,
     ui: { show?: ShowModal; notify?: ShowNotification } = {},
   ) {
-    this.#show = ui.show ?? ((m, o, ...items) => vscode.window.showWarningMessage(m, o, ...items));
+    this.#show = ui.show ?? showModal;
     this.#notify = ui.notify ?? ((m, ...items) => vscode.window.showInformationMessage(m, ...items));
   }
 
@@ -101,7 +114,7 @@ export class ModalApprover implements Approver, Waiting, vscode.Disposable {
    * modal, and/or use a shorter timeout. `undefined` restores the default.
    */
   setTestOverrides(o: { show?: ShowModal; timeoutMs?: number } | undefined): void {
-    this.#show = o?.show ?? ((m, opt, ...items) => vscode.window.showWarningMessage(m, opt, ...items));
+    this.#show = o?.show ?? showModal;
     this.#timeoutOverrideMs = o?.timeoutMs;
   }
 
@@ -123,7 +136,7 @@ export class ModalApprover implements Approver, Waiting, vscode.Disposable {
       `Rule: ${rules || 'approval required'}. Tool: ${request.tool}.`,
       '',
       `"${ALLOW_HOUR}" / "${ALLOW_SESSION}" let this agent do the same (${request.tool}, '${request.scope}' on '${request.credential}') without asking again for an hour / until this editor session ends.`,
-      `Deny is the default button. Cancel, Esc, or no answer within ${seconds} s also deny: the agent is refused at ${seconds} s even if this dialog is still open.`,
+      `Deny (or Esc) refuses. No answer within ${seconds} s also refuses: the agent is refused at ${seconds} s even if this dialog is still open.`,
     ].join('\n');
     return { message, detail };
   }
@@ -151,7 +164,9 @@ export class ModalApprover implements Approver, Waiting, vscode.Disposable {
     }
     const what = `${request.agent_id} → ${request.credential}/${request.scope}`;
     if (choice === TIMED_OUT) {
-      this.logger.info(`Approval for ${what}: deny (no answer within ${Math.round(timeoutMs / 1000)} s)`);
+      this.logger.info(
+        `Approval for ${what}: timeout, denied (no answer within ${Math.round(timeoutMs / 1000)} s)`,
+      );
       void prompt.then(
         (late) => {
           if (late === ALLOW_ONCE || late === ALLOW_HOUR || late === ALLOW_SESSION) {
@@ -163,7 +178,7 @@ export class ModalApprover implements Approver, Waiting, vscode.Disposable {
         },
         () => undefined,
       );
-      return 'deny';
+      return 'timeout';
     }
     const answer: ApprovalAnswer =
       choice === ALLOW_ONCE

@@ -9,7 +9,7 @@
  * - addAgent → addAgent.ts, revokeAgent → revokeAgent.ts, rotateAgentToken → rotateAgentToken.ts
  * - startServer → startServer.ts, stopServer → stopServer.ts, showStatus → showStatus.ts
  * - connectAgent → connectAgent.ts, importEnv → importEnv.ts, scanConfigs → scanConfigs.ts
- * - showAuditLog → showAuditLog.ts, verifyAuditLog → verifyAuditLog.ts, exportAuditLog → exportAuditLog.ts
+ * - showAuditLog → showAuditLog.ts, openAuditLogInEditor → openAuditLogInEditor.ts, verifyAuditLog → verifyAuditLog.ts, exportAuditLog → exportAuditLog.ts
  */
 export const CommandId = {
   addCredential: 'agentKeyring.addCredential',
@@ -28,6 +28,7 @@ export const CommandId = {
   importEnv: 'agentKeyring.importEnv',
   scanConfigs: 'agentKeyring.scanConfigs',
   showAuditLog: 'agentKeyring.showAuditLog',
+  openAuditLogInEditor: 'agentKeyring.openAuditLogInEditor',
   verifyAuditLog: 'agentKeyring.verifyAuditLog',
   exportAuditLog: 'agentKeyring.exportAuditLog',
 } as const;

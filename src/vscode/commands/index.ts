@@ -21,6 +21,7 @@ import { revokeCredential } from './revokeCredential';
 import { rotateCredential } from './rotateCredential';
 import { scanConfigs } from './scanConfigs';
 import { setRevealMode } from './setRevealMode';
+import { openAuditLogInEditor } from './openAuditLogInEditor';
 import { showAuditLog } from './showAuditLog';
 import { showStatus } from './showStatus';
 import { startServer } from './startServer';
@@ -44,6 +45,7 @@ const FACTORIES: Record<CommandId, (ctx: CommandContext) => CommandHandler> = {
   [CommandId.importEnv]: importEnv,
   [CommandId.scanConfigs]: scanConfigs,
   [CommandId.showAuditLog]: showAuditLog,
+  [CommandId.openAuditLogInEditor]: openAuditLogInEditor,
   [CommandId.verifyAuditLog]: verifyAuditLog,
   [CommandId.exportAuditLog]: exportAuditLog,
 };
