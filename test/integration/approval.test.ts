@@ -138,7 +138,7 @@ suite('approval prompts and alerts', () => {
     assert.deepEqual(
       prompt.items,
       [DENY, ALLOW_ONCE, ALLOW_HOUR, ALLOW_SESSION],
-      'Deny is the default button',
+      'Deny (the close affordance: Esc), then the three Allows',
     );
     assert.equal(await stillPending(pending, 400), 'pending', 'the agent waits for the answer');
     assert.equal(api.approvals.approver.waiting, 1);
