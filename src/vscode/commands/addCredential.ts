@@ -265,7 +265,7 @@ function revealLabel(mode: RevealMode): string {
 }
 
 function summary(draft: Draft): string {
-  const agents = draft.agents.length === 0 ? 'no agent yet' : draft.agents.join(', ');
+  const agents = draft.agents.length === 0 ? 'no agent yet' : `agents ${draft.agents.join(', ')}`;
   return `scopes ${parseList(draft.scopesText).join(', ')} · ${agents}`;
 }
 
