@@ -536,16 +536,14 @@ export const tests = [
       const { page } = env;
       const name = `ui-kb-${randomUUID().slice(0, 4)}`;
       const wt = await openWalkthrough(page);
-      // Select the "Add a credential" step (its guide shows, the focus is in the walkthrough).
+      // Select the "Add a credential" step (its guide shows), then its Add Credential button, by
+      // keyboard: focus on the button, Enter.
       await wt.locator('.getting-started-step', { hasText: 'Add a credential' }).first().click();
       await page.waitForTimeout(600);
-      await page.keyboard.press('F1');
-      await quickInput(page).locator('input').first().waitFor({ state: 'visible' });
-      await page.keyboard.type('>Agent Keyring: Add Credential');
-      await quickInput(page)
-        .locator('.monaco-list-row', { hasText: 'Agent Keyring: Add Credential' })
+      await wt
+        .locator('.monaco-button', { hasText: /^Add Credential$/ })
         .first()
-        .waitFor();
+        .focus();
       await page.keyboard.press('Enter');
       // As a person does: read each prompt, then type (the pause is when the focus used to move).
       const step = async (n, keys) => {

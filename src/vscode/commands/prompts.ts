@@ -299,44 +299,12 @@ export class QuickFlow implements vscode.Disposable {
     return `${this.title}${suffix ? `: ${suffix}` : ''} (${step}/${total})`;
   }
 
-  #swap(next: vscode.QuickInput, onType: vscode.Event<string>): void {
+  #swap(next: vscode.QuickInput): void {
     next.show();
     const previous = this.#current;
     this.#current = next;
     previous?.dispose();
-    if (!previous) {
-      this.#holdFocus(next, onType);
-    }
   }
-
-  /**
-   * The first prompt opens as the command palette closes, and the palette hands the focus back to
-   * where it was; when that is a walkthrough step, the release of the palette's Enter lands on the
-   * step, which takes the focus again 250 ms later (VS Code's walkthrough selects the step on
-   * keyup). Take it back to the prompt twice in its first second, unless the person typed already.
-   */
-  #holdFocus(first: vscode.QuickInput, onType: vscode.Event<string>): void {
-    let typed = false;
-    const sub = onType(() => {
-      typed = true;
-    });
-    const refocus = (): void => {
-      if (!typed && this.#current === first) {
-        // Not in every VS Code version (1.103 lacks it): then the workaround is simply off.
-        void vscode.commands
-          .executeCommand('workbench.action.focusQuickOpen')
-          .then(undefined, () => undefined);
-      }
-    };
-    this.#timers.push(
-      setTimeout(refocus, 400),
-      setTimeout(refocus, 800),
-      setTimeout(() => {
-        sub.dispose();
-      }, 900),
-    );
-  }
-  #timers: NodeJS.Timeout[] = [];
 
   /** One input box. Validation runs as you type and again on Enter (the box stays up while it runs). */
   input(opts: {
@@ -398,7 +366,7 @@ export class QuickFlow implements vscode.Disposable {
         }),
         box.onDidHide(() => finish(undefined)),
       ];
-      this.#swap(box, box.onDidChangeValue);
+      this.#swap(box);
       if (box.value !== '') {
         void validate(box.value);
       }
@@ -455,15 +423,12 @@ export class QuickFlow implements vscode.Disposable {
         }),
         qp.onDidHide(() => finish(undefined)),
       ];
-      this.#swap(qp, qp.onDidChangeValue);
+      this.#swap(qp);
     });
   }
 
   /** Closes the flow's quick input (the focus goes back to where it was before the flow). */
   dispose(): void {
-    for (const t of this.#timers) {
-      clearTimeout(t);
-    }
     this.#current?.dispose();
     this.#current = undefined;
   }
