@@ -107,6 +107,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
       settings: () => settings.current,
       refreshViews: views.refresh,
       showLog: () => channel.show(),
+      openAuditInEditor: () => views.auditView.openInEditor(),
       vscodeAgent,
       testMode,
     }),

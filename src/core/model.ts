@@ -204,11 +204,38 @@ export interface AuditEvent {
   client: ClientInfo | null;
   /** Anomaly rules that fired for this request (empty when none). */
   rules?: string[];
+  /**
+   * Who decided a request held for approval, and how (absent on other lines and on lines written
+   * before this field existed): see {@link ApprovalOutcome}.
+   */
+  approval?: ApprovalOutcome;
+  /**
+   * The refusal text, when `reason` keeps the agent's own stated reason (a denial of a request that
+   * gave one). Absent otherwise: then a denial's `reason` is the refusal text, as on older lines.
+   */
+  refusal?: string;
   /** `hmac-sha256:<key id>` on a keyed line (see audit/chain.ts); absent on the older plain SHA-256 lines. */
   chain?: string;
   prev_hash: string;
   hash: string;
 }
+
+/**
+ * How a request held for approval was decided: by the person (`once`, `hour`, `session` — the
+ * "Allow …" buttons; `deny` — Deny, Esc or closing the dialog), by an earlier "Allow for 1 hour /
+ * this session" still in force (`grant`), by nobody in time (`timeout`), or with nobody to ask (a
+ * headless server: `no_approver`).
+ */
+export type ApprovalOutcome = 'once' | 'hour' | 'session' | 'grant' | 'deny' | 'timeout' | 'no_approver';
+export const APPROVAL_OUTCOMES: readonly ApprovalOutcome[] = [
+  'once',
+  'hour',
+  'session',
+  'grant',
+  'deny',
+  'timeout',
+  'no_approver',
+];
 
 /** What a caller hands to the audit log; `ts`, `prev_hash` and `hash` are filled in. */
 export type AuditEventInput = Omit<AuditEvent, 'ts' | 'prev_hash' | 'hash' | 'chain'> & { ts?: IsoTime };

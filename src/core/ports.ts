@@ -73,9 +73,10 @@ export interface ApprovalRequest {
 
 /**
  * `once`: this request only; `hour`: this agent, credential, scope and kind of use for an hour;
- * `session`: the same until the server process (or editor session) ends; `deny`.
+ * `session`: the same until the server process (or editor session) ends; `deny`: the person said
+ * no; `timeout`: nobody answered in time (refused like `deny`, audited as a timeout).
  */
-export type ApprovalAnswer = 'once' | 'hour' | 'session' | 'deny';
+export type ApprovalAnswer = 'once' | 'hour' | 'session' | 'deny' | 'timeout';
 
 /** Asks the human. Headless there is none: `approve` then means deny (`approval_denied`). */
 export interface Approver {

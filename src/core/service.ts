@@ -42,6 +42,7 @@ import {
   SecretValue,
   type AgentMeta,
   type AnomalyRuleId,
+  type ApprovalOutcome,
   type AuditDecision,
   type AuditEventInput,
   type ClientInfo,
@@ -125,6 +126,8 @@ interface Decided {
   cred: CredentialMeta;
   decision: AuditDecision;
   rules: AnomalyRuleId[];
+  /** Set when the request was held for approval: how it was allowed. */
+  approval?: ApprovalOutcome;
 }
 
 export class KeyringService implements KeyringApi, Disposable {
@@ -362,6 +365,7 @@ export class KeyringService implements KeyringApi, Disposable {
       value_fingerprint: await this.#audit.fingerprint(value),
       client: this.#client(ctx),
       rules: d.rules,
+      ...(d.approval ? { approval: d.approval } : {}),
     });
     this.#leases.set(lease.lease_id, lease);
     await this.#afterRelease(d.agent, d.cred, now);
@@ -528,6 +532,7 @@ export class KeyringService implements KeyringApi, Disposable {
       value_fingerprint: await this.#audit.fingerprint(value),
       client: this.#client(ctx),
       rules: d.rules,
+      ...(d.approval ? { approval: d.approval } : {}),
     });
     await this.#afterRelease(d.agent, d.cred, now);
     const secrets = [raw];
@@ -793,7 +798,7 @@ export class KeyringService implements KeyringApi, Disposable {
       }
       case 'approve': {
         if (this.#grants.has(agent.id, c.name, scope, tool)) {
-          return { agent, cred: c, decision: 'approved', rules };
+          return { agent, cred: c, decision: 'approved', rules, approval: 'grant' };
         }
         const byReveal = revealMode === 'approve';
         const why = [
@@ -806,30 +811,35 @@ export class KeyringService implements KeyringApi, Disposable {
           // A reveal held only by its mode is not an anomaly; rules that fired are still told.
           this.#notify(agent.id, c.name, scope, assessment, assessment.action);
         }
+        const statedReason = reason === undefined ? null : this.#redactAll(reason.slice(0, MAX_REASON_CHARS));
+        const headless = this.#approver === NO_APPROVER;
         const answer = await this.#approver.ask({
           agent_id: agent.id,
           agent_label: agent.label,
           credential: c.name,
           scope,
           at: this.#clock.now(),
-          reason: reason === undefined ? null : this.#redactAll(reason.slice(0, MAX_REASON_CHARS)),
+          reason: statedReason,
           rules,
           tool,
           action: opts.action,
           ...(byReveal ? { because: 'reveal mode approve' } : {}),
         });
-        if (answer === 'deny') {
+        if (answer === 'deny' || answer === 'timeout') {
           const change = byReveal
             ? `to change the reveal mode of '${c.name}' (agent-keyring credential edit ${c.name} --reveal-for ${agent.id}=allow), or use http_request instead`
             : approvalRuleChange(assessment.fired.filter((f) => f.action === 'approve').map((f) => f.rule));
           const err = new PolicyDeniedError(
             'approval_denied',
-            this.#approver === NO_APPROVER
+            headless
               ? `'${scope}' on '${c.name}' needs the user's approval (${why}), and this server has no one to ask. Ask the user to run the request from VS Code, or ${change}.`
               : `The user denied '${scope}' on '${c.name}' (or did not answer in time). Do not retry without asking the user.`,
             { credential: c.name, scope, rules },
           );
-          await this.#recordDenial(agent.id, claimedAgentId ?? null, c.name, scope, tool, err, ctx, rules);
+          await this.#recordDenial(agent.id, claimedAgentId ?? null, c.name, scope, tool, err, ctx, rules, {
+            statedReason,
+            approval: headless ? 'no_approver' : answer,
+          });
           throw err;
         }
         if (answer === 'hour') {
@@ -837,7 +847,7 @@ export class KeyringService implements KeyringApi, Disposable {
         } else if (answer === 'session') {
           this.#grants.grant(agent.id, c.name, scope, SESSION_GRANT, tool);
         }
-        return { agent, cred: c, decision: 'approved', rules };
+        return { agent, cred: c, decision: 'approved', rules, approval: answer };
       }
     }
   }
@@ -961,8 +971,10 @@ export class KeyringService implements KeyringApi, Disposable {
     e: unknown,
     ctx: CallContext,
     rules: AnomalyRuleId[] = [],
+    held?: { statedReason: string | null; approval: ApprovalOutcome },
   ): Promise<void> {
     const code = e instanceof KeyringError ? e.code : 'internal_error';
+    const refusal = e instanceof KeyringError ? this.#redactAll(e.message.slice(0, MAX_REASON_CHARS)) : null;
     if (code !== 'rate_limited') {
       this.#anomaly.recordDecision(agentId, true);
     }
@@ -973,7 +985,11 @@ export class KeyringService implements KeyringApi, Disposable {
       credential: this.#redactAll(credential),
       scope: scope === null ? null : this.#redactAll(scope),
       code,
-      reason: e instanceof KeyringError ? this.#redactAll(e.message.slice(0, MAX_REASON_CHARS)) : null,
+      // A request held for approval keeps the agent's stated reason; the refusal text moves to
+      // `refusal` (other denials: `reason` is the refusal text, as on older lines).
+      reason: held?.statedReason ?? refusal,
+      ...(held?.statedReason && refusal !== null ? { refusal } : {}),
+      ...(held ? { approval: held.approval } : {}),
       client: this.#client(ctx),
       rules,
     };

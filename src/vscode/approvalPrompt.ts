@@ -73,6 +73,26 @@ function hhmm(ms: number): string {
 
 const TIMED_OUT = Symbol('timed out');
 
+/** An Allow sooner than this after the dialog opened is taken as a stray key (asked again). */
+export const MIN_ANSWER_MS = 800;
+
+function isAllow(choice: unknown): choice is string {
+  return choice === ALLOW_ONCE || choice === ALLOW_HOUR || choice === ALLOW_SESSION;
+}
+
+/**
+ * The real modal. Deny is its close affordance, so the dialog has one way to say no: VS Code adds
+ * no separate Cancel button, and Esc (or closing the dialog) answers Deny.
+ */
+const showModal: ShowModal = async (message, options, ...items) => {
+  const picked = await vscode.window.showWarningMessage(
+    message,
+    options,
+    ...items.map((title): vscode.MessageItem => ({ title, isCloseAffordance: title === DENY })),
+  );
+  return picked?.title;
+};
+
 export class ModalApprover implements Approver, Waiting, vscode.Disposable {
   readonly #emitter = new vscode.EventEmitter<number>();
   readonly onDidChangeWaiting = this.#emitter.event;
@@ -80,6 +100,7 @@ export class ModalApprover implements Approver, Waiting, vscode.Disposable {
   #show: ShowModal;
   #notify: ShowNotification;
   #timeoutOverrideMs: number | undefined;
+  #minAnswerMs = MIN_ANSWER_MS;
 
   constructor(
     private readonly logger: Logger,
@@ -87,7 +108,7 @@ export class ModalApprover implements Approver, Waiting, vscode.Disposable {
     private readonly timeoutMs: () => number = () => APPROVAL_TIMEOUT_MS,
     ui: { show?: ShowModal; notify?: ShowNotification } = {},
   ) {
-    this.#show = ui.show ?? ((m, o, ...items) => vscode.window.showWarningMessage(m, o, ...items));
+    this.#show = ui.show ?? showModal;
     this.#notify = ui.notify ?? ((m, ...items) => vscode.window.showInformationMessage(m, ...items));
   }
 
@@ -100,9 +121,11 @@ export class ModalApprover implements Approver, Waiting, vscode.Disposable {
    * Test mode only (reached through the test API): answer prompts with `show` instead of the real
    * modal, and/or use a shorter timeout. `undefined` restores the default.
    */
-  setTestOverrides(o: { show?: ShowModal; timeoutMs?: number } | undefined): void {
-    this.#show = o?.show ?? ((m, opt, ...items) => vscode.window.showWarningMessage(m, opt, ...items));
+  setTestOverrides(o: { show?: ShowModal; timeoutMs?: number; minAnswerMs?: number } | undefined): void {
+    this.#show = o?.show ?? showModal;
     this.#timeoutOverrideMs = o?.timeoutMs;
+    // A scripted answer comes at once: the stray-key guard is for people (unless a test sets it).
+    this.#minAnswerMs = o?.minAnswerMs ?? (o?.show ? 0 : MIN_ANSWER_MS);
   }
 
   /** The modal's text for a request (what the person reads). */
@@ -123,7 +146,7 @@ export class ModalApprover implements Approver, Waiting, vscode.Disposable {
       `Rule: ${rules || 'approval required'}. Tool: ${request.tool}.`,
       '',
       `"${ALLOW_HOUR}" / "${ALLOW_SESSION}" let this agent do the same (${request.tool}, '${request.scope}' on '${request.credential}') without asking again for an hour / until this editor session ends.`,
-      `Deny is the default button. Cancel, Esc, or no answer within ${seconds} s also deny: the agent is refused at ${seconds} s even if this dialog is still open.`,
+      `Deny (or Esc) refuses. No answer within ${seconds} s also refuses: the agent is refused at ${seconds} s even if this dialog is still open. An Allow within a second of this dialog opening is taken as a stray key, and the dialog asks again.`,
     ].join('\n');
     return { message, detail };
   }
@@ -131,27 +154,43 @@ export class ModalApprover implements Approver, Waiting, vscode.Disposable {
   async ask(request: ApprovalRequest): Promise<ApprovalAnswer> {
     const timeoutMs = this.#timeoutOverrideMs ?? this.timeoutMs();
     const { message, detail } = ModalApprover.texts(request, timeoutMs);
-    // Deny first: it is the default button, so an Enter meant for the editor (the modal takes
-    // focus while the person types) refuses instead of handing out a sensitive scope.
-    const prompt = Promise.resolve(
-      this.#show(message, { modal: true, detail }, DENY, ALLOW_ONCE, ALLOW_HOUR, ALLOW_SESSION),
-    );
+    const what = `${request.agent_id} → ${request.credential}/${request.scope}`;
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<typeof TIMED_OUT>((resolve) => {
       timer = setTimeout(() => resolve(TIMED_OUT), timeoutMs);
     });
+    const deadline = Date.now() + timeoutMs;
     // Counts as waiting until answered or timed out (not until the modal closes: it may never).
     this.#change(+1);
+    let prompt: Promise<string | undefined>;
     let choice: string | undefined | typeof TIMED_OUT;
     try {
-      choice = await Promise.race([prompt.catch(() => undefined), timeout]);
+      for (;;) {
+        const shownAt = Date.now();
+        prompt = Promise.resolve(
+          this.#show(message, { modal: true, detail }, DENY, ALLOW_ONCE, ALLOW_HOUR, ALLOW_SESSION),
+        );
+        choice = await Promise.race([prompt.catch(() => undefined), timeout]);
+        // Deny is the close affordance, so an Allow is the dialog's default button: an Enter meant
+        // for the editor (the modal takes the focus while the person types) would allow. An Allow
+        // faster than anyone reads the dialog is taken as such a stray key: the dialog asks again.
+        const ms = Date.now() - shownAt;
+        if (isAllow(choice) && ms < this.#minAnswerMs && Date.now() < deadline) {
+          this.logger.info(
+            `Approval for ${what}: '${choice}' ${ms} ms after the dialog opened, taken as a stray key; asking again.`,
+          );
+          continue;
+        }
+        break;
+      }
     } finally {
       clearTimeout(timer);
       this.#change(-1);
     }
-    const what = `${request.agent_id} → ${request.credential}/${request.scope}`;
     if (choice === TIMED_OUT) {
-      this.logger.info(`Approval for ${what}: deny (no answer within ${Math.round(timeoutMs / 1000)} s)`);
+      this.logger.info(
+        `Approval for ${what}: timeout, denied (no answer within ${Math.round(timeoutMs / 1000)} s)`,
+      );
       void prompt.then(
         (late) => {
           if (late === ALLOW_ONCE || late === ALLOW_HOUR || late === ALLOW_SESSION) {
@@ -163,7 +202,7 @@ export class ModalApprover implements Approver, Waiting, vscode.Disposable {
         },
         () => undefined,
       );
-      return 'deny';
+      return 'timeout';
     }
     const answer: ApprovalAnswer =
       choice === ALLOW_ONCE

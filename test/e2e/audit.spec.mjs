@@ -86,6 +86,41 @@ export function auditTests(h) {
     await page.mouse.up();
   }
 
+  /**
+   * No decision badge or header is cut off: every visible `.d-text` and header label fits its
+   * cell (the wide view once clipped "agent adde…" into the Reason column).
+   */
+  async function assertNoClipping(view) {
+    const clipped = await view.locator('body').evaluate(() => {
+      const out = [];
+      const cells = globalThis.document.querySelectorAll(
+        'th.c-decision-h, th.c-agent, th.c-cred, th.c-scope, th.c-by, th.c-reason, tr.event td:nth-child(5), tr.event td.c-by',
+      );
+      for (const el of cells) {
+        if (el.offsetParent !== null && el.scrollWidth > el.clientWidth + 1) {
+          out.push(el.textContent);
+        }
+      }
+      return out;
+    });
+    assert.deepEqual(clipped, [], `clipped cells: ${clipped.join(' | ')}`);
+  }
+
+  /** The Audit page of the editor tab (its body has the class in-editor). */
+  async function editorAuditFrame(page) {
+    for (const deadline = Date.now() + 20_000; Date.now() < deadline; await page.waitForTimeout(200)) {
+      for (const f of page.frames()) {
+        const inEditor = await f
+          .evaluate(() => globalThis.document.body?.classList.contains('in-editor') ?? false)
+          .catch(() => false);
+        if (inEditor) {
+          return f;
+        }
+      }
+    }
+    throw new Error('Timed out waiting for the Audit editor tab');
+  }
+
   return [
     {
       name: 'the Audit view (webview) lists what happened, newest first; a filter narrows it',
@@ -147,11 +182,10 @@ export function auditTests(h) {
         await tokenDialog.waitFor({ state: 'hidden' });
         // A credential it may use, with the sensitive scope `publish` (rule action: approve).
         await palette(page, 'Agent Keyring: Add Credential');
-        await answer(page, 'Add Credential (1/8)', CANARY_NPM);
-        await answer(page, 'Add Credential (2/8)', NPM);
-        await answer(page, 'Add Credential (3/8)', 'npm publish token');
-        await answer(page, 'Add Credential (4/8)', 'read, publish');
-        await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (5/8)' }).waitFor();
+        await answer(page, 'Add Credential (1/5)', NPM);
+        await answer(page, 'Add Credential (2/5)', CANARY_NPM);
+        await answer(page, 'Add Credential (3/5)', 'read, publish');
+        await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (4/5)' }).waitFor();
         const botRow = quickInput(page).locator('.monaco-list-row', { hasText: BOT }).first();
         await botRow
           .locator('.monaco-custom-toggle, input[type=checkbox], .quick-input-list-checkbox')
@@ -159,9 +193,8 @@ export function auditTests(h) {
           .click();
         await quickInput(page).locator('.quick-input-count', { hasText: '1 Selected' }).waitFor();
         await quickInput(page).locator('.monaco-button', { hasText: 'OK' }).click();
-        await answer(page, 'Add Credential (6/8)', '600');
-        await answer(page, 'Add Credential (7/8)', '');
-        await answer(page, 'Add Credential (8/8)', ''); // reveal mode: Allow (the first item)
+        await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (5/5)' }).waitFor();
+        await page.keyboard.press('Enter'); // Add
         await page.locator('.notification-toast', { hasText: `credential '${NPM}' added` }).waitFor();
 
         const client = new Client({ name: 'ui-release-bot', version: '1.0.0' });
@@ -176,8 +209,19 @@ export function auditTests(h) {
             name: 'get_credential',
             arguments: { name: NPM, scope: 'publish', reason: 'publish v2.0.0 to npm' },
           });
+          let settled = false;
+          void call.then(
+            () => (settled = true),
+            () => (settled = true),
+          );
           const dialog = page.locator('.monaco-dialog-box', { hasText: `asks for 'publish'` });
           await dialog.waitFor({ state: 'visible' });
+          // A stray Enter the moment the dialog opens (its default button is an Allow) allows
+          // nothing: the dialog asks again.
+          await page.keyboard.press('Enter');
+          await page.waitForTimeout(500);
+          await dialog.waitFor({ state: 'visible' });
+          assert.equal(settled, false, 'a stray Enter did not answer the agent');
           const text = await dialog.innerText();
           assert.match(
             text,
@@ -187,14 +231,22 @@ export function auditTests(h) {
           );
           assert.match(text, /Reason given: "publish v2\.0\.0 to npm"/);
           assert.match(text, /'publish' is a sensitive scope/);
-          for (const b of ['Allow once', 'Allow for 1 hour', 'Deny']) {
+          for (const b of ['Allow once', 'Allow for 1 hour', 'Allow for this session', 'Deny']) {
             await dialog.locator('.monaco-button', { hasText: b }).first().waitFor();
           }
+          // One way to say no: Deny, and Esc means Deny (no Cancel button next to it).
+          const buttons = (await dialog.locator('.monaco-button').allInnerTexts()).map((t) => t.trim());
+          assert.deepEqual(
+            [...buttons].sort(),
+            ['Allow for 1 hour', 'Allow for this session', 'Allow once', 'Deny'],
+            `the dialog's buttons: ${buttons.join(' | ')}`,
+          );
+          assert.match(text, /Deny \(or Esc\) refuses/);
           assert.ok(!text.includes(CANARY_NPM));
           await shot(env, '20-approval-modal.png');
-          await dialog.locator('.monaco-button', { hasText: /^Deny$/ }).click();
+          await page.keyboard.press('Escape');
           const result = await call;
-          env.log(`approval round trip (agent waits, person clicks Deny): ${Date.now() - started} ms`);
+          env.log(`approval round trip (agent waits, person presses Esc): ${Date.now() - started} ms`);
           assert.equal(result.isError, true);
           assert.equal(result.structuredContent?.code, 'approval_denied');
           assert.ok(!JSON.stringify(result).includes(CANARY_NPM));
@@ -209,11 +261,47 @@ export function auditTests(h) {
         await row.waitFor();
         assert.equal(await row.getAttribute('data-decision'), 'deny');
         assert.match((await row.getAttribute('class')) ?? '', /anomaly/);
+        // The agent's own reason stays on the line; who decided is in the decision's tooltip.
+        assert.match(await row.locator('.c-reason').getAttribute('title'), /publish v2\.0\.0 to npm/);
+        assert.match(await row.locator('.decision').getAttribute('title'), /You denied it/);
         await view.locator('.lane-name', { hasText: BOT }).first().waitFor();
-        await sideBarWidth(page, 640);
+        await shot(env, '21a-audit-denial-sidebar.png');
+        await sideBarWidth(page, 700);
         await page.waitForTimeout(300);
+        // A wide side bar: scope and reason shown; no header or decision is cut off.
+        await view.locator('th.c-reason', { hasText: 'Reason' }).waitFor({ state: 'visible' });
+        await assertNoClipping(view);
         await shot(env, '21-audit-denial-wide.png');
         await sideBarWidth(page, 300);
+      },
+    },
+    {
+      name: 'Open Audit Log in Editor: one editor tab with the same table; run again, the same tab shows',
+      async run(env) {
+        const { page } = env;
+        await sideBarWidth(page, 300);
+        await palette(page, 'Agent Keyring: Open Audit Log in Editor');
+        const tab = page.locator('.tabs-container .tab', { hasText: 'Agent Keyring Audit' });
+        await tab.first().waitFor();
+        const frame = await editorAuditFrame(page);
+        await frame.locator('tr.event').first().waitFor();
+        await frame.locator('#f-agent').fill(BOT);
+        const row = frame.locator('tr.event.denied', { hasText: NPM }).first();
+        await row.waitFor();
+        await frame.locator('th.c-by', { hasText: 'Decided by' }).waitFor({ state: 'visible' });
+        await frame.locator('th.c-decision-h .d-text', { hasText: 'Decision' }).waitFor({ state: 'visible' });
+        assert.equal((await row.locator('td.c-by').innerText()).trim(), 'you: Deny');
+        await assertNoClipping(frame);
+        await page.waitForTimeout(300);
+        await shot(env, '24-audit-editor-tab.png');
+        // Run again while it is open: the same tab is shown, not a second one.
+        await palette(page, 'Agent Keyring: Open Audit Log in Editor');
+        await page.waitForTimeout(500);
+        assert.equal(await tab.count(), 1, 'one Audit tab');
+        assert.equal(await row.count(), 1, 'the same page (its filter kept)');
+        assert.ok(!(await frame.locator('body').innerText()).includes(CANARY_NPM));
+        await palette(page, 'View: Close Editor');
+        await tab.first().waitFor({ state: 'detached' });
       },
     },
     {

@@ -186,6 +186,15 @@ async function toggleRow(page, label) {
     .click();
 }
 
+/** The quick input's Back button (title bar). */
+function backButton(page) {
+  return quickInput(page)
+    .locator(
+      '.quick-input-titlebar .action-label.codicon-quick-input-back, .quick-input-titlebar [aria-label="Back"]',
+    )
+    .first();
+}
+
 /** Waits until the quick input's box holds `value`. */
 async function inputValue(page, value) {
   await page.waitForFunction(
@@ -519,22 +528,80 @@ export const tests = [
     },
   },
   {
+    // Issue #12: with the walkthrough open, the focus went back to it between two prompts (each
+    // prompt was its own quick input: closing one restored the focus to the walkthrough, which
+    // re-focused its selected step a moment later), so typed text and Enter landed there.
+    name: 'with the walkthrough open, Add Credential by keyboard only: every key reaches the prompts; the step is ticked',
+    async run(env) {
+      const { page } = env;
+      const name = `ui-kb-${randomUUID().slice(0, 4)}`;
+      const wt = await openWalkthrough(page);
+      // Select the "Add a credential" step (its guide shows), then its Add Credential button, by
+      // keyboard: focus on the button, Enter.
+      await wt.locator('.getting-started-step', { hasText: 'Add a credential' }).first().click();
+      await page.waitForTimeout(600);
+      await wt
+        .locator('.monaco-button', { hasText: /^Add Credential$/ })
+        .first()
+        .focus();
+      await page.keyboard.press('Enter');
+      // As a person does: read each prompt, then type (the pause is when the focus used to move).
+      const step = async (n, keys) => {
+        await quickInput(page)
+          .locator('.quick-input-title', { hasText: `Add Credential (${n}/5)` })
+          .waitFor();
+        await page.waitForTimeout(700);
+        if (keys) {
+          await page.keyboard.type(keys, { delay: 20 });
+        }
+        await page.keyboard.press('Enter');
+      };
+      await step(1, name);
+      await step(2, `canary-kb-${randomUUID()}`);
+      await step(3, ''); // the default scope, read
+      await step(4, ''); // no agent yet
+      await step(5, ''); // Add
+      await page.locator('.notification-toast', { hasText: `credential '${name}' added` }).waitFor();
+      await stepIcon(wt, 'Add a credential', 'checked').waitFor({ timeout: 15_000 });
+      await shot(env, '03b-walkthrough-add-credential-by-keyboard.png');
+      await palette(page, 'View: Close Editor');
+      await wt.waitFor({ state: 'detached' });
+      await openKeyring(page);
+      await treeRow(page, 'Credentials', name).first().waitFor();
+    },
+  },
+  {
     name: 'Add Credential from the palette: validation as you type, then the tree shows it (v1)',
     async run(env) {
       const { page } = env;
       await openKeyring(page);
       await palette(page, 'Agent Keyring: Add Credential');
-      await answer(page, 'Add Credential (1/8)', CANARY_V1);
-      // A bad name is refused as typed, with the rule (and never echoes what was typed).
-      await answer(page, 'Add Credential (2/8)', 'Bad Name!', { enter: false });
+      // The name first; a bad one is refused as typed, with the rule (and never echoes what was typed).
+      await answer(page, 'Add Credential (1/5)', 'Bad Name!', { enter: false });
       const message = quickInput(page).locator('.quick-input-message');
       await message.filter({ hasText: 'Must be 1–64 characters' }).waitFor();
       await shot(env, '03-add-credential-validation.png');
-      await answer(page, 'Add Credential (2/8)', NAME);
-      await answer(page, 'Add Credential (3/8)', 'Search API key for the UI test');
-      await answer(page, 'Add Credential (4/8)', 'search_read, publish');
+      await answer(page, 'Add Credential (1/5)', NAME);
+      // The value: a password box that names the credential.
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (2/5)' }).waitFor();
+      assert.equal(await quickInput(page).locator('input').first().getAttribute('type'), 'password');
+      assert.match(await quickInput(page).innerText(), new RegExp(`secret value of '${NAME}'`));
+      await answer(page, 'Add Credential (2/5)', CANARY_V1);
+      // Back keeps what was typed: step 2 shows again with the value still in its box.
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (3/5)' }).waitFor();
+      await backButton(page).click();
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (2/5)' }).waitFor();
+      await inputValue(page, CANARY_V1);
+      await backButton(page).click();
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (1/5)' }).waitFor();
+      await inputValue(page, NAME);
+      await page.keyboard.press('Enter');
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (2/5)' }).waitFor();
+      await inputValue(page, CANARY_V1);
+      await page.keyboard.press('Enter');
+      await answer(page, 'Add Credential (3/5)', 'search_read, publish');
       // Allowed agents: a multi-select of the known agents and *.
-      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (5/8)' }).waitFor();
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (4/5)' }).waitFor();
       const vscodeRow = quickInput(page).locator('.monaco-list-row', { hasText: 'vscode' }).first();
       await vscodeRow
         .locator('.monaco-custom-toggle, input[type=checkbox], .quick-input-list-checkbox')
@@ -543,9 +610,42 @@ export const tests = [
       await quickInput(page).locator('.quick-input-count', { hasText: '1 Selected' }).waitFor();
       await shot(env, '04-add-credential-agents.png');
       await quickInput(page).locator('.monaco-button', { hasText: 'OK' }).click();
-      await answer(page, 'Add Credential (6/8)', '900');
-      await answer(page, 'Add Credential (7/8)', 'api.example.com');
-      await answer(page, 'Add Credential (8/8)', ''); // reveal mode: Allow (the first item)
+      // The last step: Add (the default) or Customize… the rest.
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (5/5)' }).waitFor();
+      await quickInput(page)
+        .locator('.monaco-list-row', { hasText: `Add '${NAME}'` })
+        .first()
+        .waitFor();
+      await quickInput(page).locator('.monaco-list-row', { hasText: 'Customize…' }).first().waitFor();
+      await pickerShot(env, '04b-add-credential-review.png');
+      await quickInput(page).locator('.monaco-list-row', { hasText: 'Customize…' }).first().click();
+      const settings = quickInput(page).locator('.quick-input-title', { hasText: `customize '${NAME}'` });
+      await settings.waitFor();
+      await pickerShot(env, '04c-add-credential-customize.png');
+      // Each setting: pick it, type, Enter — back to the list of settings.
+      const setting = async (label, prompt, text) => {
+        await settings.waitFor();
+        await quickInput(page)
+          .locator('.monaco-list-row', {
+            has: page.locator('.label-name', { hasText: new RegExp(`^${label}$`) }),
+          })
+          .first()
+          .click();
+        await quickInput(page).locator('.quick-input-message', { hasText: prompt }).waitFor();
+        await quickInput(page).locator('input').first().fill(text);
+        await page.keyboard.press('Enter');
+      };
+      await setting('Description', 'What is it for?', 'Search API key for the UI test');
+      await setting('Lease lifetime', 'Lease lifetime in seconds', '900');
+      await setting('Allowed hosts', 'Hosts http_request may send it to', 'api.example.com');
+      await settings.waitFor();
+      await quickInput(page).locator('.monaco-list-row', { hasText: 'api.example.com' }).first().waitFor();
+      await quickInput(page).locator('.monaco-list-row', { hasText: '900 s' }).first().waitFor();
+      await pickerShot(env, '04d-add-credential-customized.png');
+      await quickInput(page)
+        .locator('.monaco-list-row', { hasText: `Add '${NAME}'` })
+        .first()
+        .click();
       const row = treeRow(page, 'Credentials', NAME);
       await row.waitFor({ state: 'visible' });
       assert.match(await row.locator('.label-description').innerText(), /^v1 · (<1 min|\d+ min)$/);
@@ -558,9 +658,9 @@ export const tests = [
     async run(env) {
       const { page } = env;
       await palette(page, 'Agent Keyring: Add Credential');
-      await answer(page, 'Add Credential (1/8)', 'canary-esc-value');
-      await answer(page, 'Add Credential (2/8)', CANCELLED);
-      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (3/8)' }).waitFor();
+      await answer(page, 'Add Credential (1/5)', CANCELLED);
+      await answer(page, 'Add Credential (2/5)', 'canary-esc-value');
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (3/5)' }).waitFor();
       await page.keyboard.press('Escape');
       await quickInput(page).waitFor({ state: 'hidden' });
       await page.waitForTimeout(500);
@@ -680,15 +780,13 @@ export const tests = [
       const { page } = env;
       await openKeyring(page);
       await palette(page, 'Agent Keyring: Add Credential');
-      await answer(page, 'Add Credential (1/8)', 'canary-doomed-value');
-      await answer(page, 'Add Credential (2/8)', DOOMED);
-      await answer(page, 'Add Credential (3/8)', '');
-      await answer(page, 'Add Credential (4/8)', 'read');
-      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (5/8)' }).waitFor();
+      await answer(page, 'Add Credential (1/5)', DOOMED);
+      await answer(page, 'Add Credential (2/5)', 'canary-doomed-value');
+      await answer(page, 'Add Credential (3/5)', 'read');
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (4/5)' }).waitFor();
       await quickInput(page).locator('.monaco-button', { hasText: 'OK' }).click();
-      await answer(page, 'Add Credential (6/8)', '3600');
-      await answer(page, 'Add Credential (7/8)', '');
-      await answer(page, 'Add Credential (8/8)', ''); // reveal mode: Allow (the first item)
+      await quickInput(page).locator('.quick-input-title', { hasText: 'Add Credential (5/5)' }).waitFor();
+      await page.keyboard.press('Enter'); // Add (the first item)
       const row = treeRow(page, 'Credentials', DOOMED);
       await row.waitFor();
       await row.click({ button: 'right' });

@@ -128,7 +128,9 @@ suite('approval prompts and alerts', () => {
     );
     assert.match(prompt.detail, /Reason given: "publish release 1\.2\.3"/);
     assert.match(prompt.detail, /'publish' is a sensitive scope \[sensitive_scope\]/);
-    assert.match(prompt.detail, /Cancel, Esc, or no answer within 120 s also deny/);
+    // One way to say no: Deny is the dialog's close affordance (Esc = Deny, no separate Cancel).
+    assert.match(prompt.detail, /Deny \(or Esc\) refuses\. No answer within 120 s also refuses/);
+    assert.doesNotMatch(prompt.detail, /Cancel/);
     assert.match(
       prompt.detail,
       new RegExp(`If allowed: hand the value of '${cred}' to the agent \\(get_credential\\)\\.`),
@@ -136,7 +138,7 @@ suite('approval prompts and alerts', () => {
     assert.deepEqual(
       prompt.items,
       [DENY, ALLOW_ONCE, ALLOW_HOUR, ALLOW_SESSION],
-      'Deny is the default button',
+      'Deny (the close affordance: Esc), then the three Allows',
     );
     assert.equal(await stillPending(pending, 400), 'pending', 'the agent waits for the answer');
     assert.equal(api.approvals.approver.waiting, 1);
@@ -159,6 +161,8 @@ suite('approval prompts and alerts', () => {
     assert.equal(row?.scope, 'publish');
     assert.ok(row?.rules.includes('sensitive_scope'));
     assert.equal(row?.anomaly, true, 'an event with rules is highlighted as an anomaly');
+    assert.equal(row?.approval, 'once', 'who decided: the person, Allow once');
+    assert.equal(row?.reason, 'publish release 1.2.3');
   });
 
   test('"Deny" makes the call fail with approval_denied; the denial is recorded and shown', async () => {
@@ -176,6 +180,10 @@ suite('approval prompts and alerts', () => {
     );
     assert.equal(page.rows[0].code, 'approval_denied');
     assert.equal(page.rows[0].anomaly, true);
+    // The agent's stated reason is kept; the refusal text and who decided are recorded beside it.
+    assert.equal(page.rows[0].reason, 'again');
+    assert.match(page.rows[0].refusal ?? '', /The user denied 'publish'/);
+    assert.equal(page.rows[0].approval, 'deny');
   });
 
   test('no answer within the timeout = deny, at the timeout; a late "Allow" grants nothing', async () => {
@@ -189,6 +197,13 @@ suite('approval prompts and alerts', () => {
       const prompt = modal.prompts[2];
       assert.match(prompt.message, /\(answer within 1 s\)$/);
       assert.match(prompt.detail, /The agent gave no reason\./);
+      const timedOut = await waitFor('the timeout in the audit view', () =>
+        rec.messages
+          .filter(isPage)
+          .flatMap((m) => m.rows)
+          .find((x) => x.credential === cred && x.approval === 'timeout'),
+      );
+      assert.equal(timedOut.code, 'approval_denied');
       // The modal is still "open" (VS Code cannot close it); the person clicks Allow too late.
       prompt.answer(ALLOW_HOUR);
       await new Promise((res) => setTimeout(res, 100));
@@ -210,6 +225,12 @@ suite('approval prompts and alerts', () => {
     const second = await call(client, { name: cred, scope: 'publish' });
     assert.equal(second.structured?.value, canary);
     assert.equal(modal.prompts.length, asked, 'no new prompt within the hour');
+    const approvals = await waitFor('both approvals in the audit view', () => {
+      const rows = rec.messages.filter(isPage).at(-1)?.rows ?? [];
+      const mine = rows.filter((x) => x.credential === cred && x.decision === 'approved');
+      return mine.length >= 3 ? mine.slice(0, 2).map((x) => x.approval) : undefined;
+    });
+    assert.deepEqual(approvals, ['grant', 'hour'], 'newest first: the earlier grant, then Allow for 1 hour');
   });
 
   test('an alert counts in the status bar until the Audit view is shown; "Show in Audit" highlights its event', async () => {

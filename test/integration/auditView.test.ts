@@ -19,7 +19,7 @@ import type { AuditEvent } from '../../src/core/model';
 import type { AgentKeyringTestApi } from '../../src/extension';
 import { exportAuditToFile } from '../../src/vscode/commands/exportAuditLog';
 import { describeVerifyResult } from '../../src/vscode/commands/verifyAuditLog';
-import { renderHtml } from '../../src/vscode/webview/auditView';
+import { AUDIT_PANEL_VIEW_TYPE, renderHtml } from '../../src/vscode/webview/auditView';
 import type { ExtensionMessage } from '../../src/vscode/webview/messages';
 import { activateExtension, waitFor } from './helpers';
 import { isPage, RecordedSession, type PageMessage } from './auditHelpers';
@@ -277,6 +277,37 @@ suite('audit view, verify and export', () => {
     for (const label of ['f-agent', 'f-credential', 'f-decision', 'f-range']) {
       assert.ok(a.includes(`<label for="${label}">`), `the ${label} filter has a label`);
     }
+  });
+
+  test('Open Audit Log in Editor: one editor tab (revealed when run again) whose page is the Audit page', async () => {
+    const auditTabs = (): vscode.Tab[] =>
+      vscode.window.tabGroups.all
+        .flatMap((g) => g.tabs)
+        .filter(
+          (t) =>
+            t.input instanceof vscode.TabInputWebview && t.input.viewType.endsWith(AUDIT_PANEL_VIEW_TYPE),
+        );
+    assert.equal(await vscode.commands.executeCommand('agentKeyring.openAuditLogInEditor'), true);
+    await waitFor('the Audit tab', () => auditTabs().length === 1 || undefined);
+    assert.equal(auditTabs()[0].label, 'Agent Keyring Audit');
+    await waitFor(
+      'the tab page started (ready message)',
+      () => api.auditView.panelSession?.started || undefined,
+    );
+    await vscode.commands.executeCommand('agentKeyring.openAuditLogInEditor');
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(auditTabs().length, 1, 'run again: the same tab, not a second one');
+    // Same page as the side bar's view, marked as the editor variant.
+    const fake = {
+      cspSource: 'https://webview.test',
+      asWebviewUri: (u: vscode.Uri) => vscode.Uri.parse(`https://webview.test${u.path}`),
+    } as unknown as vscode.Webview;
+    const html = renderHtml(fake, vscode.Uri.file('/ext/media'), { inEditor: true });
+    assert.match(html, /<body class="in-editor">/);
+    assert.match(html, /<th scope="col" class="c-by"[^>]*>Decided by<\/th>/);
+    await vscode.window.tabGroups.close(auditTabs());
+    await waitFor('the tab closed', () => (auditTabs().length === 0 ? true : undefined));
+    assert.equal(api.auditView.panelSession, undefined, 'its session is disposed with it');
   });
 
   suite('with the real audit log', () => {

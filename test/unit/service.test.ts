@@ -8,6 +8,7 @@ import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, it } from 'node:test';
 import type { CallContext } from '../../src/core/api';
+import { verifyAuditFile } from '../../src/core/audit/verify';
 import { KeyringError } from '../../src/core/errors';
 import { SecretValue } from '../../src/core/model';
 import type { ApprovalAnswer, ApprovalRequest } from '../../src/core/ports';
@@ -184,13 +185,62 @@ describe('KeyringService', () => {
     assert.deepEqual(decisions, ['deny', 'approved', 'approved', 'approved', 'deny']);
   });
 
+  it("records who decided a held request (Deny, timeout, once, hour, earlier grant) and keeps the agent's reason", async () => {
+    const clock = new FakeClock('2026-11-26T03:12:00Z');
+    const answers: ApprovalAnswer[] = ['deny', 'timeout', 'once', 'hour'];
+    k = await createTestKeyring({
+      clock,
+      anomaly: quiet,
+      approver: { ask: async () => answers.shift() ?? 'deny' },
+    });
+    // A reason that quotes another credential's value: kept, but redacted.
+    const reason = `ship the release (not ${k.values.npm_token})`;
+    const args = { name: 'scavio_api_key', scope: 'publish', reason };
+    const denied = await refusal(k.service.getCredential(research, args));
+    assert.equal(denied.code, 'approval_denied');
+    await refusal(k.service.getCredential(research, args)); // timeout
+    await k.service.getCredential(research, args); // once
+    await k.service.getCredential(research, args); // hour
+    await k.service.getCredential(research, args); // the hour's grant: not asked
+    const lines = auditLines(k).filter((e) => e.tool === 'get_credential');
+    assert.deepEqual(
+      lines.map((e) => [e.decision, e.approval]),
+      [
+        ['deny', 'deny'],
+        ['deny', 'timeout'],
+        ['approved', 'once'],
+        ['approved', 'hour'],
+        ['approved', 'grant'],
+      ],
+    );
+    for (const line of lines) {
+      assert.equal(line.reason, 'ship the release (not [REDACTED])', 'the stated reason, redacted');
+    }
+    assert.match(String(lines[0].refusal), /^The user denied 'publish' on 'scavio_api_key'/);
+    assert.equal('refusal' in lines[2], false, 'an allow has no refusal');
+    // A request that needs no approval gets no approval field.
+    await k.service.getCredential(research, { name: 'scavio_api_key', scope: 'search_read' });
+    assert.equal('approval' in auditLines(k).at(-1)!, false);
+    assertNoCanary(k, fs.readFileSync(k.auditPath, 'utf8'));
+    await k.keyring.audit.flush();
+    const key = await k.keyring.audit.chainKey();
+    const verified = await verifyAuditFile(k.auditPath, undefined, { chainKeys: key ? [key] : [] });
+    assert.equal(verified.ok, true, JSON.stringify(verified.firstBad));
+  });
+
   it('headless (no approver), a sensitive scope is approval_denied with a message that says how to allow it', async () => {
     k = await createTestKeyring({ anomaly: quiet });
-    const e = await refusal(k.service.getCredential(release, { name: 'npm_token', scope: 'publish' }));
+    const e = await refusal(
+      k.service.getCredential(release, { name: 'npm_token', scope: 'publish', reason: 'release 2.0' }),
+    );
     assert.equal(e.code, 'approval_denied');
     assert.match(e.message, /no one to ask/);
     // It names the file and the key to change, so the user can act without reading the docs.
     assert.match(e.message, /"actions\.sensitive_scope" to "alert" in the server's policy\.json/);
+    const line = auditLines(k).at(-1)!;
+    assert.equal(line.approval, 'no_approver', 'the audit line says nobody could be asked');
+    assert.equal(line.reason, 'release 2.0');
+    assert.match(String(line.refusal), /no one to ask/);
   });
 
   it('rotation: the next request gets the new version; listeners hear it exactly once', async () => {

@@ -25,6 +25,8 @@ export const AUDIT_FIELDS = [
   'value_fingerprint',
   'client',
   'rules',
+  'approval',
+  'refusal',
   'chain',
   'prev_hash',
   'hash',
@@ -158,6 +160,9 @@ export function orderEvent(
     value_fingerprint: input.value_fingerprint ?? null,
     client: normalizeClient(input.client),
     ...(Array.isArray(input.rules) ? { rules: input.rules.map(String) } : {}),
+    // Optional and absent unless set, so lines without them hash exactly as before.
+    ...(input.approval !== undefined ? { approval: input.approval } : {}),
+    ...(input.refusal !== undefined ? { refusal: String(input.refusal) } : {}),
     ...(chain !== undefined ? { chain } : {}),
     prev_hash: prevHash,
   };
@@ -191,6 +196,7 @@ export function canonicalOrdered(e: Omit<AuditEvent, 'hash'>): string {
   const c = e.client;
   return JSON.stringify({
     agent_id: e.agent_id,
+    approval: e.approval,
     chain: e.chain,
     claimed_agent_id: e.claimed_agent_id,
     client: c === null ? null : { conversation_id: c.conversation_id, name: c.name, version: c.version },
@@ -200,6 +206,7 @@ export function canonicalOrdered(e: Omit<AuditEvent, 'hash'>): string {
     lease_id: e.lease_id,
     prev_hash: e.prev_hash,
     reason: e.reason,
+    refusal: e.refusal,
     rules: e.rules,
     scope: e.scope,
     tool: e.tool,

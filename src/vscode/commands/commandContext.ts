@@ -20,6 +20,8 @@ export interface CommandContext {
   refreshViews(): void;
   /** Opens the "Agent Keyring" output channel. */
   showLog(): void;
+  /** Opens (or reveals) the Audit view in an editor tab; absent where there is no Audit view. */
+  readonly openAuditInEditor?: () => void;
   /** The built-in `vscode` agent's token (SecretStorage only): renew it without showing it. */
   readonly vscodeAgent: { renew(): Promise<void> };
   /**

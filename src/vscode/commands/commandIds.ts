@@ -11,7 +11,8 @@
  * - startServer → startServer.ts, stopServer → stopServer.ts, showStatus → showStatus.ts
  * - connectAgent → connectAgent.ts, importEnv → importEnv.ts, scanConfigs → scanConfigs.ts,
  *   migrateConfigs → migrateConfigs.ts
- * - showAuditLog → showAuditLog.ts, verifyAuditLog → verifyAuditLog.ts, exportAuditLog → exportAuditLog.ts
+ * - showAuditLog → showAuditLog.ts, openAuditLogInEditor → openAuditLogInEditor.ts,
+ *   verifyAuditLog → verifyAuditLog.ts, exportAuditLog → exportAuditLog.ts
  */
 export const CommandId = {
   addCredential: 'agentKeyring.addCredential',
@@ -32,6 +33,7 @@ export const CommandId = {
   scanConfigs: 'agentKeyring.scanConfigs',
   migrateConfigs: 'agentKeyring.migrateConfigs',
   showAuditLog: 'agentKeyring.showAuditLog',
+  openAuditLogInEditor: 'agentKeyring.openAuditLogInEditor',
   verifyAuditLog: 'agentKeyring.verifyAuditLog',
   exportAuditLog: 'agentKeyring.exportAuditLog',
 } as const;

@@ -23,6 +23,7 @@ import { rotateCredential } from './rotateCredential';
 import { scanConfigs } from './scanConfigs';
 import { setPlacement } from './setPlacement';
 import { setRevealMode } from './setRevealMode';
+import { openAuditLogInEditor } from './openAuditLogInEditor';
 import { showAuditLog } from './showAuditLog';
 import { showStatus } from './showStatus';
 import { startServer } from './startServer';
@@ -48,6 +49,7 @@ const FACTORIES: Record<CommandId, (ctx: CommandContext) => CommandHandler> = {
   [CommandId.scanConfigs]: scanConfigs,
   [CommandId.migrateConfigs]: migrateConfigs,
   [CommandId.showAuditLog]: showAuditLog,
+  [CommandId.openAuditLogInEditor]: openAuditLogInEditor,
   [CommandId.verifyAuditLog]: verifyAuditLog,
   [CommandId.exportAuditLog]: exportAuditLog,
 };

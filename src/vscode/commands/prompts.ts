@@ -140,14 +140,14 @@ export async function pickAgent(store: KeyringReader, title: string): Promise<st
 const EVERY_AGENT = '*';
 
 /**
- * Multi-select of the agents allowed to use a credential: the live agents plus `*` (every agent).
- * `*` picked together with others means `*` alone. Resolves [] for "nobody yet", undefined on Esc.
+ * The items of a multi-select of the agents allowed to use a credential: the live agents plus `*`
+ * (every agent), those in `current` picked. Ids in `current` that are not (or no longer) live
+ * agents stay selectable.
  */
-export async function pickAllowedAgents(
+export async function allowedAgentItems(
   store: KeyringReader,
-  step: Step,
   current: readonly string[],
-): Promise<string[] | undefined> {
+): Promise<vscode.QuickPickItem[]> {
   const agents = (await store.listAgents()).filter((a) => !a.revoked_at);
   const items: vscode.QuickPickItem[] = [
     {
@@ -161,23 +161,37 @@ export async function pickAllowedAgents(
       picked: current.includes(a.id),
     })),
   ];
-  // Ids the credential allows that are not (or no longer) live agents stay selectable.
   for (const id of current) {
     if (id !== EVERY_AGENT && !agents.some((a) => a.id === id)) {
       items.push({ label: id, description: 'not a live agent', picked: true });
     }
   }
+  return items;
+}
+
+/** The ids of picked agent items; `*` picked together with others means `*` alone. */
+export function idsFromAgentItems(picked: readonly vscode.QuickPickItem[]): string[] {
+  const ids = picked.map((p) => p.label);
+  return ids.includes(EVERY_AGENT) ? [EVERY_AGENT] : ids;
+}
+
+/**
+ * Multi-select of the agents allowed to use a credential ({@link allowedAgentItems}). Resolves []
+ * for "nobody yet", undefined on Esc.
+ */
+export async function pickAllowedAgents(
+  store: KeyringReader,
+  step: Step,
+  current: readonly string[],
+): Promise<string[] | undefined> {
+  const items = await allowedAgentItems(store, current);
   const picked = await vscode.window.showQuickPick(items, {
     title: `${step.title} (${step.step}/${step.totalSteps})`,
     placeHolder: 'Agents that may use it (none picked: no agent yet)',
     canPickMany: true,
     ignoreFocusOut: true,
   });
-  if (!picked) {
-    return undefined;
-  }
-  const ids = picked.map((p) => p.label);
-  return ids.includes(EVERY_AGENT) ? [EVERY_AGENT] : ids;
+  return picked ? idsFromAgentItems(picked) : undefined;
 }
 
 /** How each reveal mode reads in a picker. */
@@ -263,4 +277,160 @@ export async function credentialFromArg(
     throw new CredentialNotFoundError(name);
   }
   return cred;
+}
+
+/** What a step of a {@link QuickFlow} resolves when the person pressed the Back button. */
+export const BACK = Symbol('back');
+export type Back = typeof BACK;
+
+/**
+ * A multi-step flow in one quick input: each step replaces the previous one while it is still on
+ * screen, and an accepted step stays up (busy) until the next one shows, so the quick input never
+ * closes between steps. (Closing it hands the focus back to the editor that had it — the
+ * walkthrough, say — and the keys typed next, Enter included, then went there.) Steps after the
+ * first have a Back button; callers keep what was typed and pass it back in as the step's value.
+ * Esc (or any hide) resolves `undefined`. Dispose at the end.
+ */
+export class QuickFlow implements vscode.Disposable {
+  #current: vscode.QuickInput | undefined;
+
+  constructor(private readonly title: string) {}
+
+  #title(step: number, total: number, suffix?: string): string {
+    return `${this.title}${suffix ? `: ${suffix}` : ''} (${step}/${total})`;
+  }
+
+  #swap(next: vscode.QuickInput): void {
+    next.show();
+    const previous = this.#current;
+    this.#current = next;
+    previous?.dispose();
+  }
+
+  /** One input box. Validation runs as you type and again on Enter (the box stays up while it runs). */
+  input(opts: {
+    step: number;
+    total: number;
+    back: boolean;
+    prompt: string;
+    placeHolder?: string;
+    value?: string;
+    password?: boolean;
+    validate?: Validator;
+  }): Promise<string | Back | undefined> {
+    const box = vscode.window.createInputBox();
+    box.title = this.#title(opts.step, opts.total);
+    box.prompt = opts.prompt;
+    box.placeholder = opts.placeHolder;
+    box.value = opts.value ?? '';
+    box.password = opts.password ?? false;
+    box.ignoreFocusOut = true;
+    box.buttons = opts.back ? [vscode.QuickInputButtons.Back] : [];
+    return new Promise((resolve) => {
+      let done = false;
+      let check = 0;
+      const finish = (r: string | Back | undefined): void => {
+        if (!done) {
+          done = true;
+          for (const d of subs) {
+            d.dispose();
+          }
+          resolve(r);
+        }
+      };
+      const validate = async (
+        text: string,
+      ): Promise<string | vscode.InputBoxValidationMessage | undefined> => {
+        const mine = ++check;
+        const problem = (await opts.validate?.(text)) ?? undefined;
+        if (mine === check) {
+          box.validationMessage = problem;
+        }
+        return problem;
+      };
+      const subs = [
+        box.onDidChangeValue((t) => void validate(t)),
+        box.onDidTriggerButton((b) => b === vscode.QuickInputButtons.Back && finish(BACK)),
+        box.onDidAccept(async () => {
+          box.busy = true;
+          box.enabled = false;
+          const text = box.value;
+          const problem = await validate(text);
+          box.busy = false;
+          box.enabled = true;
+          const blocking =
+            typeof problem === 'string' || problem?.severity === vscode.InputBoxValidationSeverity.Error;
+          if (!blocking) {
+            box.busy = true;
+            finish(text);
+          }
+        }),
+        box.onDidHide(() => finish(undefined)),
+      ];
+      this.#swap(box);
+      if (box.value !== '') {
+        void validate(box.value);
+      }
+    });
+  }
+
+  /** One quick pick (single, or several with `canPickMany`). Resolves the picked items. */
+  pick<T extends vscode.QuickPickItem>(opts: {
+    step: number;
+    total: number;
+    back: boolean;
+    titleSuffix?: string;
+    placeHolder: string;
+    items: readonly T[];
+    canPickMany?: boolean;
+    selected?: readonly T[];
+    active?: T;
+  }): Promise<readonly T[] | Back | undefined> {
+    const qp = vscode.window.createQuickPick<T>();
+    qp.title = this.#title(opts.step, opts.total, opts.titleSuffix);
+    qp.placeholder = opts.placeHolder;
+    qp.canSelectMany = opts.canPickMany ?? false;
+    qp.matchOnDescription = true;
+    qp.matchOnDetail = true;
+    qp.ignoreFocusOut = true;
+    qp.items = opts.items;
+    if (opts.selected) {
+      qp.selectedItems = opts.selected;
+    }
+    if (opts.active) {
+      qp.activeItems = [opts.active];
+    }
+    qp.buttons = opts.back ? [vscode.QuickInputButtons.Back] : [];
+    return new Promise((resolve) => {
+      let done = false;
+      const finish = (r: readonly T[] | Back | undefined): void => {
+        if (!done) {
+          done = true;
+          for (const d of subs) {
+            d.dispose();
+          }
+          resolve(r);
+        }
+      };
+      const subs = [
+        qp.onDidTriggerButton((b) => b === vscode.QuickInputButtons.Back && finish(BACK)),
+        qp.onDidAccept(() => {
+          const picked = qp.canSelectMany ? qp.selectedItems : qp.activeItems.slice(0, 1);
+          if (!qp.canSelectMany && picked.length === 0) {
+            return;
+          }
+          qp.busy = true;
+          finish(picked);
+        }),
+        qp.onDidHide(() => finish(undefined)),
+      ];
+      this.#swap(qp);
+    });
+  }
+
+  /** Closes the flow's quick input (the focus goes back to where it was before the flow). */
+  dispose(): void {
+    this.#current?.dispose();
+    this.#current = undefined;
+  }
 }

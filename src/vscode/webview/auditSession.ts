@@ -167,6 +167,8 @@ export function toRow(e: AuditEvent): AuditRow {
     decision: str(e.decision) ?? '',
     code: str(e.code),
     reason: str(e.reason),
+    refusal: str(e.refusal),
+    approval: str(e.approval),
     version: typeof e.version === 'number' ? e.version : null,
     lease: str(e.lease_id),
     client,

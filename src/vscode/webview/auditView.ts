@@ -18,6 +18,8 @@ import { AuditViewSession, type AuditSessionDeps, type RevealTarget } from './au
 import type { ExtensionMessage } from './messages';
 
 export const AUDIT_VIEW_ID = 'agentKeyring.audit';
+/** The view type of the Audit log in an editor tab ("Open Audit Log in Editor"). */
+export const AUDIT_PANEL_VIEW_TYPE = 'agentKeyring.auditPanel';
 
 /** Most messages kept by the test-mode recorder (oldest dropped). */
 const RECORD_LIMIT = 2_000;
@@ -36,6 +38,9 @@ export class AuditViewProvider extends Disposable implements vscode.WebviewViewP
   #session: AuditViewSession | undefined;
   #viewStore: DisposableStore | undefined;
   #pendingReveal: RevealTarget | undefined;
+  /** The editor tab, when open: one instance, revealed when asked again. */
+  #panel: vscode.WebviewPanel | undefined;
+  #panelSession: AuditViewSession | undefined;
   /** Test mode only: payloads posted to the webview (as sent) and received from it. */
   readonly sent: ExtensionMessage[] = [];
   readonly received: unknown[] = [];
@@ -44,6 +49,11 @@ export class AuditViewProvider extends Disposable implements vscode.WebviewViewP
     super();
     this.#deps = deps;
     this._register({ dispose: () => this.#disposeView() });
+    this._register({
+      dispose: () => {
+        this.#panel?.dispose();
+      },
+    });
     this.#watchFile();
   }
 
@@ -55,6 +65,66 @@ export class AuditViewProvider extends Disposable implements vscode.WebviewViewP
   /** The session of the real webview, once it resolved. */
   get session(): AuditViewSession | undefined {
     return this.#session;
+  }
+
+  /** The session of the editor tab, while it is open. */
+  get panelSession(): AuditViewSession | undefined {
+    return this.#panelSession;
+  }
+
+  /**
+   * The same Audit view in an editor tab (more room than the side bar): one instance, revealed
+   * (not duplicated) when it is open already. Same page, same session code, same messages.
+   */
+  openInEditor(): vscode.WebviewPanel {
+    if (this.#panel) {
+      this.#panel.reveal();
+      return this.#panel;
+    }
+    const media = vscode.Uri.joinPath(this.#deps.extensionUri, 'media');
+    const panel = vscode.window.createWebviewPanel(
+      AUDIT_PANEL_VIEW_TYPE,
+      'Agent Keyring Audit',
+      vscode.ViewColumn.Active,
+      { enableScripts: true, localResourceRoots: [media] },
+    );
+    panel.iconPath = vscode.Uri.joinPath(media, 'activity.svg');
+    panel.webview.html = renderHtml(panel.webview, media, { inEditor: true });
+    const store = new DisposableStore();
+    const session = new AuditViewSession(
+      this.#deps,
+      (m) => this.#post(panel.webview, m),
+      () => panel.visible,
+    );
+    this.#panel = panel;
+    this.#panelSession = session;
+    store.add({ dispose: () => session.dispose() });
+    store.add(
+      panel.webview.onDidReceiveMessage(async (raw: unknown) => {
+        if (this.#deps.record) {
+          this.#record(this.received, raw);
+        }
+        await session.handle(raw);
+      }),
+    );
+    store.add(
+      panel.onDidChangeViewState(() => {
+        if (panel.visible) {
+          this.#deps.onShown?.();
+          session.shown();
+        }
+      }),
+    );
+    const closed = panel.onDidDispose(() => {
+      closed.dispose();
+      store.dispose();
+      if (this.#panel === panel) {
+        this.#panel = undefined;
+        this.#panelSession = undefined;
+      }
+    });
+    this.#deps.onShown?.();
+    return panel;
   }
 
   resolveWebviewView(view: vscode.WebviewView): void {
@@ -148,10 +218,14 @@ export class AuditViewProvider extends Disposable implements vscode.WebviewViewP
   }
 
   #postToView(view: vscode.WebviewView, m: ExtensionMessage): void {
+    this.#post(view.webview, m);
+  }
+
+  #post(webview: vscode.Webview, m: ExtensionMessage): void {
     if (this.#deps.record) {
       this.#record(this.sent, m);
     }
-    void view.webview.postMessage(m).then(undefined, () => undefined);
+    void webview.postMessage(m).then(undefined, () => undefined);
   }
 
   #record(list: unknown[], m: unknown): void {
@@ -179,6 +253,7 @@ export class AuditViewProvider extends Disposable implements vscode.WebviewViewP
         (_event, filename) => {
           if (!filename || filename === base) {
             this.#session?.fileChanged();
+            this.#panelSession?.fileChanged();
           }
         },
       );
@@ -194,8 +269,15 @@ function isReady(raw: unknown): boolean {
   return typeof raw === 'object' && raw !== null && (raw as { type?: unknown }).type === 'ready';
 }
 
-/** The page: static markup, filled by `media/dist/audit.js`. Exported for the CSP test. */
-export function renderHtml(webview: vscode.Webview, media: vscode.Uri): string {
+/**
+ * The page: static markup, filled by `media/dist/audit.js`. Exported for the CSP test.
+ * `inEditor`: the editor-tab variant (editor background, more padding).
+ */
+export function renderHtml(
+  webview: vscode.Webview,
+  media: vscode.Uri,
+  opts: { inEditor?: boolean } = {},
+): string {
   const nonce = randomBytes(18).toString('base64');
   const uri = (...p: string[]): string => webview.asWebviewUri(vscode.Uri.joinPath(media, ...p)).toString();
   const csp = [
@@ -215,7 +297,7 @@ export function renderHtml(webview: vscode.Webview, media: vscode.Uri): string {
 <link rel="stylesheet" href="${uri('audit', 'audit.css')}">
 <title>Agent Keyring Audit</title>
 </head>
-<body>
+<body${opts.inEditor ? ' class="in-editor"' : ''}>
 <div class="toolbar" role="toolbar" aria-label="Audit actions">
   <button id="verify" class="button secondary" type="button" title="Check the hash chain of the whole audit log"><span class="codicon codicon-shield" aria-hidden="true"></span>Verify</button>
   <button id="export" class="button secondary" type="button" title="Save the events matching the filters as CSV or JSON Lines"><span class="codicon codicon-export" aria-hidden="true"></span>Export…</button>
@@ -239,7 +321,7 @@ export function renderHtml(webview: vscode.Webview, media: vscode.Uri): string {
 <section id="timeline" class="timeline" aria-label="Requests per agent over time"></section>
 <div class="table-wrap">
 <table id="events" aria-label="Audit events, newest first" aria-describedby="pager-text">
-  <thead><tr><th scope="col" class="c-time">Time</th><th scope="col" class="c-agent">Agent</th><th scope="col" class="c-cred">Credential</th><th scope="col" class="c-scope">Scope</th><th scope="col" class="c-decision-h" title="Decision"><span class="d-text">Decision</span><span class="d-short" aria-hidden="true">±</span></th><th scope="col" class="c-reason">Reason</th></tr></thead>
+  <thead><tr><th scope="col" class="c-time">Time</th><th scope="col" class="c-agent">Agent</th><th scope="col" class="c-cred">Credential</th><th scope="col" class="c-scope">Scope</th><th scope="col" class="c-decision-h" title="Decision"><span class="d-text">Decision</span><span class="d-short" aria-hidden="true">±</span></th><th scope="col" class="c-by" title="Who decided a request held for approval">Decided by</th><th scope="col" class="c-reason">Reason</th></tr></thead>
   <tbody id="rows"></tbody>
 </table>
 <p id="empty" class="empty" hidden></p>

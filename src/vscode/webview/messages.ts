@@ -109,7 +109,15 @@ export interface AuditRow {
   tool: string;
   decision: string;
   code: string | null;
+  /** The agent's stated reason, or (on other lines) what the line says happened. */
   reason: string | null;
+  /** The refusal text, on a denial whose `reason` is the agent's own. */
+  refusal: string | null;
+  /**
+   * Who decided a request held for approval (`once`, `hour`, `session`, `grant`, `deny`, `timeout`,
+   * `no_approver`); null on other lines and on lines written before it was recorded.
+   */
+  approval: string | null;
   version: number | null;
   lease: string | null;
   client: string | null;

@@ -60,6 +60,28 @@ const DECISION_TEXT: Record<string, string> = {
   http: 'http',
 };
 
+/** Who decided a request held for approval (the event's `approval`), as the person reads it. */
+const APPROVAL_TEXT: Record<string, string> = {
+  once: 'you: Allow once',
+  hour: 'you: Allow 1 hour',
+  session: 'you: Allow session',
+  grant: 'earlier Allow',
+  deny: 'you: Deny',
+  timeout: 'no answer (timeout)',
+  no_approver: 'no one to ask',
+};
+
+/** The longer form for tooltips and the row details. */
+const APPROVAL_DETAIL: Record<string, string> = {
+  once: 'You allowed it once ("Allow once").',
+  hour: 'You allowed it for an hour ("Allow for 1 hour").',
+  session: 'You allowed it for this session ("Allow for this session").',
+  grant: 'Allowed by your earlier "Allow for 1 hour" or "Allow for this session" (not asked again).',
+  deny: 'You denied it (Deny, Esc or closing the dialog).',
+  timeout: 'Nobody answered the approval prompt in time, so it was denied.',
+  no_approver: 'Needed approval, and this server had no one to ask (headless), so it was denied.',
+};
+
 const RULE_TEXT: Record<string, string> = {
   outside_active_hours: "outside the agent's active hours",
   agent_id_mismatch: "agent_id differs from the token's agent",
@@ -290,6 +312,7 @@ function rowLabel(r: AuditRow): string {
     r.decision,
     r.credential ?? '',
     r.scope ? `scope ${r.scope}` : '',
+    r.approval ? `decided by ${APPROVAL_TEXT[r.approval] ?? r.approval}` : '',
     r.anomaly ? 'anomaly' : '',
   ]
     .filter(Boolean)
@@ -343,7 +366,8 @@ function renderRow(r: AuditRow): HTMLTableRowElement {
   const decision = document.createElement('td');
   const badge = document.createElement('span');
   badge.className = `decision d-${r.decision}`;
-  badge.title = DECISION_TEXT[r.decision] ?? r.decision;
+  const decider = r.approval ? (APPROVAL_DETAIL[r.approval] ?? r.approval) : '';
+  badge.title = [DECISION_TEXT[r.decision] ?? r.decision, decider].filter(Boolean).join(' — ');
   badge.append(
     icon(DECISION_ICONS[r.decision] ?? 'circle-outline'),
     text('span', DECISION_TEXT[r.decision] ?? r.decision, 'd-text'),
@@ -359,13 +383,21 @@ function renderRow(r: AuditRow): HTMLTableRowElement {
     decision.append(warn);
   }
 
+  // Who decided: its own column when the view is wide; the badge's tooltip says it always.
+  const by = document.createElement('td');
+  by.className = 'c-by';
+  if (r.approval) {
+    by.textContent = APPROVAL_TEXT[r.approval] ?? r.approval;
+    by.title = decider;
+  }
+
   const reason = document.createElement('td');
   reason.className = 'c-reason';
   const why = [r.code, r.reason].filter(Boolean).join(' — ');
   reason.textContent = why;
-  reason.title = why;
+  reason.title = [why, r.refusal].filter(Boolean).join('\n');
 
-  tr.append(time, agent, cred, scope, decision, reason);
+  tr.append(time, agent, cred, scope, decision, by, reason);
   return tr;
 }
 
@@ -400,6 +432,7 @@ function renderDetails(r: AuditRow): HTMLTableRowElement {
   add('Time', `${r.date} ${r.time} (${r.ts})`);
   add('Tool', r.tool);
   add('Decision', r.decision);
+  add('Decided by', r.approval ? (APPROVAL_DETAIL[r.approval] ?? r.approval) : null);
   add('Code', r.code);
   add('Agent', r.agent);
   add('Claimed agent', r.claimedAgent);
@@ -410,6 +443,7 @@ function renderDetails(r: AuditRow): HTMLTableRowElement {
   add('Rules', r.rules.map((x) => `${x} (${RULE_TEXT[x] ?? 'rule'})`).join(', '));
   add('Client', r.client);
   add('Reason', r.reason);
+  add('Refusal', r.refusal);
   add('Event hash', r.id);
   td.append(dl);
   tr.append(td);

@@ -11,7 +11,7 @@ import * as path from 'node:path';
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
 import { GENESIS_HASH, eventLine, sealEvent } from '../../../src/core/audit/chain';
 import type { AuditEvent } from '../../../src/core/model';
-import { AuditViewSession } from '../../../src/vscode/webview/auditSession';
+import { AuditViewSession, toRow } from '../../../src/vscode/webview/auditSession';
 import type { ExtensionMessage } from '../../../src/vscode/webview/messages';
 import { RecordingLogger } from '../../fakes/recordingLogger';
 
@@ -115,5 +115,40 @@ describe('audit view session', () => {
     );
     assert.deepEqual(session.state.filter, { agent: 'a1' });
     session.dispose();
+  });
+});
+
+describe('audit rows: who decided', () => {
+  test('a held request shows its approval and refusal; an older line (neither field) shows none', () => {
+    const base = sealEvent(
+      {
+        ts: '2026-12-02T10:00:00.000Z',
+        agent_id: 'release-bot',
+        claimed_agent_id: null,
+        credential: 'npm_token',
+        scope: 'publish',
+        tool: 'get_credential',
+        decision: 'deny',
+        code: 'approval_denied',
+        reason: 'publish v2.0.0',
+        refusal: "The user denied 'publish' on 'npm_token'.",
+        approval: 'deny',
+        lease_id: null,
+        version: null,
+        value_fingerprint: null,
+        client: null,
+      },
+      GENESIS_HASH,
+    );
+    const row = toRow(base);
+    assert.equal(row.approval, 'deny');
+    assert.equal(row.reason, 'publish v2.0.0');
+    assert.equal(row.refusal, "The user denied 'publish' on 'npm_token'.");
+    const { approval: _a, refusal: _r, ...older } = base;
+    const old = toRow(older);
+    assert.equal(old.approval, null);
+    assert.equal(old.refusal, null);
+    // A hand-edited line with a non-string value is not passed on.
+    assert.equal(toRow({ ...base, approval: { x: 1 } } as unknown as AuditEvent).approval, null);
   });
 });
