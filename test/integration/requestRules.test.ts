@@ -55,6 +55,11 @@ suite('request rules and placement in VS Code', () => {
         vscode.commands.executeCommand('agentKeyring.setPlacement', { name, placement: ['cookie:sid'] }),
       /Entry 1 \("cookie:sid"\): a placement must be/,
     );
+    await assert.rejects(
+      async () =>
+        vscode.commands.executeCommand('agentKeyring.editScopes', { name, rules: { admin: ['GET /x'] } }),
+      /Scope 'admin' is not one of the credential's scopes \(search_read, write\): add it/,
+    );
     assert.deepEqual((await api.keyring.store.getCredential(name))?.placement, ['header:Authorization']);
 
     // Removing a scope takes its rules along; placement back to anywhere.

@@ -111,6 +111,13 @@ export function editScopes(ctx: CommandContext): CommandHandler {
         return undefined;
       }
     }
+    const finalScopes = scopes ?? current.allowed_scopes;
+    const unknown = Object.keys(rules ?? {}).find((s) => !finalScopes.includes(s));
+    if (unknown !== undefined) {
+      throw new InvalidInputError(
+        `Scope '${unknown}' is not one of the credential's scopes (${finalScopes.join(', ')}): add it to scopes first, or leave its rules out.`,
+      );
+    }
     // Rules follow the scopes: a removed scope's rules go (the store refuses rules for unknown scopes).
     const kept = rulesForScopes(rules ?? current.scope_rules, scopes ?? current.allowed_scopes);
     const updated = await admin.updateCredential(

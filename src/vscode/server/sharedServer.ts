@@ -6,10 +6,11 @@
  * find it taken by an Agent Keyring server and attach (they use it, and their views read the same
  * files) — but only once that server has proved it serves THIS store (the attach challenge of
  * `core/attach/attachProof.ts`): a server of another store, an older build or a program imitating
- * our 401 is `otherKeyring`, never attached, and the in-editor token is never offered to it. While attached, a cheap probe — one unauthenticated request that our host answers 401 —
- * runs every `probeMs`. When it finds the port free or the server not answering, this window tries
- * to bind at once; if it wins, it serves (takeover), so closing the serving window costs agents at
- * most a probe period. When another window won the race, this one stays attached to it. A foreign
+ * our 401 is `otherKeyring`, never attached, and the in-editor token is never offered to it.
+ * While attached, a cheap probe — one unauthenticated request that our host answers 401, then the
+ * store proof — runs every `probeMs`. When it finds the port free or the server not answering,
+ * this window tries to bind at once; if it wins, it serves (takeover), so closing the serving
+ * window costs agents at most a probe period. When another window won the race, this one stays attached to it. A foreign
  * program on the port is never fought: the window stops using the port (`portInUse`) and says so.
  * Probes that fail without an answer back off (`probeMs` doubling up to `maxProbeMs`).
  */
