@@ -6,7 +6,6 @@
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import { probeStdioServer } from '../../core/mcp/stdioProbe';
 import { checkMigratedServers, type ServerCheck } from '../../core/migrate/check';
 import { classifyConfigFile, defaultConfigFiles, type ClientFile } from '../../core/migrate/clientFiles';
 import {
@@ -214,9 +213,12 @@ export const migrateCommand: Command = {
       rememberSecret(t.token.reveal());
     }
     // The keyring is closed before the check: the rewritten servers open it themselves.
-    const checks = values['no-check']
-      ? []
-      : await checkMigratedServers(r, { env: process.env, timeoutMs, probe: probeStdioServer });
+    let checks: ServerCheck[] = [];
+    if (!values['no-check']) {
+      // Loaded on demand: the MCP SDK client is not evaluated for other commands.
+      const { probeStdioServer } = await import('../../core/mcp/stdioProbe.js');
+      checks = await checkMigratedServers(r, { env: process.env, timeoutMs, probe: probeStdioServer });
+    }
     const failed =
       r.files.some((f) => f.status === 'failed') ||
       r.plan.files.some((f) => f.status === 'error') ||

@@ -67,3 +67,32 @@ export async function credentialUsage(
   }
   return out;
 }
+
+/**
+ * How many running `run --mcp` wrappers took up `version` of `name` since `sinceMs`: each wrapper
+ * told of a rotation fetches the new value (one `tool: run` release of that version in the audit
+ * log of the keyring it reads from) and then restarts its server. Wrappers that read another
+ * keyring (a CLI store) are audited there and not counted here.
+ */
+export async function countRunRestarts(
+  auditPath: string,
+  name: string,
+  version: number,
+  sinceMs: number,
+): Promise<number> {
+  let n = 0;
+  try {
+    for await (const e of readAuditEvents(auditPath, {
+      credential: name,
+      decision: 'allow',
+      since: sinceMs,
+    })) {
+      if (e.tool === 'run' && e.version === version) {
+        n++;
+      }
+    }
+  } catch {
+    // no log: nothing to count
+  }
+  return n;
+}

@@ -279,9 +279,12 @@ function rewriteToml(text: string, rewrites: readonly ServerRewrite[], file: str
         replace(a[0], a[1], [`${indent}${tomlKey(k)} = ${tomlValue(v)}`]);
       } else {
         const header = tableRange(lines, r.path)?.header ?? own.header;
+        // A header on the file's last line without an ending: the new line takes over its (none).
+        const last = lines[header].eol === '';
         lines = [
-          ...lines.slice(0, header + 1),
-          { text: `${tomlKey(k)} = ${tomlValue(v)}`, eol },
+          ...lines.slice(0, header),
+          { text: lines[header].text, eol: last ? eol : lines[header].eol },
+          { text: `${tomlKey(k)} = ${tomlValue(v)}`, eol: last ? '' : eol },
           ...lines.slice(header + 1),
         ];
       }

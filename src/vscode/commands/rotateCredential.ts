@@ -14,6 +14,7 @@ import { SecretValue } from '../../core/model';
 import { formatLocal } from '../views/format';
 import { ACTOR, argObject, optionalNumber, type CommandContext, type CommandHandler } from './commandContext';
 import { ask, credentialFromArg, validateSecretValue } from './prompts';
+import { reportRestartsLater } from '../restartReport';
 
 const TITLE = 'Rotate Credential';
 
@@ -100,8 +101,15 @@ export function rotateCredential(ctx: CommandContext): CommandHandler {
       graceSeconds = grace.seconds;
     }
 
+    const rotatedAt = Date.now();
     const { audit_warning: auditWarning, ...result }: RotateResult & { audit_warning?: string } =
       await admin.rotateCredential(name, { value, graceSeconds }, ACTOR);
+    reportRestartsLater(
+      { auditPath: ctx.keyring.auditPath, logger: ctx.logger },
+      name,
+      result.version,
+      rotatedAt,
+    );
     if (auditWarning) {
       void vscode.window.showWarningMessage(`Agent Keyring: ${auditWarning}`);
     }

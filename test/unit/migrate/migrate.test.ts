@@ -26,7 +26,7 @@ import {
 } from '../../../src/core/migrate/migrate';
 import { rewriteConfig } from '../../../src/core/migrate/rewrite';
 import { UsageRecords } from '../../../src/core/migrate/usage';
-import { credentialUsage } from '../../../src/core/migrate/credentialUsage';
+import { countRunRestarts, credentialUsage } from '../../../src/core/migrate/credentialUsage';
 import { SecretValue } from '../../../src/core/model';
 import { canary, createTestKeyring, type TestKeyring } from '../../helpers/testKeyring';
 
@@ -245,5 +245,47 @@ describe('migrate core', () => {
     assert.match(uses[1].description, /^run · 2× · last /);
     assert.ok(!JSON.stringify(uses).includes(tk.values.scavio_api_key));
     assert.deepEqual(await credentialUsage(opts.stateDir, tk.auditPath, 'npm_token'), []);
+  });
+
+  test('restarts after a rotation: run releases of the new version since the rotation, nothing else', async () => {
+    const ctx = { agentId: 'research-agent', client: { name: 'agent-keyring run' } };
+    const req = [{ name: 'scavio_api_key', scope: 'search_read' }];
+    await tk.service.injectCredentials(ctx, req, { command: 'node' }); // v1, before the rotation
+    const since = Date.now();
+    const r = await tk.service.rotate('scavio_api_key', {
+      value: new SecretValue(`sk-${canary('v2')}`),
+      graceSeconds: 0,
+      actor: 'test',
+    });
+    // Two wrappers fetch the new version (and restart); a get_credential is no restart.
+    await tk.service.injectCredentials(ctx, req, { command: 'node' });
+    await tk.service.injectCredentials(ctx, req, { command: 'npx' });
+    await tk.api.getCredential(ctx, { name: 'scavio_api_key', scope: 'search_read' });
+    await tk.keyring.audit.flush();
+    assert.equal(await countRunRestarts(tk.auditPath, 'scavio_api_key', r.version, since), 2);
+    assert.equal(await countRunRestarts(tk.auditPath, 'scavio_api_key', r.version + 1, since), 0);
+    assert.equal(await countRunRestarts(tk.auditPath, 'npm_token', r.version, since), 0);
+  });
+
+  test('TOML remote entry: url and http_headers go, command and args come, the host is allowed', async () => {
+    const file = path.join(dir, '.codex', 'config.toml');
+    fs.mkdirSync(path.dirname(file));
+    const value = `sk-${canary('remote')}`;
+    const text = `[mcp_servers.r]\nurl = "https://api.example.com/mcp"\nhttp_headers = { Authorization = "Bearer ${value}" }`;
+    fs.writeFileSync(file, text);
+    const report = await applyMigration(
+      keyring,
+      await planMigration(keyring, [classifyConfigFile(file)]),
+      opts,
+    );
+    assert.equal(report.files[0].status, 'written', JSON.stringify(report.files));
+    const out = fs.readFileSync(file, 'utf8');
+    assert.ok(out.startsWith('[mcp_servers.r]\nargs = ['), out);
+    assert.ok(out.includes('"--upstream", "https://api.example.com/mcp", "--credential", "r_token"'), out);
+    assert.ok(out.includes('"--header", "Authorization=Bearer {{credential}}"'), out);
+    assert.ok(!out.includes('url =') && !out.includes('http_headers') && !out.includes(value));
+    assert.deepEqual((await tk.keyring.store.getCredential('r_token'))?.allowed_hosts, ['api.example.com']);
+    await undoMigration(keyring, opts.stateDir);
+    assert.equal(fs.readFileSync(file, 'utf8'), text);
   });
 });
