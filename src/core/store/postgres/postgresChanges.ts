@@ -24,6 +24,8 @@ export class PostgresChanges implements Disposable {
   private closed = false;
   private retryMs = 100;
   private retryTimer: NodeJS.Timeout | undefined;
+  /** Queries on the listening connection take turns (pg deprecates overlapping ones on a client). */
+  private turn: Promise<unknown> = Promise.resolve();
 
   constructor(
     private readonly config: ClientConfig,
@@ -64,7 +66,7 @@ export class PostgresChanges implements Disposable {
     if (!c) {
       throw new Error('the connection to the database is down');
     }
-    await c.query('SELECT 1');
+    await this.inTurn(() => c.query('SELECT 1'));
   }
 
   /**
@@ -76,8 +78,14 @@ export class PostgresChanges implements Disposable {
     if (!c) {
       return false;
     }
-    await c.query('SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, payload]);
+    await this.inTurn(() => c.query('SELECT pg_notify($1, $2)', [NOTIFY_CHANNEL, payload]));
     return true;
+  }
+
+  private inTurn<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.turn.then(fn, fn);
+    this.turn = run.catch(() => undefined);
+    return run;
   }
 
   /** Stops listening and closes the connection. */
