@@ -14,6 +14,13 @@ import {
 import { describeRevealModes } from '../../core/admin';
 import type { Keyring } from '../../core/keyring';
 import {
+  DEFAULT_GENERATED_LENGTH,
+  MAX_GENERATED_LENGTH,
+  MAX_GRACE_SECONDS,
+  MAX_TTL_SECONDS,
+  MIN_GENERATED_LENGTH,
+} from '../../core/limits';
+import {
   COMMON_OPTIONS,
   UsageError,
   parseCommand,
@@ -26,9 +33,7 @@ import { makeLogger, resolveStoreDir, storeExists, withKeyring } from '../contex
 import { err, out, readSecret, rememberSecret, shortTime, table } from '../io';
 
 const ACTOR = 'cli';
-const DEFAULT_GENERATED_LENGTH = 40;
 const DAY_MS = 86_400_000;
-const MAX_GRACE_SECONDS = 30 * 86_400;
 
 const POLICY_OPTIONS = {
   scopes: { type: 'string' },
@@ -94,7 +99,10 @@ ${HELP_HELP}`,
     if (values.length !== undefined && !values.generate) {
       throw new UsageError('--length only applies with --generate');
     }
-    const length = values.length === undefined ? undefined : parseInteger(values.length, '--length', 16, 256);
+    const length =
+      values.length === undefined
+        ? undefined
+        : parseInteger(values.length, '--length', MIN_GENERATED_LENGTH, MAX_GENERATED_LENGTH);
     const rotation: RotationPolicy = {};
     if (values['max-age-days'] !== undefined) {
       rotation.max_age_days = parseInteger(values['max-age-days'], '--max-age-days', 1, 3650);
@@ -109,7 +117,9 @@ ${HELP_HELP}`,
         ...(values.description !== undefined ? { description: values.description } : {}),
         allowed_scopes: parseList(values.scopes),
         ...(values.agents !== undefined ? { allowed_agents: parseList(values.agents) } : {}),
-        ...(values.ttl !== undefined ? { ttl_seconds: parseInteger(values.ttl, '--ttl', 1, 86_400) } : {}),
+        ...(values.ttl !== undefined
+          ? { ttl_seconds: parseInteger(values.ttl, '--ttl', 1, MAX_TTL_SECONDS) }
+          : {}),
         ...(values.hosts !== undefined ? { allowed_hosts: parseList(values.hosts) } : {}),
         ...(values['rotation-agents'] !== undefined
           ? { rotation_agents: parseList(values['rotation-agents']) }
@@ -243,7 +253,10 @@ ${HELP_HELP}`,
     if (values.length !== undefined && !values.generate) {
       throw new UsageError('--length only applies with --generate');
     }
-    const length = values.length === undefined ? undefined : parseInteger(values.length, '--length', 16, 256);
+    const length =
+      values.length === undefined
+        ? undefined
+        : parseInteger(values.length, '--length', MIN_GENERATED_LENGTH, MAX_GENERATED_LENGTH);
     const graceSeconds =
       values.grace === undefined ? undefined : parseInteger(values.grace, '--grace', 0, MAX_GRACE_SECONDS);
     const dir = resolveStoreDir(values.store ?? globals.store);
@@ -423,7 +436,7 @@ ${HELP_HELP}`,
       patch.allowed_agents = parseList(values.agents);
     }
     if (values.ttl !== undefined) {
-      patch.ttl_seconds = parseInteger(values.ttl, '--ttl', 1, 86_400);
+      patch.ttl_seconds = parseInteger(values.ttl, '--ttl', 1, MAX_TTL_SECONDS);
     }
     if (values.hosts !== undefined) {
       const hosts = parseList(values.hosts);
