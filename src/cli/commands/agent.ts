@@ -6,8 +6,8 @@
 import { KeyringError } from '../../core/errors';
 import type { AgentMeta } from '../../core/model';
 import { AgentInputSchema, parseInput } from '../../core/store/schemas';
-import { COMMON_OPTIONS, parseCommand, requirePositional } from '../args';
-import { HELP_HELP, STORE_HELP, type Command, type CommandGroup } from '../command';
+import { COMMON_OPTIONS, JSON_OPTION, parseCommand, requirePositional } from '../args';
+import { HELP_HELP, JSON_HELP, STORE_HELP, type Command, type CommandGroup } from '../command';
 import {
   DEFAULT_HOST,
   DEFAULT_PORT,
@@ -16,7 +16,7 @@ import {
   storeExists,
   withKeyring,
 } from '../context';
-import { err, out, rememberSecret, shortTime, table } from '../io';
+import { err, out, printResult, rememberSecret, shortTime, table } from '../io';
 
 const ACTOR = 'cli';
 
@@ -42,12 +42,13 @@ Options:
   --label LABEL                 human-readable name (default: the id)
   --active-hours HH:MM-HH:MM    local-time window it works in; requests outside it are denied
                                 (e.g. 08:00-20:00; 22:00-06:00 wraps midnight)
+${JSON_HELP}
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
     const { values, positionals } = parseCommand(
       argv,
-      { ...COMMON_OPTIONS, label: { type: 'string' }, 'active-hours': { type: 'string' } },
+      { ...COMMON_OPTIONS, ...JSON_OPTION, label: { type: 'string' }, 'active-hours': { type: 'string' } },
       1,
     );
     const id = requirePositional(positionals, 0, 'agent ID');
@@ -65,6 +66,11 @@ ${HELP_HELP}`,
       const { agent, token } = await k.admin.addAgent(input, ACTOR);
       const raw = token.reveal();
       rememberSecret(raw);
+      if (values.json) {
+        // The token is the result: shown once, in the document (never through a logger).
+        process.stdout.write(`${JSON.stringify({ ...toRow(agent), token: raw }, null, 2)}\n`);
+        return 0;
+      }
       err(
         `Added agent '${agent.id}'${agent.active_hours ? ` (active ${agent.active_hours} local time)` : ''}. Its token is on the next line, shown once: ` +
           `give it to the agent as AGENT_KEYRING_TOKEN (header 'Authorization: Bearer <token>' to http://${DEFAULT_HOST}:${DEFAULT_PORT}/mcp).`,
@@ -108,7 +114,7 @@ Options:
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
-    const { values } = parseCommand(argv, { ...COMMON_OPTIONS, json: { type: 'boolean' } }, 0);
+    const { values } = parseCommand(argv, { ...COMMON_OPTIONS, ...JSON_OPTION }, 0);
     const dir = resolveStoreDir(values.store ?? globals.store);
     if (!storeExists(dir)) {
       out(values.json ? '[]' : `No keyring at ${dir} yet. Add an agent with: agent-keyring agent add ID`);
@@ -152,10 +158,11 @@ leases are marked revoked, and it is removed from every credential's allowed age
 rotation agents. Adding the same id again starts with no grants: grant it the credentials again.
 
 Options:
+${JSON_HELP}
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
-    const { values, positionals } = parseCommand(argv, { ...COMMON_OPTIONS }, 1);
+    const { values, positionals } = parseCommand(argv, { ...COMMON_OPTIONS, ...JSON_OPTION }, 1);
     const id = requirePositional(positionals, 0, 'agent ID');
     const dir = resolveStoreDir(values.store ?? globals.store);
     return withKeyring(dir, makeLogger('warn'), async (k) => {
@@ -164,11 +171,18 @@ ${HELP_HELP}`,
         throw agentNotFound(id);
       }
       if (agent.revoked_at) {
-        out(`Agent '${id}' was already revoked (${agent.revoked_at}).`);
+        printResult(
+          values.json,
+          { id, revoked: true, already: true, revoked_at: agent.revoked_at, removed_from: [] },
+          `Agent '${id}' was already revoked (${agent.revoked_at}).`,
+        );
         return 0;
       }
       const { removedFrom } = await k.admin.revokeAgent(id, ACTOR);
-      out(
+      const revokedAt = (await k.admin.getAgent(id))?.revoked_at ?? null;
+      printResult(
+        values.json,
+        { id, revoked: true, already: false, revoked_at: revokedAt, removed_from: removedFrom },
         `Revoked agent '${id}': its token no longer works` +
           (removedFrom.length > 0 ? `; removed from ${removedFrom.join(', ')}.` : '.'),
       );
@@ -186,10 +200,11 @@ Gives the agent a new bearer token and prints it ONCE, alone on the last line of
 token stops working at once (also for a running 'serve'); grants and history are kept.
 
 Options:
+${JSON_HELP}
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
-    const { values, positionals } = parseCommand(argv, { ...COMMON_OPTIONS }, 1);
+    const { values, positionals } = parseCommand(argv, { ...COMMON_OPTIONS, ...JSON_OPTION }, 1);
     const id = requirePositional(positionals, 0, 'agent ID');
     const dir = resolveStoreDir(values.store ?? globals.store);
     return withKeyring(dir, makeLogger('warn'), async (k) => {
@@ -199,6 +214,10 @@ ${HELP_HELP}`,
       const { agent, token } = await k.admin.rotateAgentToken(id, ACTOR);
       const raw = token.reveal();
       rememberSecret(raw);
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify({ ...toRow(agent), token: raw }, null, 2)}\n`);
+        return 0;
+      }
       err(`New token for agent '${agent.id}' on the next line, shown once; the old token no longer works.`);
       process.stdout.write(`${raw}\n`);
       return 0;

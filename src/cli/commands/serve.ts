@@ -12,7 +12,7 @@ import type { AnomalyConfig } from '../../core/model';
 import { parseAnomalyConfig } from '../../core/policy/anomalyEngine';
 import type { AlertSink, Logger } from '../../core/ports';
 import { checkStorePermissions } from '../../core/store/storePermissions';
-import { COMMON_OPTIONS, CliError, UsageError, clip, parseCommand, parseInteger } from '../args';
+import { COMMON_OPTIONS, CliError, JSON_OPTION, UsageError, clip, parseCommand, parseInteger } from '../args';
 import { HELP_HELP, STORE_HELP, type Command } from '../command';
 import {
   ConfigError,
@@ -167,6 +167,8 @@ Options:
   --host H        loopback address to bind (default ${DEFAULT_HOST})
   --demo          in an empty store, create the demo: credential '${DEMO.credential}' for agent
                   '${DEMO.agent}', whose token is printed once
+  --json          print the ready line as one JSON line ({url, store, demo}) instead of
+                  the banner (the demo token, when one is made, is its "token")
 ${STORE_HELP}
 ${HELP_HELP}
 
@@ -174,7 +176,13 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
   async run(argv, globals) {
     const { values } = parseCommand(
       argv,
-      { ...COMMON_OPTIONS, port: { type: 'string' }, host: { type: 'string' }, demo: { type: 'boolean' } },
+      {
+        ...COMMON_OPTIONS,
+        ...JSON_OPTION,
+        port: { type: 'string' },
+        host: { type: 'string' },
+        demo: { type: 'boolean' },
+      },
       0,
     );
     const port = values.port === undefined ? DEFAULT_PORT : parseInteger(values.port, '--port', 0, 65_535);
@@ -226,6 +234,16 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
       `Store ${dir}; anomaly rules from ${policy.config ? policy.file : 'defaults'}; audit log ${keyring.auditPath}`,
     );
 
+    if (values.json) {
+      // One line, so a script can wait for it and parse it.
+      out(
+        JSON.stringify({
+          url: server.url,
+          store: dir,
+          demo: demo ? { created: demo.created, ...(demo.token ? { token: demo.token } : {}) } : null,
+        }),
+      );
+    }
     // One write, so whoever reads stdout sees the whole banner at once.
     const lines: string[] = [];
     lines.push(`Agent Keyring is serving MCP at ${server.url}`);
@@ -252,7 +270,9 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
     lines.push(connectHelp(server.url, dir));
     lines.push('');
     lines.push('Press Ctrl+C to stop.');
-    out(lines.join('\n'));
+    if (!values.json) {
+      out(lines.join('\n'));
+    }
 
     await stop;
     logger.info('Stopping: closing the server and flushing the audit log.');
