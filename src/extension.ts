@@ -155,12 +155,12 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
   const trees = {
     credentials: disposables.add(
       new CredentialsTree({
-        store: keyring.admin,
+        reader: keyring.admin,
         clock: SYSTEM_CLOCK,
         changes: [(l) => secrets.onDidChange(() => l())],
       }),
     ),
-    agents: disposables.add(new AgentsTree({ store: keyring.admin, clock: SYSTEM_CLOCK })),
+    agents: disposables.add(new AgentsTree({ reader: keyring.admin, clock: SYSTEM_CLOCK })),
   };
   disposables.add(
     vscode.window.createTreeView(CREDENTIALS_VIEW_ID, {

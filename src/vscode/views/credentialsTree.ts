@@ -21,7 +21,7 @@ export type CredentialNode =
   | { kind: 'detail'; id: string; label: string; description?: string; tooltip?: string; icon: string };
 
 export interface CredentialsTreeDeps {
-  store: KeyringReader;
+  reader: KeyringReader;
   clock: Clock;
   /** Extra change sources (SecretStorage changes from other windows, …). */
   changes: ((listener: () => void) => vscode.Disposable | CoreDisposable)[];
@@ -35,9 +35,9 @@ export class CredentialsTree extends RefreshingTree<CredentialNode> {
 
   constructor(deps: CredentialsTreeDeps) {
     super();
-    this.#store = deps.store;
+    this.#store = deps.reader;
     this.#clock = deps.clock;
-    this.refreshOn((l) => deps.store.onDidChange(l));
+    this.refreshOn((l) => deps.reader.onDidChange(l));
     for (const c of deps.changes) {
       this.refreshOn(c);
     }
