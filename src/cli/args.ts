@@ -34,6 +34,9 @@ export const COMMON_OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const satisfies OptionSpec;
 
+/** `--json`: print the result as one JSON document (see printResult in io.ts). */
+export const JSON_OPTION = { json: { type: 'boolean' } } as const satisfies OptionSpec;
+
 export interface Parsed<O extends OptionSpec> {
   values: {
     [K in keyof O]?: O[K] extends { multiple: true }

@@ -30,3 +30,4 @@ export const STORE_HELP =
   '  --store DIR     the keyring folder, or postgres://user@host:port/db for a team store\n' +
   '                  (default: $AGENT_KEYRING_STORE, else ~/.agent-keyring)';
 export const HELP_HELP = '  -h, --help      show this help';
+export const JSON_HELP = '  --json          print the result as one JSON document (for scripts)';

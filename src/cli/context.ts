@@ -13,8 +13,7 @@ import { CliError } from './args';
 import { rememberSecret } from './io';
 import { StderrLogger, logLevelFromEnv, type LogLevel } from './logger';
 
-export const DEFAULT_PORT = 47017;
-export const DEFAULT_HOST = '127.0.0.1';
+export { DEFAULT_HOST, DEFAULT_PORT } from '../core/limits';
 export const POLICY_FILE = 'policy.json';
 export const AUDIT_FILE = 'audit.jsonl';
 

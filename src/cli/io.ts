@@ -8,10 +8,11 @@
  */
 import { SecretValue } from '../core/model';
 import { redact } from '../core/audit/redact';
+import { MAX_VALUE_BYTES } from '../core/limits';
 import { UsageError } from './args';
 
 /** Largest value accepted on stdin (API keys, tokens, PEM keys fit easily). */
-export const MAX_SECRET_BYTES = 64 * 1024;
+export const MAX_SECRET_BYTES = MAX_VALUE_BYTES;
 
 const knownSecrets = new Set<string>();
 
@@ -29,6 +30,14 @@ export function scrub(text: string): string {
 
 export function out(line = ''): void {
   process.stdout.write(`${line}\n`);
+}
+
+/**
+ * A command's result: with `--json`, `data` as one JSON document on stdout (for scripts: parse
+ * it, never scrape the text); else `text`. Exit codes are the same either way.
+ */
+export function printResult(json: boolean | undefined, data: unknown, text: string): void {
+  out(json ? JSON.stringify(data, null, 2) : text);
 }
 
 export function err(line = ''): void {

@@ -12,8 +12,7 @@ export const SCOPE_PATTERN = /^[a-z0-9][a-z0-9_.:-]{0,63}$/;
 export const VSCODE_AGENT_ID = 'vscode';
 /** Scopes that, by default, are held for the human's approval. */
 export const DEFAULT_SENSITIVE_SCOPES: readonly string[] = ['publish', 'write', 'admin', 'delete'];
-export const DEFAULT_TTL_SECONDS = 3600;
-export const DEFAULT_GRACE_SECONDS = 0;
+export { DEFAULT_GRACE_SECONDS, DEFAULT_TTL_SECONDS } from './limits';
 /** Placeholder that `http_request` replaces with the value, server-side. */
 export const CREDENTIAL_PLACEHOLDER = '{{credential}}';
 

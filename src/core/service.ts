@@ -60,6 +60,7 @@ import {
   type Disposable,
   type Logger,
 } from './ports';
+import { MAX_GRACE_SECONDS, MAX_UPSTREAM_BODY_BYTES } from './limits';
 import { AnomalyEngine, type Assessment, type RateCheck } from './policy/anomalyEngine';
 import { ApprovalGrants, SESSION_GRANT } from './policy/approvalGrants';
 import { canSee, checkAccess, checkHost, checkRotate } from './policy/policyEngine';
@@ -68,8 +69,6 @@ import { effectiveRevealMode, mustMaskOutput, revealDenied } from './policy/reve
 import type { CredentialStore } from './store/credentialStore';
 
 const HOUR_MS = 3_600_000;
-/** Upper bound on an upstream response body handed back by http_request. */
-const MAX_UPSTREAM_BODY_BYTES = 1_048_576;
 const UPSTREAM_TIMEOUT_MS = 30_000;
 /** Agent-supplied `reason` is kept in the audit log, bounded. */
 const MAX_REASON_CHARS = 500;
@@ -627,9 +626,9 @@ export class KeyringService implements KeyringApi, Disposable {
       value = this.#store.generateValue(cred.rotation.generator);
     }
     const graceSeconds = opts.graceSeconds ?? DEFAULT_GRACE_SECONDS;
-    if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > 30 * 86_400) {
+    if (!Number.isInteger(graceSeconds) || graceSeconds < 0 || graceSeconds > MAX_GRACE_SECONDS) {
       throw new InvalidInputError(
-        'grace_seconds must be a whole number of seconds from 0 to 2592000 (30 days).',
+        `grace_seconds must be a whole number of seconds from 0 to ${MAX_GRACE_SECONDS} (30 days).`,
       );
     }
     const result = await this.#store.rotate(name, { value, graceSeconds, actor: opts.actor });

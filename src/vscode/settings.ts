@@ -4,11 +4,12 @@
  * default is used) and a warning names it.
  */
 import * as vscode from 'vscode';
+import { DEFAULT_PORT, MAX_TTL_SECONDS } from '../core/limits';
 import { DEFAULT_ANOMALY_CONFIG, DEFAULT_TTL_SECONDS, type AnomalyConfig } from '../core/model';
 import { parseAnomalyConfig } from '../core/policy/anomalyEngine';
 
 export const CONFIG_SECTION = 'agentKeyring';
-export const DEFAULT_PORT = 47017;
+export { DEFAULT_PORT } from '../core/limits';
 export const DEFAULT_APPROVAL_TIMEOUT_SECONDS = 120;
 
 export const Setting = {
@@ -93,7 +94,7 @@ export function readSettings(
   return {
     settings: {
       port: int(Setting.port, DEFAULT_PORT, 1, 65535),
-      defaultTtlSeconds: int(Setting.defaultTtlSeconds, DEFAULT_TTL_SECONDS, 1, 86_400),
+      defaultTtlSeconds: int(Setting.defaultTtlSeconds, DEFAULT_TTL_SECONDS, 1, MAX_TTL_SECONDS),
       approvalTimeoutSeconds: int(Setting.approvalTimeoutSeconds, DEFAULT_APPROVAL_TIMEOUT_SECONDS, 5, 3_600),
       anomaly,
     },

@@ -287,7 +287,7 @@ suite('commands and views', () => {
     );
     const later = Date.now() + 12 * 86_400_000;
     const tree = new CredentialsTree({
-      store: api.keyring.store,
+      reader: api.keyring.admin,
       clock: {
         now: () => later,
         localTime: () => ({ hour: 12, minute: 0 }),

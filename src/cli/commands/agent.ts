@@ -7,8 +7,8 @@ import { tokenEnvVar } from '../../core/connect/clients';
 import { KeyringError } from '../../core/errors';
 import type { AgentMeta } from '../../core/model';
 import { AgentInputSchema, parseInput } from '../../core/store/schemas';
-import { COMMON_OPTIONS, parseCommand, requirePositional } from '../args';
-import { HELP_HELP, STORE_HELP, type Command, type CommandGroup } from '../command';
+import { COMMON_OPTIONS, JSON_OPTION, parseCommand, requirePositional } from '../args';
+import { HELP_HELP, JSON_HELP, STORE_HELP, type Command, type CommandGroup } from '../command';
 import {
   DEFAULT_HOST,
   DEFAULT_PORT,
@@ -17,7 +17,7 @@ import {
   storeExists,
   withKeyring,
 } from '../context';
-import { err, out, rememberSecret, shortTime, table } from '../io';
+import { err, out, printResult, rememberSecret, shortTime, table } from '../io';
 import { saveAgentToken } from './token';
 
 const ACTOR = 'cli';
@@ -47,6 +47,7 @@ Options:
                                 (e.g. 08:00-20:00; 22:00-06:00 wraps midnight)
   --save-token                  save the token (OS keyring, else a 0600 file in the store folder)
                                 for 'agent-keyring token --agent ID' instead of printing it
+${JSON_HELP}
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
@@ -54,6 +55,7 @@ ${HELP_HELP}`,
       argv,
       {
         ...COMMON_OPTIONS,
+        ...JSON_OPTION,
         label: { type: 'string' },
         'active-hours': { type: 'string' },
         'save-token': { type: 'boolean' },
@@ -76,8 +78,17 @@ ${HELP_HELP}`,
       const raw = token.reveal();
       rememberSecret(raw);
       if (values['save-token']) {
-        err(`Added agent '${agent.id}'.`);
         await saveAgentToken(values.store ?? globals.store, agent.id, token);
+        printResult(
+          values.json,
+          { ...toRow(agent), token_saved: true },
+          `Added agent '${agent.id}'; its token is saved.`,
+        );
+        return 0;
+      }
+      if (values.json) {
+        // The token is the result: shown once, in the document (never through a logger).
+        process.stdout.write(`${JSON.stringify({ ...toRow(agent), token: raw }, null, 2)}\n`);
         return 0;
       }
       err(
@@ -123,7 +134,7 @@ Options:
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
-    const { values } = parseCommand(argv, { ...COMMON_OPTIONS, json: { type: 'boolean' } }, 0);
+    const { values } = parseCommand(argv, { ...COMMON_OPTIONS, ...JSON_OPTION }, 0);
     const dir = resolveStoreDir(values.store ?? globals.store);
     if (!storeExists(dir)) {
       out(values.json ? '[]' : `No keyring at ${dir} yet. Add an agent with: agent-keyring agent add ID`);
@@ -167,10 +178,11 @@ leases are marked revoked, and it is removed from every credential's allowed age
 rotation agents. Adding the same id again starts with no grants: grant it the credentials again.
 
 Options:
+${JSON_HELP}
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
-    const { values, positionals } = parseCommand(argv, { ...COMMON_OPTIONS }, 1);
+    const { values, positionals } = parseCommand(argv, { ...COMMON_OPTIONS, ...JSON_OPTION }, 1);
     const id = requirePositional(positionals, 0, 'agent ID');
     const dir = resolveStoreDir(values.store ?? globals.store);
     return withKeyring(dir, makeLogger('warn'), async (k) => {
@@ -179,11 +191,18 @@ ${HELP_HELP}`,
         throw agentNotFound(id);
       }
       if (agent.revoked_at) {
-        out(`Agent '${id}' was already revoked (${agent.revoked_at}).`);
+        printResult(
+          values.json,
+          { id, revoked: true, already: true, revoked_at: agent.revoked_at, removed_from: [] },
+          `Agent '${id}' was already revoked (${agent.revoked_at}).`,
+        );
         return 0;
       }
       const { removedFrom } = await k.admin.revokeAgent(id, ACTOR);
-      out(
+      const revokedAt = (await k.admin.getAgent(id))?.revoked_at ?? null;
+      printResult(
+        values.json,
+        { id, revoked: true, already: false, revoked_at: revokedAt, removed_from: removedFrom },
         `Revoked agent '${id}': its token no longer works` +
           (removedFrom.length > 0 ? `; removed from ${removedFrom.join(', ')}.` : '.'),
       );
@@ -203,12 +222,13 @@ token stops working at once (also for a running 'serve'); grants and history are
 Options:
   --save-token    save the new token (OS keyring, else a 0600 file in the store folder) for
                   'agent-keyring token --agent ID' instead of printing it
+${JSON_HELP}
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
     const { values, positionals } = parseCommand(
       argv,
-      { ...COMMON_OPTIONS, 'save-token': { type: 'boolean' } },
+      { ...COMMON_OPTIONS, ...JSON_OPTION, 'save-token': { type: 'boolean' } },
       1,
     );
     const id = requirePositional(positionals, 0, 'agent ID');
@@ -221,8 +241,16 @@ ${HELP_HELP}`,
       const raw = token.reveal();
       rememberSecret(raw);
       if (values['save-token']) {
-        err(`New token for agent '${agent.id}'; the old token no longer works.`);
         await saveAgentToken(values.store ?? globals.store, agent.id, token);
+        printResult(
+          values.json,
+          { ...toRow(agent), token_saved: true },
+          `New token for agent '${agent.id}' saved; the old token no longer works.`,
+        );
+        return 0;
+      }
+      if (values.json) {
+        process.stdout.write(`${JSON.stringify({ ...toRow(agent), token: raw }, null, 2)}\n`);
         return 0;
       }
       err(`New token for agent '${agent.id}' on the next line, shown once; the old token no longer works.`);

@@ -8,10 +8,17 @@ import { exportAudit } from '../../core/audit/export';
 import { readFileStoreChainKey } from '../../core/keyring';
 import { verifyAuditFile } from '../../core/audit/verify';
 import type { AuditFilter } from '../../core/audit/auditReader';
-import { COMMON_OPTIONS, UsageError, clip, parseCommand } from '../args';
-import { HELP_HELP, STORE_HELP, type Command, type CommandGroup, type GlobalFlags } from '../command';
+import { COMMON_OPTIONS, JSON_OPTION, UsageError, clip, parseCommand } from '../args';
+import {
+  HELP_HELP,
+  JSON_HELP,
+  STORE_HELP,
+  type Command,
+  type CommandGroup,
+  type GlobalFlags,
+} from '../command';
 import { AUDIT_FILE, isTeamStore, localDirOf, makeLogger, resolveStoreDir, withKeyring } from '../context';
-import { out } from '../io';
+import { printResult } from '../io';
 
 function auditPath(file: string | undefined, store: string | undefined, globals: GlobalFlags): string {
   return file !== undefined
@@ -38,10 +45,11 @@ does not have.
 
 Options:
 ${FILE_HELP}
+${JSON_HELP} (same exit codes)
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
-    const { values } = parseCommand(argv, { ...COMMON_OPTIONS, file: { type: 'string' } }, 0);
+    const { values } = parseCommand(argv, { ...COMMON_OPTIONS, ...JSON_OPTION, file: { type: 'string' } }, 0);
     const file = auditPath(values.file, values.store, globals);
     const logger = makeLogger('warn');
     const keyDir =
@@ -54,17 +62,38 @@ ${HELP_HELP}`,
       : await readFileStoreChainKey(keyDir, logger);
     const result = await verifyAuditFile(file, logger, { chainKeys: chainKey ? [chainKey] : [] });
     const legacy = result.lines?.legacy ? `; ${result.lines.legacy} in the older unkeyed format` : '';
+    const bad = result.firstBad;
+    const data = {
+      file,
+      intact: result.ok,
+      events: result.count,
+      legacy_events: result.lines?.legacy ?? 0,
+      warning:
+        result.ok && result.warning ? { kind: result.warning.kind, reason: result.warning.reason } : null,
+      first_bad: result.ok ? null : { line: bad?.line ?? null, reason: bad?.reason ?? 'unknown problem' },
+    };
     if (result.ok && result.warning) {
       const what = result.warning.kind === 'crash_tail' ? 'intact up to a crash tail' : 'chain intact';
-      out(`${file}: ${what} (${result.count} events${legacy}) — warning: ${result.warning.reason}`);
+      printResult(
+        values.json,
+        data,
+        `${file}: ${what} (${result.count} events${legacy}) — warning: ${result.warning.reason}`,
+      );
       return WARNING_EXIT;
     }
     if (result.ok) {
-      out(`${file}: intact (${result.count} event${result.count === 1 ? '' : 's'}${legacy})`);
+      printResult(
+        values.json,
+        data,
+        `${file}: intact (${result.count} event${result.count === 1 ? '' : 's'}${legacy})`,
+      );
       return 0;
     }
-    const bad = result.firstBad;
-    out(`${file}: NOT intact — first bad line ${bad?.line ?? '?'}: ${bad?.reason ?? 'unknown problem'}`);
+    printResult(
+      values.json,
+      data,
+      `${file}: NOT intact — first bad line ${bad?.line ?? '?'}: ${bad?.reason ?? 'unknown problem'}`,
+    );
     return 1;
   },
 };
@@ -82,6 +111,7 @@ Options:
   --out F               write to file F instead of stdout
   --agent ID            only events of this agent
   --credential NAME     only events about this credential
+  --json                with --out: print what was written ({file, format, events}) as JSON
 ${FILE_HELP}
 ${STORE_HELP}
 ${HELP_HELP}`,
@@ -90,6 +120,7 @@ ${HELP_HELP}`,
       argv,
       {
         ...COMMON_OPTIONS,
+        ...JSON_OPTION,
         file: { type: 'string' },
         format: { type: 'string' },
         out: { type: 'string' },
@@ -111,6 +142,11 @@ ${HELP_HELP}`,
       ...(values.credential !== undefined ? { credential: values.credential } : {}),
     };
     if (values.out === undefined) {
+      if (values.json) {
+        throw new UsageError(
+          '--json describes the file written with --out F; without --out the events themselves go to stdout (already JSON lines with --format jsonl)',
+        );
+      }
       await exportAudit(file, format, process.stdout, filter);
       return 0;
     }
@@ -130,7 +166,11 @@ ${HELP_HELP}`,
         stream.end(() => resolve());
       });
     }
-    process.stderr.write(`Wrote ${count} event${count === 1 ? '' : 's'} to ${target}.\n`);
+    if (values.json) {
+      printResult(true, { file: target, format, events: count }, '');
+    } else {
+      process.stderr.write(`Wrote ${count} event${count === 1 ? '' : 's'} to ${target}.\n`);
+    }
     return 0;
   },
 };

@@ -14,21 +14,27 @@ import {
 import { describeRevealModes } from '../../core/admin';
 import type { Keyring } from '../../core/keyring';
 import {
+  DEFAULT_GENERATED_LENGTH,
+  MAX_GENERATED_LENGTH,
+  MAX_GRACE_SECONDS,
+  MAX_TTL_SECONDS,
+  MIN_GENERATED_LENGTH,
+} from '../../core/limits';
+import {
   COMMON_OPTIONS,
+  JSON_OPTION,
   UsageError,
   parseCommand,
   parseInteger,
   parseList,
   requirePositional,
 } from '../args';
-import { HELP_HELP, STORE_HELP, type Command, type CommandGroup } from '../command';
+import { HELP_HELP, JSON_HELP, STORE_HELP, type Command, type CommandGroup } from '../command';
 import { makeLogger, resolveStoreDir, storeExists, withKeyring } from '../context';
-import { err, out, readSecret, rememberSecret, shortTime, table } from '../io';
+import { err, out, printResult, readSecret, rememberSecret, shortTime, table } from '../io';
 
 const ACTOR = 'cli';
-const DEFAULT_GENERATED_LENGTH = 40;
 const DAY_MS = 86_400_000;
-const MAX_GRACE_SECONDS = 30 * 86_400;
 
 const POLICY_OPTIONS = {
   scopes: { type: 'string' },
@@ -79,12 +85,19 @@ ${POLICY_HELP}
   --generate              make a random value instead of reading one (and keep the generator
                           so 'credential rotate NAME --generate' works later)
   --length N              length of generated values (16-256, default ${DEFAULT_GENERATED_LENGTH})
+${JSON_HELP}
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
     const { values, positionals } = parseCommand(
       argv,
-      { ...COMMON_OPTIONS, ...POLICY_OPTIONS, generate: { type: 'boolean' }, length: { type: 'string' } },
+      {
+        ...COMMON_OPTIONS,
+        ...JSON_OPTION,
+        ...POLICY_OPTIONS,
+        generate: { type: 'boolean' },
+        length: { type: 'string' },
+      },
       1,
     );
     const name = requirePositional(positionals, 0, 'credential NAME');
@@ -94,7 +107,10 @@ ${HELP_HELP}`,
     if (values.length !== undefined && !values.generate) {
       throw new UsageError('--length only applies with --generate');
     }
-    const length = values.length === undefined ? undefined : parseInteger(values.length, '--length', 16, 256);
+    const length =
+      values.length === undefined
+        ? undefined
+        : parseInteger(values.length, '--length', MIN_GENERATED_LENGTH, MAX_GENERATED_LENGTH);
     const rotation: RotationPolicy = {};
     if (values['max-age-days'] !== undefined) {
       rotation.max_age_days = parseInteger(values['max-age-days'], '--max-age-days', 1, 3650);
@@ -109,7 +125,9 @@ ${HELP_HELP}`,
         ...(values.description !== undefined ? { description: values.description } : {}),
         allowed_scopes: parseList(values.scopes),
         ...(values.agents !== undefined ? { allowed_agents: parseList(values.agents) } : {}),
-        ...(values.ttl !== undefined ? { ttl_seconds: parseInteger(values.ttl, '--ttl', 1, 86_400) } : {}),
+        ...(values.ttl !== undefined
+          ? { ttl_seconds: parseInteger(values.ttl, '--ttl', 1, MAX_TTL_SECONDS) }
+          : {}),
         ...(values.hosts !== undefined ? { allowed_hosts: parseList(values.hosts) } : {}),
         ...(values['rotation-agents'] !== undefined
           ? { rotation_agents: parseList(values['rotation-agents']) }
@@ -134,12 +152,14 @@ ${HELP_HELP}`,
         ? generate(k, rotation.generator?.length ?? DEFAULT_GENERATED_LENGTH)
         : await readSecret(`the value of '${name}'`, ', or use --generate');
       const meta = await k.admin.addCredential(input, secret, ACTOR);
-      out(
-        `Added credential '${name}' (version ${meta.version}; scopes ${meta.allowed_scopes.join(', ')}; agents ${describeAgents(meta)}; reveal ${describeRevealModes(meta)}).`,
+      printResult(
+        values.json,
+        { ...toRow(meta), added: true, generated: values.generate === true },
+        `Added credential '${name}' (version ${meta.version}; scopes ${meta.allowed_scopes.join(', ')}; agents ${describeAgents(meta)}; reveal ${describeRevealModes(meta)}).` +
+          (values.generate
+            ? '\nIts value was generated and is stored encrypted; agents get it with get_credential.'
+            : ''),
       );
-      if (values.generate) {
-        out('Its value was generated and is stored encrypted; agents get it with get_credential.');
-      }
       return 0;
     });
   },
@@ -226,6 +246,7 @@ Options:
   --grace SEC     keep the previous version valid for SEC seconds (0-${MAX_GRACE_SECONDS})
   --generate      make a random value (with the credential's generator, else letters and digits)
   --length N      length of the generated value (16-256)
+${JSON_HELP}
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
@@ -233,6 +254,7 @@ ${HELP_HELP}`,
       argv,
       {
         ...COMMON_OPTIONS,
+        ...JSON_OPTION,
         grace: { type: 'string' },
         generate: { type: 'boolean' },
         length: { type: 'string' },
@@ -243,7 +265,10 @@ ${HELP_HELP}`,
     if (values.length !== undefined && !values.generate) {
       throw new UsageError('--length only applies with --generate');
     }
-    const length = values.length === undefined ? undefined : parseInteger(values.length, '--length', 16, 256);
+    const length =
+      values.length === undefined
+        ? undefined
+        : parseInteger(values.length, '--length', MIN_GENERATED_LENGTH, MAX_GENERATED_LENGTH);
     const graceSeconds =
       values.grace === undefined ? undefined : parseInteger(values.grace, '--grace', 0, MAX_GRACE_SECONDS);
     const dir = resolveStoreDir(values.store ?? globals.store);
@@ -264,7 +289,17 @@ ${HELP_HELP}`,
       const grace = r.previous_valid_until
         ? ` (version ${r.previous_version} stays valid until ${r.previous_valid_until})`
         : '';
-      out(`${name}: version ${r.previous_version} → ${r.version}${grace}`);
+      printResult(
+        values.json,
+        {
+          name,
+          version: r.version,
+          previous_version: r.previous_version,
+          previous_valid_until: r.previous_valid_until,
+          audit_warning: r.audit_warning ?? null,
+        },
+        `${name}: version ${r.previous_version} → ${r.version}${grace}`,
+      );
       if (r.audit_warning) {
         err(`Warning: ${r.audit_warning}`);
       }
@@ -323,7 +358,7 @@ Options:
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
-    const { values } = parseCommand(argv, { ...COMMON_OPTIONS, json: { type: 'boolean' } }, 0);
+    const { values } = parseCommand(argv, { ...COMMON_OPTIONS, ...JSON_OPTION }, 0);
     const dir = resolveStoreDir(values.store ?? globals.store);
     if (!storeExists(dir)) {
       out(
@@ -381,18 +416,23 @@ Removes the credential, every stored version of its value, and its policy. Agent
 it get not_found from then on.
 
 Options:
+${JSON_HELP}
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
-    const { values, positionals } = parseCommand(argv, { ...COMMON_OPTIONS }, 1);
+    const { values, positionals } = parseCommand(argv, { ...COMMON_OPTIONS, ...JSON_OPTION }, 1);
     const name = requirePositional(positionals, 0, 'credential NAME');
     const dir = resolveStoreDir(values.store ?? globals.store);
     return withKeyring(dir, makeLogger('warn'), async (k) => {
       if (!(await k.admin.getCredential(name))) {
         throw notFound(name, dir);
       }
-      await k.admin.removeCredential(name, ACTOR);
-      out(`Removed credential '${name}'.`);
+      const removed = await k.admin.removeCredential(name, ACTOR);
+      printResult(
+        values.json,
+        { name, removed: true, versions: removed.versions.length },
+        `Removed credential '${name}'.`,
+      );
       return 0;
     });
   },
@@ -410,10 +450,15 @@ An empty list (--hosts '' or --rotation-agents '') removes that setting.
 
 Options:
 ${POLICY_HELP}
+${JSON_HELP}
 ${STORE_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
-    const { values, positionals } = parseCommand(argv, { ...COMMON_OPTIONS, ...POLICY_OPTIONS }, 1);
+    const { values, positionals } = parseCommand(
+      argv,
+      { ...COMMON_OPTIONS, ...JSON_OPTION, ...POLICY_OPTIONS },
+      1,
+    );
     const name = requirePositional(positionals, 0, 'credential NAME');
     const patch: Record<string, unknown> = {};
     if (values.scopes !== undefined) {
@@ -423,7 +468,7 @@ ${HELP_HELP}`,
       patch.allowed_agents = parseList(values.agents);
     }
     if (values.ttl !== undefined) {
-      patch.ttl_seconds = parseInteger(values.ttl, '--ttl', 1, 86_400);
+      patch.ttl_seconds = parseInteger(values.ttl, '--ttl', 1, MAX_TTL_SECONDS);
     }
     if (values.hosts !== undefined) {
       const hosts = parseList(values.hosts);
@@ -477,7 +522,9 @@ ${HELP_HELP}`,
         patch.scope_rules = mergeEntries(cred.scope_rules, scopeRules);
       }
       const meta = await k.admin.updateCredential(name, patch, ACTOR);
-      out(
+      printResult(
+        values.json,
+        { ...toRow(meta), ttl_seconds: meta.ttl_seconds, updated: true },
         `Updated credential '${name}': scopes ${meta.allowed_scopes.join(', ')}; agents ${describeAgents(meta)}; ttl ${meta.ttl_seconds}s; reveal ${describeRevealModes(meta)}.`,
       );
       return 0;

@@ -15,7 +15,7 @@ import type { AnomalyConfig } from '../../core/model';
 import { parseAnomalyConfig } from '../../core/policy/anomalyEngine';
 import type { AlertSink, Logger } from '../../core/ports';
 import { checkStorePermissions } from '../../core/store/storePermissions';
-import { COMMON_OPTIONS, CliError, UsageError, clip, parseCommand, parseInteger } from '../args';
+import { COMMON_OPTIONS, CliError, JSON_OPTION, UsageError, clip, parseCommand, parseInteger } from '../args';
 import { HELP_HELP, STORE_HELP, type Command } from '../command';
 import {
   ConfigError,
@@ -270,6 +270,8 @@ Options:
   --demo          in an empty store, create the demo: credential '${DEMO.credential}' for agent
                   '${DEMO.agent}', whose token is printed once; and start a stand-in for its API
                   on 127.0.0.1 (port N+1, any free port with --port 0) that http_request may use
+  --json          print the ready line as one JSON line ({url, store, demo}) instead of
+                  the banner (the demo token, when one is made, is its "token")
 ${STORE_HELP}
 ${HELP_HELP}
 
@@ -288,6 +290,7 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
         'tls-cert': { type: 'string' },
         'tls-key': { type: 'string' },
         'public-name': { type: 'string', multiple: true },
+        ...JSON_OPTION,
       },
       0,
     );
@@ -355,6 +358,16 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
       `Store ${dir}; anomaly rules from ${policy.config ? policy.file : 'defaults'}; audit log ${keyring.auditPath}`,
     );
 
+    if (values.json) {
+      // One line, so a script can wait for it and parse it.
+      out(
+        JSON.stringify({
+          url: server.url,
+          store: dir,
+          demo: demo ? { created: demo.created, ...(demo.token ? { token: demo.token } : {}) } : null,
+        }),
+      );
+    }
     // One write, so whoever reads stdout sees the whole banner at once.
     const lines: string[] = [];
     lines.push(`Agent Keyring is serving MCP at ${server.url}`);
@@ -391,7 +404,9 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
     lines.push(connectHelp(server.url, dir, demo ? DEMO.agent : undefined));
     lines.push('');
     lines.push('Press Ctrl+C to stop.');
-    out(lines.join('\n'));
+    if (!values.json) {
+      out(lines.join('\n'));
+    }
 
     await stop;
     logger.info('Stopping: closing the server and flushing the audit log.');

@@ -9,10 +9,10 @@
 import * as fs from 'node:fs';
 import type { Logger } from '../../core/ports';
 import type { StoreSide } from '../../core/store/postgres/storeCopy';
-import { COMMON_OPTIONS, UsageError, parseCommand } from '../args';
-import { HELP_HELP, type Command, type CommandGroup } from '../command';
+import { COMMON_OPTIONS, JSON_OPTION, UsageError, parseCommand } from '../args';
+import { HELP_HELP, JSON_HELP, type Command, type CommandGroup } from '../command';
 import { ConfigError, isTeamStore, localDirOf, makeLogger, resolveStoreDir, teamStoreUrl } from '../context';
-import { out } from '../io';
+import { out, printResult } from '../io';
 
 const TEAM_STORE_HELP =
   '  --store URL     the team store, postgres://user@host:port/db (default: $AGENT_KEYRING_STORE)';
@@ -29,9 +29,10 @@ it is never printed.
 
 Options:
 ${TEAM_STORE_HELP}
+${JSON_HELP}
 ${HELP_HELP}`,
   async run(argv, globals) {
-    const { values } = parseCommand(argv, COMMON_OPTIONS, 0);
+    const { values } = parseCommand(argv, { ...COMMON_OPTIONS, ...JSON_OPTION }, 0);
     const store = resolveStoreDir(values.store ?? globals.store);
     if (!isTeamStore(store)) {
       throw new UsageError(
@@ -52,7 +53,18 @@ ${HELP_HELP}`,
       } catch (e) {
         throw db.error(e, 'upgrading the schema');
       }
-      if (result.applied.length === 0) {
+      if (values.json) {
+        printResult(
+          true,
+          {
+            store: db.display,
+            from: result.from,
+            to: result.to,
+            applied: result.applied.map((m) => ({ version: m.version, name: m.name })),
+          },
+          '',
+        );
+      } else if (result.applied.length === 0) {
         out(`${db.display}: schema version ${result.to}, up to date; nothing to do.`);
       } else {
         out(`${db.display}: schema version ${result.from} -> ${result.to}`);
@@ -110,11 +122,12 @@ does (AGENT_KEYRING_MASTER_KEY, AGENT_KEYRING_MASTER_KEY_FILE, else the local ke
 Options:
   --from DIR|URL  the keyring to copy (a folder, or postgres://user@host:port/db)
   --to DIR|URL    the empty keyring to fill
+${JSON_HELP}
 ${HELP_HELP}`,
   async run(argv) {
     const { values } = parseCommand(
       argv,
-      { help: COMMON_OPTIONS.help, from: { type: 'string' }, to: { type: 'string' } },
+      { help: COMMON_OPTIONS.help, ...JSON_OPTION, from: { type: 'string' }, to: { type: 'string' } },
       0,
     );
     if (values.from === undefined || values.to === undefined) {
@@ -132,7 +145,9 @@ ${HELP_HELP}`,
       const target = await openSide(to, logger, 'to');
       try {
         const r = await copyStore(source, target, to);
-        out(
+        printResult(
+          values.json,
+          { from, to, credentials: r.credentials, values: r.values, agents: r.agents },
           `Copied ${r.credentials} credential(s) (${r.values} stored value(s)) and ${r.agents} agent(s) from ${from} to ${to}.`,
         );
         return 0;

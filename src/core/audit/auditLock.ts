@@ -1,5 +1,6 @@
 /**
- * The cross-process lock of one audit file, at the path `<audit file>.lock`.
+ * The product's one cross-process lock: the audit file's (`<audit file>.lock`) and, through
+ * `withFileLock` (store/fileLock.ts), the file store's metadata, secrets and master-key locks.
  *
  * Taking it is ONE `link(2)`: each process creates, once, its own owner file
  * `<audit file>.lock.owner-<pid>-<random>` and takes the lock by hard-linking it to the lock path
@@ -80,11 +81,27 @@ export class AuditLock {
   #held = false;
   #lastDeadCheck = 0;
 
-  /** @param path the lock path, `<audit file>.lock`. */
+  /**
+   * @param path the lock path, e.g. `<audit file>.lock`.
+   * @param label what the lock guards, for log lines (default `Audit log`).
+   */
   constructor(
     readonly path: string,
     private readonly logger: Logger,
+    private readonly label = 'Audit log',
   ) {}
+
+  /**
+   * True while the lock path is still this holder's link: false once another process broke it as
+   * stale and took it (this one was paused longer than the stale time). Checked by a writer just
+   * before it commits.
+   */
+  stillHeld(): boolean {
+    if (!this.#held || !this.#owner) {
+      return false;
+    }
+    return fs.statSync(this.path, { throwIfNoEntry: false })?.ino === this.#owner.ino;
+  }
 
   get isHeld(): boolean {
     return this.#held;
@@ -98,7 +115,7 @@ export class AuditLock {
    */
   async acquire(timeoutMs = AUDIT_LOCK_TIMEOUT_MS): Promise<void> {
     if (this.#held) {
-      throw new Error(`The audit lock ${this.path} is already held by this writer (not re-entrant).`);
+      throw new Error(`The lock ${this.path} is already held by this writer (not re-entrant).`);
     }
     const deadline = Date.now() + timeoutMs;
     let delay = 1;
@@ -106,7 +123,7 @@ export class AuditLock {
       if (Date.now() >= deadline) {
         throw Object.assign(
           new Error(
-            `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for the audit lock ${this.path}. If no Agent Keyring process is running, remove it and retry.`,
+            `Timed out after ${Math.round(timeoutMs / 1000)} s waiting for the lock ${this.path}. If no Agent Keyring process is running, remove it and retry.`,
           ),
           { code: 'ELOCKED' },
         );
@@ -130,11 +147,11 @@ export class AuditLock {
     try {
       if (!unlinkIfOurs(this.path, ino)) {
         this.logger.error(
-          `Audit log: the lock ${this.path} was taken over by another writer before this one released it (this process was paused longer than ${AUDIT_LOCK_STALE_MS / 1000} s). Run Verify Audit Log.`,
+          `${this.label}: the lock ${this.path} was taken over by another writer before this one released it (this process was paused longer than ${AUDIT_LOCK_STALE_MS / 1000} s).${this.label === 'Audit log' ? ' Run Verify Audit Log.' : ''}`,
         );
       }
     } catch (e) {
-      this.logger.warn(`Audit log: could not release the lock ${this.path}: ${(e as Error).message}`);
+      this.logger.warn(`${this.label}: could not release the lock ${this.path}: ${(e as Error).message}`);
     }
   }
 
@@ -182,6 +199,8 @@ export class AuditLock {
         }
         throw e2;
       }
+      // The broken lock's dead holder left its owner file (and maybe a tomb): sweep them now.
+      this.#sweepOwnerFiles();
     }
     this.#held = true;
     heldLocks.set(this.path, owner.ino);
@@ -208,7 +227,9 @@ export class AuditLock {
         const now = new Date();
         fs.utimesSync(file, now, now);
       } catch (e) {
-        this.logger.warn(`Audit log: could not refresh the lock owner file ${file}: ${(e as Error).message}`);
+        this.logger.warn(
+          `${this.label}: could not refresh the lock owner file ${file}: ${(e as Error).message}`,
+        );
       }
     }, REFRESH_MS);
     refresh.unref();
@@ -228,6 +249,17 @@ export class AuditLock {
     }
     // The owner of a lock still in place is kept: it tells waiters whose lock it is.
     const lockIno = fs.statSync(this.path, { throwIfNoEntry: false })?.ino;
+    // Tombs `<lock>.stale-<pid>-<random>` of a process killed while breaking a lock.
+    const tombPrefix = `${nodePath.basename(this.path)}.stale-`;
+    for (const n of names) {
+      if (n.startsWith(tombPrefix) && !isProcessAlive(Number(n.slice(tombPrefix.length).split('-')[0]))) {
+        try {
+          fs.rmSync(nodePath.join(dir, n), { recursive: true, force: true });
+        } catch {
+          // Another process swept it first.
+        }
+      }
+    }
     for (const n of names) {
       const owner = parseOwnerName(n, prefix);
       if (!owner || owner.host !== HOST_TAG || isProcessAlive(owner.pid)) {
@@ -272,7 +304,7 @@ export class AuditLock {
         return owner.host === HOST_TAG && !isProcessAlive(owner.pid);
       }
     }
-    return false; // unknown holder (an older writer's directory lock): only the mtime rule applies
+    return legacyOwnerIsDead(this.path);
   }
 
   /**
@@ -317,10 +349,27 @@ export class AuditLock {
     fs.rmSync(tomb, { recursive: true, force: true });
     this.logger.warn(
       stale
-        ? `Audit log: removed the stale lock ${this.path} (its holder stopped refreshing it ${AUDIT_LOCK_STALE_MS / 1000} s ago or more).`
-        : `Audit log: removed the lock ${this.path} of a process that no longer exists.`,
+        ? `${this.label}: removed the stale lock ${this.path} (its holder stopped refreshing it ${AUDIT_LOCK_STALE_MS / 1000} s ago or more).`
+        : `${this.label}: removed the lock ${this.path} of a process that no longer exists.`,
     );
     return true;
+  }
+}
+
+/**
+ * An older writer's directory lock (`mkdir`, from before this lock replaced `proper-lockfile`)
+ * with its `owner.json` naming a process of this host that no longer exists. Else (no such
+ * file, another host, a live process) only the mtime rule applies.
+ */
+function legacyOwnerIsDead(lockPath: string): boolean {
+  try {
+    const o = JSON.parse(fs.readFileSync(nodePath.join(lockPath, 'owner.json'), 'utf8')) as {
+      pid?: unknown;
+      host?: unknown;
+    };
+    return typeof o.pid === 'number' && o.host === os.hostname() && !isProcessAlive(o.pid);
+  } catch {
+    return false;
   }
 }
 

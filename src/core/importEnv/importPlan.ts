@@ -12,6 +12,7 @@
  */
 import { BatchAddError, type KeyringAdmin } from '../admin';
 import { InvalidInputError, KeyringError } from '../errors';
+import { MAX_VALUE_BYTES } from '../limits';
 import type { Logger } from '../ports';
 import { CredentialPatchSchema, formatZodError } from '../store/schemas';
 import type { ParsedEnv } from './envFile';
@@ -60,8 +61,6 @@ export interface ImportDeps {
   logger: Logger;
 }
 
-/** Largest value imported (what the store accepts). */
-const MAX_VALUE_BYTES = 64 * 1024;
 const MAX_PROBLEMS = 6;
 
 /**

@@ -31,6 +31,7 @@ import {
   SecretValue,
   secretKey,
 } from '../model';
+import { MAX_GRACE_SECONDS, MAX_VALUE_BYTES } from '../limits';
 import type { Clock, Disposable, Logger, MetadataStore, SecretBackend } from '../ports';
 import {
   AgentInputSchema,
@@ -72,9 +73,6 @@ export const AGENT_TOKEN_PREFIX = 'akr_';
 const TOKEN_PATTERN = /^akr_[A-Za-z0-9_-]{43}$/;
 /** At most one `last_seen_at` write per agent per minute. */
 export const SEEN_THROTTLE_MS = 60_000;
-/** Longest grace period a rotation may give the previous value (30 days). */
-export const MAX_GRACE_SECONDS = 30 * 86_400;
-const MAX_VALUE_BYTES = 64 * 1024;
 const MAX_ACTOR_LENGTH = 128;
 
 const hasOwn = (o: object, k: string): boolean => Object.prototype.hasOwnProperty.call(o, k);

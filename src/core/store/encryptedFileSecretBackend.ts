@@ -6,6 +6,7 @@
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import { StoreError } from '../errors';
+import { MAX_VALUE_BYTES } from '../limits';
 import { type Disposable, type Logger, type SecretBackend, NULL_LOGGER } from '../ports';
 import { ensurePrivateDir, removeOrphanTempFiles } from './atomicFile';
 import { CachedJsonFile } from './cachedJsonFile';
@@ -19,7 +20,6 @@ const IV_BYTES = 12;
 const TAG_BYTES = 16;
 const MAX_KEY_LENGTH = 512;
 /** Values above this are refused: a credential is small, and the whole file is rewritten per write. */
-const MAX_VALUE_BYTES = 64 * 1024;
 
 type Entries = Readonly<Record<string, string>>;
 

@@ -6,6 +6,7 @@
  * Messages never repeat the input: a user may paste a secret value into the wrong field.
  */
 import { z } from 'zod';
+import { MAX_GENERATED_LENGTH, MAX_TTL_SECONDS, MIN_GENERATED_LENGTH } from '../limits';
 import { DEFAULT_TTL_SECONDS, ID_PATTERN, REVEAL_MODES, SCOPE_PATTERN } from '../model';
 import { InvalidInputError } from '../errors';
 import { parseScopeRule, placementProblem } from '../policy/requestRules';
@@ -107,9 +108,9 @@ export const RotationGeneratorSchema = z
       length: z
         .number({ error: typeError('must be a number') })
         .int('must be a whole number')
-        .min(16, 'must be at least 16')
-        .max(256, 'must be at most 256')
-        .describe('Characters in a generated value (16–256).'),
+        .min(MIN_GENERATED_LENGTH, `must be at least ${MIN_GENERATED_LENGTH}`)
+        .max(MAX_GENERATED_LENGTH, `must be at most ${MAX_GENERATED_LENGTH}`)
+        .describe(`Characters in a generated value (${MIN_GENERATED_LENGTH}–${MAX_GENERATED_LENGTH}).`),
       alphabet: z
         .string({ error: typeError('must be a string') })
         .max(1024, 'must have at most 256 characters')
@@ -170,8 +171,8 @@ const TtlSchema = z
   .number({ error: typeError('must be a number') })
   .int('must be a whole number')
   .min(1, 'must be at least 1')
-  .max(86400, 'must be at most 86400 (one day)')
-  .describe('Lifetime of a lease in seconds (1–86400, default 3600).');
+  .max(MAX_TTL_SECONDS, `must be at most ${MAX_TTL_SECONDS} (one day)`)
+  .describe(`Lifetime of a lease in seconds (1–${MAX_TTL_SECONDS}, default ${DEFAULT_TTL_SECONDS}).`);
 
 const RevealModeSchema = z
   .enum(REVEAL_MODES as ['allow', 'approve', 'never'], {

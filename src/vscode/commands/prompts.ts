@@ -10,12 +10,12 @@ import type { AgentMeta, CredentialMeta, RevealMode } from '../../core/model';
 import type { z } from 'zod';
 import { formatZodError } from '../../core/store/schemas';
 import type { KeyringReader } from '../../core/admin';
+import { MAX_VALUE_BYTES } from '../../core/limits';
 import { AgentNotFoundError } from '../../core/store/credentialStore';
 import { argAgentId, argCredentialName } from './commandContext';
 import { credentialDescription } from '../views/format';
 
 /** Largest value SecretStorage gets from us (the core refuses more). */
-export const MAX_VALUE_BYTES = 64 * 1024;
 
 export interface Step {
   title: string;

@@ -26,11 +26,11 @@ export class AgentsTree extends RefreshingTree<AgentNode> {
   readonly #store: KeyringReader;
   readonly #clock: Clock;
 
-  constructor(deps: { store: KeyringReader; clock: Clock }) {
+  constructor(deps: { reader: KeyringReader; clock: Clock }) {
     super();
-    this.#store = deps.store;
+    this.#store = deps.reader;
     this.#clock = deps.clock;
-    this.refreshOn((l) => deps.store.onDidChange(l));
+    this.refreshOn((l) => deps.reader.onDidChange(l));
     this.refreshEvery(MINUTE);
   }
 

@@ -26,7 +26,7 @@ export type CredentialNode =
 type Group = 'scopes' | 'agents' | 'versions' | 'usage';
 
 export interface CredentialsTreeDeps {
-  store: KeyringReader;
+  reader: KeyringReader;
   clock: Clock;
   /** Where a credential is used (MCP servers migrate rewrote, `run` commands): a "Used by" group. */
   usage?: (name: string) => Promise<CredentialUse[]>;
@@ -43,10 +43,10 @@ export class CredentialsTree extends RefreshingTree<CredentialNode> {
 
   constructor(deps: CredentialsTreeDeps) {
     super();
-    this.#store = deps.store;
+    this.#store = deps.reader;
     this.#clock = deps.clock;
     this.#usage = deps.usage;
-    this.refreshOn((l) => deps.store.onDidChange(l));
+    this.refreshOn((l) => deps.reader.onDidChange(l));
     for (const c of deps.changes) {
       this.refreshOn(c);
     }

@@ -42,7 +42,7 @@ export function registerViews(deps: ViewDeps): EditorViews {
   const trees = {
     credentials: disposables.add(
       new CredentialsTree({
-        store: keyring.admin,
+        reader: keyring.admin,
         clock: SYSTEM_CLOCK,
         // Loaded when a "Used by" group is first opened, not at activation (it is in lazy.js).
         usage: async (name) =>
@@ -54,7 +54,7 @@ export function registerViews(deps: ViewDeps): EditorViews {
         changes: [(l) => deps.secrets.onDidChange(() => l())],
       }),
     ),
-    agents: disposables.add(new AgentsTree({ store: keyring.admin, clock: SYSTEM_CLOCK })),
+    agents: disposables.add(new AgentsTree({ reader: keyring.admin, clock: SYSTEM_CLOCK })),
   };
   disposables.add(
     vscode.window.createTreeView(CREDENTIALS_VIEW_ID, {
