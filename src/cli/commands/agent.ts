@@ -18,7 +18,7 @@ import {
   withKeyring,
 } from '../context';
 import { err, out, rememberSecret, shortTime, table } from '../io';
-import { saveAgentToken } from './token';
+import { saveAgentToken, updateSavedAgentToken } from './token';
 
 const ACTOR = 'cli';
 
@@ -188,6 +188,7 @@ ${HELP_HELP}`,
         return 0;
       }
       const { removedFrom } = await k.service.revokeAgent(id, ACTOR);
+      await updateSavedAgentToken(values.store ?? globals.store, id, undefined);
       out(
         `Revoked agent '${id}': its token no longer works` +
           (removedFrom.length > 0 ? `; removed from ${removedFrom.join(', ')}.` : '.'),
@@ -235,6 +236,7 @@ ${HELP_HELP}`,
         await saveAgentToken(values.store ?? globals.store, agent.id, token);
         return 0;
       }
+      await updateSavedAgentToken(values.store ?? globals.store, agent.id, token);
       err(`New token for agent '${agent.id}' on the next line, shown once; the old token no longer works.`);
       process.stdout.write(`${raw}\n`);
       return 0;
