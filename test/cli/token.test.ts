@@ -154,6 +154,19 @@ describe('agent-keyring token and --save-token', () => {
     assert.match(both.stderr, /--agent ID or --token-env NAME, not both/);
   });
 
+  test('rotate-token without --save-token replaces a saved token; revoke removes it', async () => {
+    await cli(['agent', 'add', 'helper-bot', '--save-token', '--store', store]);
+    const rot = await cli(['agent', 'rotate-token', 'helper-bot', '--store', store]);
+    assert.equal(rot.code, 0, rot.stderr);
+    const printed = rot.stdout.trim().split('\n').at(-1);
+    assert.match(rot.stderr, /saved for 'helper-bot' was replaced/);
+    assert.equal((await cli(['token', '--agent', 'helper-bot', '--store', store])).stdout.trim(), printed);
+    const rev = await cli(['agent', 'revoke', 'helper-bot', '--store', store]);
+    assert.equal(rev.code, 0, rev.stderr);
+    assert.match(rev.stderr, /saved for 'helper-bot' was removed/);
+    assert.equal((await cli(['token', '--agent', 'helper-bot', '--store', store])).code, 1);
+  });
+
   test('token: no saved token is exit 1 saying how to save one; --agent is required', async () => {
     const r = await cli(['token', '--agent', 'nobody', '--store', store]);
     assert.equal(r.code, 1);

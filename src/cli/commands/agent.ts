@@ -18,7 +18,7 @@ import {
   withKeyring,
 } from '../context';
 import { err, out, printResult, rememberSecret, shortTime, table } from '../io';
-import { saveAgentToken } from './token';
+import { saveAgentToken, updateSavedAgentToken } from './token';
 
 const ACTOR = 'cli';
 
@@ -199,6 +199,7 @@ ${HELP_HELP}`,
         return 0;
       }
       const { removedFrom } = await k.admin.revokeAgent(id, ACTOR);
+      await updateSavedAgentToken(values.store ?? globals.store, id, undefined);
       const revokedAt = (await k.admin.getAgent(id))?.revoked_at ?? null;
       printResult(
         values.json,
@@ -249,6 +250,8 @@ ${HELP_HELP}`,
         );
         return 0;
       }
+      // A saved token (for a client's start-up helper) follows the rotation.
+      await updateSavedAgentToken(values.store ?? globals.store, agent.id, token);
       if (values.json) {
         process.stdout.write(`${JSON.stringify({ ...toRow(agent), token: raw }, null, 2)}\n`);
         return 0;

@@ -33,6 +33,29 @@ export async function saveAgentToken(
 }
 
 /**
+ * After `agent rotate-token` (without --save-token) or `agent revoke`: a token saved for the agent
+ * is replaced by `next` or removed, so a client's helper never hands out a dead token. Nothing
+ * happens when none was saved.
+ */
+export async function updateSavedAgentToken(
+  store: string | undefined,
+  agentId: string,
+  next: SecretValue | undefined,
+): Promise<void> {
+  const tokens = savedTokensOf(store);
+  if (!(await tokens.load(agentId).catch(() => undefined))) {
+    return;
+  }
+  if (next) {
+    await tokens.save(agentId, next);
+    err(`The token saved for '${agentId}' was replaced by the new one.`);
+  } else {
+    await tokens.remove(agentId);
+    err(`The token saved for '${agentId}' was removed.`);
+  }
+}
+
+/**
  * The token an agent process should present. `--token-env NAME`: that variable only. `--agent ID`:
  * `AGENT_KEYRING_TOKEN_<ID>`, else the token saved for ID, else `AGENT_KEYRING_TOKEN`. Neither:
  * `AGENT_KEYRING_TOKEN`.
