@@ -22,6 +22,7 @@ import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import * as prettier from 'prettier';
 import { cpuMsOf, fmtMs, fmtRate, mdTable, runProcess, startProcess, stopChild } from './lib/common.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
@@ -486,7 +487,8 @@ function render(R) {
   return out.join('\n');
 }
 
-function writeResults(md) {
+/** Writes the block between the markers, formatted as the repository's Prettier settings say (CI checks it). */
+async function writeResults(md) {
   const block = `${BEGIN}\n${md}\n${END}`;
   let text = fs.existsSync(RESULTS) ? fs.readFileSync(RESULTS, 'utf8') : '';
   const a = text.indexOf(BEGIN);
@@ -496,15 +498,16 @@ function writeResults(md) {
   } else {
     text = `${text.trimEnd()}\n\n## Team store (PostgreSQL) vs file store\n\n${block}\n`;
   }
-  fs.writeFileSync(RESULTS, text);
+  const options = (await prettier.resolveConfig(RESULTS)) ?? {};
+  fs.writeFileSync(RESULTS, await prettier.format(text, { ...options, filepath: RESULTS }));
 }
 
 main()
-  .then((R) => {
+  .then(async (R) => {
     fs.writeFileSync(path.join(RUNS, 'team.json'), JSON.stringify(R, null, 2));
     const md = render(R);
     process.stdout.write(`\n${md}\n`);
-    writeResults(md);
+    await writeResults(md);
     const errors =
       [...Object.values(R.file), ...Object.values(R.pg1), ...Object.values(R.pg2)].reduce(
         (n, r) => n + r.errors,
