@@ -46,14 +46,16 @@ describe('AuditLog', () => {
     assert.equal(lines.length, 2);
     const parsed = lines.map((l) => JSON.parse(l) as AuditEvent);
     assert.deepEqual(parsed, [e1, e2]);
-    // A log opened without keyedChain writes no 'chain' field (the plain SHA-256 format).
+    // A log opened without keyedChain writes no 'chain' field (the plain SHA-256 format); the
+    // optional 'approval' and 'refusal' are absent unless set.
+    const optional = ['chain', 'approval', 'refusal'];
     assert.deepEqual(
       Object.keys(parsed[1]),
-      AUDIT_FIELDS.filter((f) => f !== 'chain'),
+      AUDIT_FIELDS.filter((f) => !optional.includes(f)),
     );
     assert.deepEqual(
       Object.keys(parsed[0]),
-      AUDIT_FIELDS.filter((f) => f !== 'rules' && f !== 'chain'),
+      AUDIT_FIELDS.filter((f) => f !== 'rules' && !optional.includes(f)),
     );
     // The hash is sha256(prev_hash + '\n' + canonical JSON of the event without hash).
     const { hash, ...rest } = e2;
