@@ -1,6 +1,6 @@
 /**
  * The shared limits (src/core/limits.ts) are the ones every layer enforces: the MCP front door's
- * caps and the rotate_credential tool's grace bound (which keep their own exported names), the
+ * caps and the rotate_credential tool's grace bound (their own exported names, taken from limits.ts), the
  * manifest's port default, and the store's checks.
  */
 import { strict as assert } from 'node:assert';

@@ -12,11 +12,12 @@
  */
 import type * as http from 'node:http';
 import type { KeyringApi } from '../api';
+import { MAX_BODY_BYTES } from '../limits';
 import type { AgentMeta } from '../model';
 import { Refusal } from './refusal';
 
 export const MCP_PATH = '/mcp';
-export const DEFAULT_MAX_BODY_BYTES = 1_048_576;
+export const DEFAULT_MAX_BODY_BYTES = MAX_BODY_BYTES;
 /** How long a POST body may take to arrive once the headers are in (a slow body holds a socket). */
 export const DEFAULT_BODY_TIMEOUT_MS = 10_000;
 /** Longest bearer token looked up (ours are far shorter); longer ones are refused unread. */

@@ -7,6 +7,7 @@
  */
 import type * as http from 'node:http';
 import type { KeyringApi } from '../api';
+import { MAX_LISTEN_STREAMS_PER_AGENT } from '../limits';
 import type { AgentId } from '../model';
 import type { Disposable, Logger } from '../ports';
 import type { Caller } from './gate';
@@ -17,7 +18,7 @@ import { describe, URI_PREFIX, uriOf } from './resources';
 /** Open listen streams at once (all agents). */
 export const DEFAULT_MAX_LISTEN_STREAMS = 256;
 /** Open listen streams one agent may hold. */
-export const DEFAULT_MAX_LISTEN_STREAMS_PER_AGENT = 16;
+export const DEFAULT_MAX_LISTEN_STREAMS_PER_AGENT = MAX_LISTEN_STREAMS_PER_AGENT;
 /** URIs one listen request may name. */
 const MAX_URIS = 256;
 const KEEP_ALIVE_MS = 15_000;

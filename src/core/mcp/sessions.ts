@@ -6,6 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import type { KeyringApi } from '../api';
+import { MAX_SESSIONS, MAX_SESSIONS_PER_AGENT } from '../limits';
 import type { AgentId } from '../model';
 import type { Clock, Disposable, Logger } from '../ports';
 import type { Implementation } from '@modelcontextprotocol/sdk/types.js';
@@ -16,9 +17,9 @@ import { NodeStreamableHttpTransport } from './streamableHttpTransport';
 
 export const DEFAULT_IDLE_TIMEOUT_MS = 30 * 60_000;
 /** Sessions held at once; a runaway client cannot grow memory without bound. */
-export const DEFAULT_MAX_SESSIONS = 512;
+export const DEFAULT_MAX_SESSIONS = MAX_SESSIONS;
 /** Sessions one agent may hold; its oldest idle one makes room for a new one. */
-export const DEFAULT_MAX_SESSIONS_PER_AGENT = 32;
+export const DEFAULT_MAX_SESSIONS_PER_AGENT = MAX_SESSIONS_PER_AGENT;
 const SWEEP_INTERVAL_MS = 60_000;
 
 export interface Session {

@@ -6,11 +6,12 @@
  * `SecretValue` the moment it is parsed and never echoed, logged or audited.
  */
 import { z } from 'zod';
+import { MAX_GRACE_SECONDS as GRACE_BOUND } from '../../limits';
 import { SecretValue } from '../../model';
 import { credentialNameField, defineTool } from './toolDefinition';
 
 /** Longest grace period: 30 days (the core enforces the same bound). */
-export const MAX_GRACE_SECONDS = 30 * 86_400;
+export const MAX_GRACE_SECONDS = GRACE_BOUND;
 /** Longest value accepted (PEM keys and JSON service-account keys fit comfortably). */
 export const MAX_NEW_VALUE_CHARS = 65_536;
 
@@ -40,7 +41,7 @@ export const rotateCredentialTool = defineTool({
         .max(MAX_GRACE_SECONDS, `must be at most ${MAX_GRACE_SECONDS} (30 days)`)
         .optional()
         .describe(
-          'Seconds the previous value stays valid upstream after the rotation (0 to 2592000; default 0).',
+          `Seconds the previous value stays valid upstream after the rotation (0 to ${MAX_GRACE_SECONDS}; default 0).`,
         ),
     })
     .describe('Which credential to rotate and how.'),
