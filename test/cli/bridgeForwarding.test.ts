@@ -46,7 +46,7 @@ describe('agent-keyring bridge: forwarding line by line', () => {
     ensureBuilt();
     store = tempStore();
     served = await startServe(store, ['--demo']);
-    const m = /AGENT_KEYRING_TOKEN=(akr_[A-Za-z0-9_-]+)/.exec(served.stdout());
+    const m = /AGENT_KEYRING_TOKEN_RESEARCH_AGENT=(akr_[A-Za-z0-9_-]+)/.exec(served.stdout());
     assert.ok(m, served.stdout());
     token = m[1];
     bridge = spawn(process.execPath, [CLI, 'bridge', '--url', served.url], {
@@ -57,10 +57,11 @@ describe('agent-keyring bridge: forwarding line by line', () => {
     bridge.stderr.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
   });
   after(() => {
-    if (bridge.exitCode === null) {
+    // Also when before() failed half-way: the server must not outlive the test.
+    if (bridge && bridge.exitCode === null) {
       bridge.kill('SIGKILL');
     }
-    served.kill();
+    served?.kill();
     removeStore(store);
   });
 
