@@ -322,11 +322,13 @@ describe('agent-keyring migrate', () => {
     // The rewritten servers get their keys through run --mcp.
     const entry = (JSON.parse(mcp) as { mcpServers: Record<string, { command: string; args: string[] }> })
       .mcpServers.echo;
-    assert.equal(entry.args[entry.args.indexOf('--token-env') + 1], 'AGENT_KEYRING_TOKEN_CLAUDE_CODE');
+    assert.equal(entry.args[entry.args.indexOf('--agent') + 1], 'claude-code');
     assert.equal(
       await whoami(entry, { AGENT_KEYRING_TOKEN_CLAUDE_CODE: tokens.AGENT_KEYRING_TOKEN_CLAUDE_CODE }),
       hash(A),
     );
+    // Without the variable in the client's environment: the token migrate saved for the agent.
+    assert.equal(await whoami(entry, {}), hash(A));
     const remote = (
       jsonc.parse(vs) as {
         servers: Record<string, { type: string; command: string; args: string[] }>;

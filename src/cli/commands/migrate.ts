@@ -20,6 +20,7 @@ import { CliError, parseCommand, parseInteger } from '../args';
 import { HELP_HELP, STORE_HELP, type Command } from '../command';
 import { isTeamStore, localDirOf, makeLogger, resolveStoreDir, storeExists, withKeyring } from '../context';
 import { err, out, rememberSecret } from '../io';
+import { saveAgentToken } from './token';
 
 const ACTOR = 'cli';
 const DEFAULT_TTL = 3600;
@@ -35,9 +36,9 @@ never a value.
 Each distinct value becomes one credential (the same key in several configs: one credential; a
 credential already holding it is reused), named after its variable. Each client gets an agent
 (claude-code, cursor, vscode-copilot, codex, claude-desktop; reused when it exists; a new one's
-token is printed once, on stdout, as AGENT_KEYRING_TOKEN_<AGENT>=… — put it in the environment
-that starts the client) with the credentials its servers use. Each server is rewritten to start
-through 'agent-keyring run --mcp --token-env AGENT_KEYRING_TOKEN_<AGENT> --env VAR=credential --
+token is printed once, on stdout, as AGENT_KEYRING_TOKEN_<AGENT>=…, and saved for 'run --agent'
+like 'agent add --save-token') with the credentials its servers use. Each server is rewritten to start
+through 'agent-keyring run --mcp --agent AGENT --env VAR=credential --
 <its command>' (remote servers: 'run --mcp --upstream URL --header …'), every other byte of the
 file kept. A backup without values goes to the store folder; --undo puts the files back byte for
 byte with the values from the keyring. Then each rewritten server is started and must list its
@@ -212,6 +213,15 @@ export const migrateCommand: Command = {
     for (const t of r.tokens) {
       rememberSecret(t.token.reveal());
     }
+    // New agents' tokens are saved where `run --agent` finds them (the OS keyring, else a 0600
+    // file in the store folder), so the rewritten servers start without a token in the client's
+    // environment. A team store has no folder of its own: its tokens go to the environment.
+    const saved = !isTeamStore(dir);
+    if (saved) {
+      for (const t of r.tokens) {
+        await saveAgentToken(dir, t.agent, t.token);
+      }
+    }
     // The keyring is closed before the check: the rewritten servers open it themselves.
     let checks: ServerCheck[] = [];
     if (!values['no-check']) {
@@ -249,7 +259,9 @@ export const migrateCommand: Command = {
     printReport(r, checks);
     if (r.tokens.length > 0) {
       err(
-        `New agent token(s) below, shown once: set each variable in the environment that starts the client (e.g. your shell profile), or the rewritten servers cannot get their keys.`,
+        saved
+          ? `New agent token(s) below, shown once; they are also saved for 'run --agent' (see above), so the rewritten servers start as they are. A variable of that name in the client's environment takes precedence.`
+          : `New agent token(s) below, shown once: set each variable in the environment that starts the client (e.g. your shell profile), or the rewritten servers cannot get their keys.`,
       );
       for (const t of r.tokens) {
         process.stdout.write(`${t.variable}=${t.token.reveal()}\n`);

@@ -388,8 +388,8 @@ function buildRewrite(
   p: PlannedServer,
   opts: MigrateOptions,
 ): { rewrite: ServerRewrite; entry: ServerOutcome } {
-  const tokenVar = tokenVariableOf(p.agent);
-  const head = [...opts.launcher.args, 'run', '--mcp', ...opts.runArgs, '--token-env', tokenVar];
+  // `--agent`: the agent's own variable (AGENT_KEYRING_TOKEN_<ID>), else its saved token.
+  const head = [...opts.launcher.args, 'run', '--mcp', ...opts.runArgs, '--agent', p.agent];
   const flag = (k: PlannedKey): string => `${k.credential}${k.scope ? `:${k.scope}` : ''}`;
   let args: string[];
   const remove: string[][] = [];
@@ -435,7 +435,7 @@ function buildRewrite(
       command: opts.launcher.command,
       args,
       env: left,
-      token_variable: tokenVar,
+      token_variable: tokenVariableOf(p.agent),
     },
   };
 }

@@ -83,7 +83,7 @@ describe('migrate core', () => {
     ]);
     const after = fs.readFileSync(file, 'utf8');
     assert.ok(after.includes('"GITHUB_TOKEN=github_token"'), after);
-    assert.ok(after.includes(`"--token-env",`) && after.includes(`"${tokenVariableOf('claude-code')}"`));
+    assert.ok(after.includes(`"--agent",`) && after.includes(`"claude-code"`));
     assert.ok(!after.includes(tk.values.github_token));
     const usage = await new UsageRecords(opts.stateDir).forCredential('github_token');
     assert.deepEqual(
