@@ -12,7 +12,7 @@
  * nothing about the store; the window compares in constant time.
  */
 import * as crypto from 'node:crypto';
-import * as http from 'node:http';
+import { smallRequest } from '../net/smallRequest';
 
 export const ATTACH_PROOF_PATH = '/agent-keyring/attach-proof';
 const LABEL = Buffer.from('agent-keyring attach proof v1\0', 'utf8');
@@ -64,56 +64,33 @@ export type AttachProofResult = 'sameStore' | 'unproven' | 'noAnswer';
  * `unproven` = an HTTP answer that is not a valid proof (another store, an older Agent Keyring, a
  * program imitating one); `noAnswer` = no HTTP answer in time (busy, hung, gone).
  */
-export function proveSameStore(
+export async function proveSameStore(
   port: number,
   proofKey: Buffer,
   opts: { host?: string; timeoutMs?: number } = {},
 ): Promise<AttachProofResult> {
   const clientNonce = crypto.randomBytes(NONCE_BYTES);
-  return new Promise((resolve) => {
-    let settled = false;
-    const req = http.request({
-      host: opts.host ?? '127.0.0.1',
-      port,
-      path: `${ATTACH_PROOF_PATH}?nonce=${clientNonce.toString('hex')}`,
-      method: 'GET',
-      agent: false,
-      headers: { Accept: 'application/json' },
-    });
-    const timer = setTimeout(() => done('noAnswer'), opts.timeoutMs ?? 2_000);
-    timer.unref?.();
-    function done(result: AttachProofResult): void {
-      if (settled) {
-        return;
-      }
-      settled = true;
-      clearTimeout(timer);
-      req.destroy();
-      resolve(result);
-    }
-    req.on('response', (res) => {
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > MAX_ANSWER_BYTES) {
-          done('unproven');
-          return;
-        }
-        chunks.push(chunk);
-      });
-      res.on('end', () =>
-        done(
-          res.statusCode === 200 && checkAnswer(Buffer.concat(chunks), proofKey, clientNonce, port)
-            ? 'sameStore'
-            : 'unproven',
-        ),
-      );
-      res.on('error', () => done('noAnswer'));
-    });
-    req.on('error', (e: NodeJS.ErrnoException) => done(e.code?.startsWith('HPE_') ? 'unproven' : 'noAnswer'));
-    req.end();
+  const answer = await smallRequest({
+    host: opts.host ?? '127.0.0.1',
+    port,
+    path: `${ATTACH_PROOF_PATH}?nonce=${clientNonce.toString('hex')}`,
+    method: 'GET',
+    headers: { Accept: 'application/json' },
+    timeoutMs: opts.timeoutMs ?? 2_000,
+    maxBytes: MAX_ANSWER_BYTES,
   });
+  switch (answer.kind) {
+    case 'answer':
+      return answer.status === 200 && checkAnswer(answer.body, proofKey, clientNonce, port)
+        ? 'sameStore'
+        : 'unproven';
+    case 'tooLarge':
+    case 'notHttp':
+      return 'unproven';
+    case 'refused':
+    case 'noAnswer':
+      return 'noAnswer';
+  }
 }
 
 function checkAnswer(body: Buffer, proofKey: Buffer, clientNonce: Buffer, port: number): boolean {

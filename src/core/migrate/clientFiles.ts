@@ -6,7 +6,7 @@
 import * as path from 'node:path';
 import { InvalidInputError } from '../errors';
 
-/** The agent each client's servers run as (DESIGN §8 names; created by migrate when missing). */
+/** The agent each client's servers run as (README.md, "Migrate MCP configs"; created by migrate when missing). */
 export type MigrateClient = 'claude-code' | 'cursor' | 'vscode-copilot' | 'codex' | 'claude-desktop';
 
 /** How a file's servers are laid out. */
