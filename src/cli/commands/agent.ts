@@ -79,11 +79,12 @@ ${HELP_HELP}`,
       rememberSecret(raw);
       if (values['save-token']) {
         await saveAgentToken(values.store ?? globals.store, agent.id, token);
-        printResult(
-          values.json,
-          { ...toRow(agent), token_saved: true },
-          `Added agent '${agent.id}'; its token is saved.`,
-        );
+        // Nothing on stdout without --json: the token is saved, not printed.
+        if (values.json) {
+          printResult(true, { ...toRow(agent), token_saved: true }, '');
+        } else {
+          err(`Added agent '${agent.id}'; its token is saved.`);
+        }
         return 0;
       }
       if (values.json) {
@@ -243,11 +244,11 @@ ${HELP_HELP}`,
       rememberSecret(raw);
       if (values['save-token']) {
         await saveAgentToken(values.store ?? globals.store, agent.id, token);
-        printResult(
-          values.json,
-          { ...toRow(agent), token_saved: true },
-          `New token for agent '${agent.id}' saved; the old token no longer works.`,
-        );
+        if (values.json) {
+          printResult(true, { ...toRow(agent), token_saved: true }, '');
+        } else {
+          err(`New token for agent '${agent.id}' saved; the old token no longer works.`);
+        }
         return 0;
       }
       // A saved token (for a client's start-up helper) follows the rotation.
