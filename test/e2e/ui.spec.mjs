@@ -830,7 +830,7 @@ export const tests = [
     },
   },
   {
-    name: 'Connect Agent…: new agent → Claude Code .mcp.json; the token is shown once, the file refers to the env var',
+    name: "Connect Agent…: new agent → Cursor's .cursor/mcp.json; the token is shown once, the file refers to the agent's own variable",
     async run(env) {
       const { page } = env;
       await openKeyring(page);
@@ -845,9 +845,10 @@ export const tests = [
       await quickInput(page)
         .locator('.quick-input-title', { hasText: `Connect Agent (2/2): ${CONNECTED}` })
         .waitFor();
-      await quickInput(page).locator('input').first().fill('project .mcp.json');
+      // Cursor's project file: it stays in the workspace (Claude Code's entry goes to ~/.claude.json).
+      await quickInput(page).locator('input').first().fill('project .cursor/mcp.json');
       await quickInput(page)
-        .locator('.monaco-list-row', { hasText: 'Claude Code — project .mcp.json' })
+        .locator('.monaco-list-row', { hasText: 'Cursor — project .cursor/mcp.json' })
         .first()
         .waitFor();
       await shot(env, '15-connect-agent-client.png');
@@ -855,16 +856,17 @@ export const tests = [
       const dialog = page.locator('.monaco-dialog-box');
       await dialog.waitFor({ state: 'visible' });
       const text = await dialog.innerText();
-      assert.match(text, /added to \.mcp\.json \(entry 'agent-keyring'\)/);
+      assert.match(text, /added to \.cursor\/mcp\.json \(entry 'agent-keyring'\)/);
       const token = /akr_[A-Za-z0-9_-]{43}/.exec(text)?.[0];
       assert.ok(token, 'the modal shows the new token once');
-      assert.match(text, /export AGENT_KEYRING_TOKEN=<token>/);
+      const variable = `AGENT_KEYRING_TOKEN_${CONNECTED.toUpperCase().replace(/[^A-Z0-9]/g, '_')}`;
+      assert.ok(text.includes(`export ${variable}=<token>`), text);
       assert.match(text, /shown only this once/);
       await shot(env, '16-connect-agent-done.png');
       await dialog.locator('.monaco-button', { hasText: 'Open File' }).click();
       await dialog.waitFor({ state: 'hidden' });
       const editor = page.locator('.editor-instance .view-lines').first();
-      await page.locator('.tab', { hasText: '.mcp.json' }).first().waitFor();
+      await page.locator('.tab', { hasText: 'mcp.json' }).first().waitFor();
       await editor.waitFor();
       await page.waitForFunction(() =>
         [...globalThis.document.querySelectorAll('.editor-instance .view-line')].some((l) =>
@@ -873,7 +875,7 @@ export const tests = [
       );
       const content = (await editor.innerText()).replace(/\u00a0/g, ' '); // Monaco renders spaces as NBSP
       assert.match(content, /"agent-keyring"/);
-      assert.match(content, /Bearer \$\{AGENT_KEYRING_TOKEN\}/);
+      assert.ok(content.includes(`Bearer \${env:${variable}}`), content);
       assert.ok(!content.includes(token), 'the token is not written to the file');
       await shot(env, '17-connect-agent-mcp-json.png');
       // What VS Code's own .mcp.json validation says about the reference (for the screenshot).

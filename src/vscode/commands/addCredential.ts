@@ -53,7 +53,9 @@ interface NewCredential {
 export function addCredential(ctx: CommandContext): CommandHandler {
   return async (arg) => {
     const args = argObject(arg);
-    const input = typeof args?.value === 'string' ? fromArgs(args, ctx) : await prompt(ctx);
+    // The walkthrough's button passes `{ from: 'walkthrough' }` (package.nls.json): interactive.
+    const fromWalkthrough = args?.from === 'walkthrough';
+    const input = typeof args?.value === 'string' ? fromArgs(args, ctx) : await prompt(ctx, fromWalkthrough);
     if (!input) {
       ctx.logger.info('Add Credential cancelled; nothing stored.');
       return undefined;
@@ -77,7 +79,7 @@ export function addCredential(ctx: CommandContext): CommandHandler {
       `Credential '${meta.name}' added by ${ACTOR} (scopes ${meta.allowed_scopes.join(', ')}).`,
     );
     ctx.refreshViews();
-    if (!args) {
+    if (!args || fromWalkthrough) {
       void vscode.window.showInformationMessage(
         `Agent Keyring: credential '${meta.name}' added. ${
           meta.allowed_agents.length === 0
@@ -121,7 +123,17 @@ interface Draft {
 
 type StepResult = 'next' | Back | undefined;
 
-async function prompt(ctx: CommandContext): Promise<NewCredential | undefined> {
+/**
+ * The walkthrough selects its step on the keyup of the Enter that pressed its button and focuses
+ * the step 250 ms later: a prompt shown before then loses the keyboard to it (typed text and Enter
+ * go to the walkthrough). Started from there, the first prompt waits that moment out.
+ */
+const WALKTHROUGH_REFOCUS_MS = 500;
+
+async function prompt(ctx: CommandContext, fromWalkthrough = false): Promise<NewCredential | undefined> {
+  if (fromWalkthrough) {
+    await new Promise((resolve) => setTimeout(resolve, WALKTHROUGH_REFOCUS_MS));
+  }
   const store = ctx.keyring.admin;
   const draft: Draft = {
     name: '',
