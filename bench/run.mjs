@@ -16,9 +16,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { execFileSync, spawn } from 'node:child_process';
-import { once } from 'node:events';
+import { execFileSync } from 'node:child_process';
 import * as esbuild from 'esbuild';
+import { ALIAS } from '../scripts/build/entries.mjs';
 import { analyzeProfile } from './lib/profile.mjs';
 import { buildPre10Cli, measurePre10, PRE10_COMMIT } from './pre10.mjs';
 import {
@@ -27,6 +27,7 @@ import {
   fmtMs,
   fmtRate,
   mdTable,
+  runLoadGenerator,
   runProcess,
   startProcess,
   stopChild,
@@ -200,24 +201,8 @@ async function stop(server) {
   started.delete(server.child);
 }
 
-/** Runs a load generator process with `cfg` on stdin; resolves with its summary. */
-async function load(script, cfg) {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bench', script)], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  child.stdin.end(JSON.stringify(cfg));
-  const timer = setTimeout(() => child.kill('SIGKILL'), (cfg.maxSeconds * 2 + 60) * 1000);
-  const [code] = await once(child, 'exit');
-  clearTimeout(timer);
-  if (code !== 0) {
-    throw new Error(`${script} exited ${code}: ${err.trim().slice(-800)}`);
-  }
-  return JSON.parse(out.trim().split('\n').pop());
-}
+/** Runs a bench script with `cfg` on stdin; resolves with its last JSON line. */
+const load = (script, cfg) => runLoadGenerator(path.join(ROOT, 'bench', script), cfg);
 
 /**
  * Counts the server's file-system calls per get_credential: the server runs with
@@ -361,6 +346,7 @@ async function buildCli() {
     platform: 'node',
     target: 'node20',
     external: ['@napi-rs/keyring'],
+    alias: ALIAS,
     sourcemap: true,
     sourcesContent: false,
     logLevel: 'warning',

@@ -17,13 +17,21 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { spawn } from 'node:child_process';
-import { once } from 'node:events';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import * as esbuild from 'esbuild';
+import { ALIAS } from '../scripts/build/entries.mjs';
 import * as prettier from 'prettier';
-import { cpuMsOf, fmtMs, fmtRate, mdTable, runProcess, startProcess, stopChild } from './lib/common.mjs';
+import {
+  cpuMsOf,
+  fmtMs,
+  fmtRate,
+  mdTable,
+  runLoadGenerator,
+  runProcess,
+  startProcess,
+  stopChild,
+} from './lib/common.mjs';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const RUNS = path.join(ROOT, 'bench', '.runs');
@@ -77,6 +85,7 @@ async function build() {
     format: 'cjs',
     platform: 'node',
     target: 'node20',
+    alias: ALIAS,
     logLevel: 'warning',
   };
   await esbuild.build({
@@ -150,23 +159,7 @@ async function stop(server) {
 }
 
 /** Runs a bench script with `cfg` on stdin; resolves with its last JSON line. */
-async function load(script, cfg) {
-  const child = spawn(process.execPath, [path.join(ROOT, 'bench', script)], {
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (err += d));
-  child.stdin.end(JSON.stringify(cfg));
-  const timer = setTimeout(() => child.kill('SIGKILL'), ((cfg.maxSeconds ?? 60) * 2 + 60) * 1000);
-  const [code] = await once(child, 'exit');
-  clearTimeout(timer);
-  if (code !== 0) {
-    throw new Error(`${script} exited ${code}: ${err.trim().slice(-800)}`);
-  }
-  return JSON.parse(out.trim().split('\n').pop());
-}
+const load = (script, cfg) => runLoadGenerator(path.join(ROOT, 'bench', script), cfg);
 
 /** CPU ms of a PostgreSQL cluster: the postmaster and every process it started (backends, walwriter…). */
 function pgCpuMs(postmasterPid) {

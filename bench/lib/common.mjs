@@ -3,6 +3,7 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { once } from 'node:events';
+import * as path from 'node:path';
 
 export const PROTOCOL_VERSION = '2025-06-18';
 
@@ -278,4 +279,24 @@ export function cpuMsOf(pid) {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * Runs a bench script (a load generator) as its own process with `cfg` as JSON on stdin; resolves
+ * with the last JSON line it prints. Killed after twice its `maxSeconds` (default 60) plus a minute.
+ */
+export async function runLoadGenerator(script, cfg) {
+  const child = spawn(process.execPath, [script], { stdio: ['pipe', 'pipe', 'pipe'] });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (err += d));
+  child.stdin.end(JSON.stringify(cfg));
+  const timer = setTimeout(() => child.kill('SIGKILL'), ((cfg.maxSeconds ?? 60) * 2 + 60) * 1000);
+  const [code] = await once(child, 'exit');
+  clearTimeout(timer);
+  if (code !== 0) {
+    throw new Error(`${path.basename(script)} exited ${code}: ${err.trim().slice(-800)}`);
+  }
+  return JSON.parse(out.trim().split('\n').pop());
 }

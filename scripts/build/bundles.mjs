@@ -5,7 +5,7 @@ import { existsSync, readFileSync, rmSync } from 'node:fs';
 import { basename, join, relative, sep } from 'node:path';
 import process from 'node:process';
 import { copyWebviewAssets } from '../webviewAssets.mjs';
-import { ENTRIES, ROOT } from './entries.mjs';
+import { ALIAS, ENTRIES, ROOT } from './entries.mjs';
 import { reportPlugin } from './report.mjs';
 import { assertOneCopy, coreBarrel, splitPlugin } from './split.mjs';
 
@@ -59,9 +59,7 @@ function optionsFor(e, opts) {
     platform: e.platform ?? 'node',
     target: e.platform === 'browser' ? 'es2022' : 'node20',
     external: e.external,
-    // jsonc-parser's `main` is a UMD build whose internal require()s esbuild cannot follow;
-    // its ES module build bundles cleanly.
-    alias: { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' },
+    alias: ALIAS,
     banner: needsBanner ? { js: HASHBANG } : undefined,
     minify: prod,
     sourcemap: !prod,

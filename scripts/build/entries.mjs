@@ -29,6 +29,12 @@ export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 /** Native modules that must be loaded at run time (optional: code falls back when they are absent). */
 export const NATIVE_OPTIONAL = ['@napi-rs/keyring'];
 
+/**
+ * Module aliases every bundle needs (the bench's own bundles too): jsonc-parser's `main` is a UMD
+ * build whose internal require()s esbuild cannot follow; its ES module build bundles cleanly.
+ */
+export const ALIAS = { 'jsonc-parser': 'jsonc-parser/lib/esm/main.js' };
+
 /** The MCP server's entry: the only module of src/core/mcp/ the extension side may import (lazily). */
 export const SERVER_ENTRY = 'src/core/mcp/http.ts';
 /**
