@@ -40,7 +40,23 @@ export async function buildPre10Cli(root, runsDir) {
     },
   );
   execFileSync('tar', ['-x', '-C', dir], { input: tar });
-  await esbuild.build({
+  try {
+    await buildBundle(root, dir, out);
+  } catch (e) {
+    // The old commit may import packages this checkout no longer installs (proper-lockfile was
+    // dropped after it): nothing is downloaded, so the row is skipped and says why.
+    const missing = [...String(e?.message ?? e).matchAll(/Could not resolve "([^"]+)"/g)].map((m) => m[1]);
+    return {
+      skipped: missing.length
+        ? `commit ${PRE10_COMMIT} imports ${[...new Set(missing)].join(', ')}, which this checkout's node_modules no longer has (the bench downloads nothing)`
+        : `commit ${PRE10_COMMIT} did not build: ${String(e?.message ?? e).split('\n')[0]}`,
+    };
+  }
+  return { cli: out };
+}
+
+function buildBundle(root, dir, out) {
+  return esbuild.build({
     absWorkingDir: dir,
     entryPoints: [path.join(dir, 'src', 'cli', 'main.ts')],
     outfile: out,
@@ -50,9 +66,8 @@ export async function buildPre10Cli(root, runsDir) {
     target: 'node20',
     external: ['@napi-rs/keyring'],
     nodePaths: [path.join(root, 'node_modules')],
-    logLevel: 'warning',
+    logLevel: 'silent',
   });
-  return { cli: out };
 }
 
 async function makeStore(cli, policy, credential, scope) {
