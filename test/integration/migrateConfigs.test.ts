@@ -134,6 +134,7 @@ suite('Migrate MCP Configs', () => {
     const entry = (JSON.parse(after) as { mcpServers: { echo: { command: string; args: string[] } } })
       .mcpServers.echo;
     const storeDir = path.dirname(api.keyring.auditPath);
+    assert.ok(path.isAbsolute(entry.command), `the CLI starts by absolute path: ${entry.command}`);
     const run = entry.args.indexOf('run');
     assert.deepEqual(entry.args.slice(run, run + 8), [
       'run',

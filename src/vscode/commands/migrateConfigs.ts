@@ -13,11 +13,11 @@
  * prompts, result with tokens; `{ undo: true }` → undo the last migration; `{ files: [...] }` →
  * only these config files.
  */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { describeLocation, type TokenLocation } from '../../core/connect/savedTokens';
+import { findOnPath } from '../../core/connect/toolKeyring';
 import { isKeyringError } from '../../core/errors';
 import type { ServerCheck } from '../../core/migrate/check';
 import { checkMigratedServers } from '../../core/migrate/check';
@@ -46,21 +46,19 @@ const SHOW_LOG = 'Show Details';
 
 /**
  * How a rewritten entry starts the CLI: `agent-keyring` from PATH when it is installed (it survives
- * extension updates), else `node` with the extension's own dist/cli.js.
+ * extension updates), else `node` with the extension's own dist/cli.js. Both by absolute path, as
+ * found on this window's PATH: a client started outside a shell (Claude Desktop, an editor launched
+ * from the dock) may have a PATH without them.
  */
 function launcher(): { command: string; args: string[] } {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== '')) {
-    const candidate = path.join(dir, process.platform === 'win32' ? 'agent-keyring.cmd' : 'agent-keyring');
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return { command: candidate, args: [] };
-    } catch {
-      // not here
-    }
+  const windows = process.platform === 'win32';
+  const installed = findOnPath(windows ? 'agent-keyring.cmd' : 'agent-keyring');
+  if (installed) {
+    return { command: installed, args: [] };
   }
   const ext = vscode.extensions.getExtension(EXTENSION_ID);
   return {
-    command: 'node',
+    command: findOnPath(windows ? 'node.exe' : 'node') ?? 'node',
     args: [path.join(ext?.extensionPath ?? path.dirname(__dirname), 'dist', 'cli.js')],
   };
 }
