@@ -734,6 +734,12 @@ export const tests = [
         NAME,
       );
       assert.match(await row.locator('.label-description').innerText(), /^v2 · /);
+      // A few seconds later the status bar tells how many running MCP servers restarted (none here).
+      const restarts = page.locator('.statusbar-item', {
+        hasText: `No running MCP servers restarted with '${NAME}' v2`,
+      });
+      await restarts.waitFor({ timeout: 20_000 });
+      await shot(env, '08b-rotate-restarts-status-bar.png');
       await assertNoCanaryOnPage(page);
     },
   },

@@ -5,21 +5,73 @@
  * rewritten server really starts and lists its tools (the migrate start check), the Credentials
  * view's "Used by" group names it, and Undo gives the file back byte for byte. The key's value
  * never appears in the file after migrating, the command's result, or the backup.
+ *
+ * Outside VS Code: the new agent's token is saved where the entry's `run --agent … --store` looks,
+ * so the rewritten command, started as a plain child process with no token variable (and another
+ * AGENT_KEYRING_STORE / AGENT_KEYRING_URL in its environment), reaches this window's server and
+ * lists its tools; the token is in no config file, backup or log line.
  */
 import * as assert from 'node:assert/strict';
-import { randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
 import type { CredentialNode } from '../../src/vscode/views/credentialsTree';
-import { activateExtension } from './helpers';
+import { activateExtension, waitFor } from './helpers';
 
 interface MigrateResult {
   files: { file: string; status: string }[];
   servers: { server: string; status: string; agent: string }[];
   checks: { server: string; status: string; reason?: string }[];
   backup?: string;
+  tokens: Record<string, string>;
+  saved: Record<string, { kind: 'keyring' | 'file'; file?: string }>;
+  unsaved: string[];
+}
+
+/** The fixture's keyed hash (test/fixtures/keyedEchoServer.mjs). */
+function keyedHash(value: string): string {
+  return createHmac('sha256', 'fixture').update(value).digest('hex').slice(0, 16);
+}
+
+/**
+ * Starts `command args` as a client outside VS Code would: no AGENT_KEYRING_TOKEN* variable, and a
+ * store and server URL of its own in the environment that the entry's flags must override.
+ */
+async function listToolsOutsideVsCode(
+  command: string,
+  args: string[],
+  elsewhere: string,
+): Promise<{ tools: string[]; whoami: string; stderr: string }> {
+  const env: Record<string, string> = {};
+  for (const [k, v] of Object.entries(process.env)) {
+    if (v !== undefined && !k.startsWith('AGENT_KEYRING_')) {
+      env[k] = v;
+    }
+  }
+  env.AGENT_KEYRING_STORE = elsewhere;
+  env.AGENT_KEYRING_URL = 'http://127.0.0.1:9/mcp';
+  const transport = new StdioClientTransport({ command, args, env, stderr: 'pipe' });
+  let stderr = '';
+  transport.stderr?.on('data', (d: Buffer) => (stderr += d.toString('utf8')));
+  const client = new Client({ name: 'migrate-outside-vscode', version: '1.0.0' });
+  try {
+    await client.connect(transport);
+    const tools = (await client.listTools()).tools.map((t) => t.name);
+    const r = await client.callTool({ name: 'whoami', arguments: {} });
+    const text = ((r.content ?? []) as { text?: string }[]).map((c) => c.text ?? '').join('');
+    return { tools, whoami: text, stderr };
+  } catch (e) {
+    throw new Error(`the rewritten server did not start outside VS Code: ${String(e)}; stderr: ${stderr}`, {
+      cause: e,
+    });
+  } finally {
+    // Closing the client ends the wrapper (stdin closes), which stops its child.
+    await client.close().catch(() => undefined);
+  }
 }
 
 suite('Migrate MCP Configs', () => {
@@ -79,16 +131,60 @@ suite('Migrate MCP Configs', () => {
     assert.ok(!after.includes(key), 'no literal key left in the file');
     assert.ok(after.includes('"other":   { "command": "true" }'), 'the other server is untouched');
     assert.ok(after.includes('\r\n'), 'CRLF kept');
-    const entry = (JSON.parse(after) as { mcpServers: { echo: { args: string[] } } }).mcpServers.echo;
-    assert.deepEqual(entry.args.slice(entry.args.indexOf('run'), entry.args.indexOf('run') + 4), [
+    const entry = (JSON.parse(after) as { mcpServers: { echo: { command: string; args: string[] } } })
+      .mcpServers.echo;
+    const storeDir = path.dirname(api.keyring.auditPath);
+    assert.ok(path.isAbsolute(entry.command), `the CLI starts by absolute path: ${entry.command}`);
+    const run = entry.args.indexOf('run');
+    assert.deepEqual(entry.args.slice(run, run + 8), [
       'run',
       '--mcp',
       '--url',
       api.server.url,
+      '--store',
+      storeDir,
+      '--agent',
+      'claude-code',
     ]);
     if (result.backup) {
       assert.ok(!fs.readFileSync(result.backup, 'utf8').includes(key), 'the backup holds no value');
     }
+
+    // The new agent's token is saved where that --store points, and nowhere in the files.
+    const token = result.tokens.AGENT_KEYRING_TOKEN_CLAUDE_CODE;
+    assert.match(token ?? '', /^akr_/, 'claude-code is a new agent (its token in the test-mode result)');
+    assert.deepEqual(result.unsaved, []);
+    const saved = result.saved['claude-code'];
+    assert.ok(saved, `the token is saved: ${JSON.stringify(result.saved)}`);
+    if (saved.kind === 'file') {
+      const tokenFile = path.join(storeDir, 'agent-tokens', 'claude-code.token');
+      assert.equal(saved.file, tokenFile);
+      assert.equal(fs.readFileSync(tokenFile, 'utf8').trim(), token);
+      assert.equal(fs.statSync(tokenFile).mode & 0o777, 0o600, 'the token file is private');
+    }
+    assert.ok(!after.includes(token), 'no token in the config');
+    if (result.backup) {
+      assert.ok(!fs.readFileSync(result.backup, 'utf8').includes(token), 'no token in the backup');
+    }
+
+    // A client outside VS Code starts the rewritten server with no token in its environment.
+    const elsewhere = fs.mkdtempSync(path.join(os.tmpdir(), 'akr-other-store-'));
+    try {
+      const outside = await listToolsOutsideVsCode(entry.command, entry.args, elsewhere);
+      assert.ok(outside.tools.includes('whoami'), `tools: ${outside.tools.join(', ')}`);
+      const who = JSON.parse(outside.whoami) as { key_hash: string; token_seen: string[] };
+      assert.equal(who.key_hash, keyedHash(key), 'the server got the migrated key');
+      assert.deepEqual(who.token_seen, [], 'the server never sees an agent token');
+      assert.ok(!outside.stderr.includes(key) && !outside.stderr.includes(token), 'stderr is masked');
+    } finally {
+      fs.rmSync(elsewhere, { recursive: true, force: true });
+    }
+    const logFile = path.join(api.logUri.fsPath, 'Agent Keyring.log');
+    const log = await waitFor('the saved-token line in the log', () => {
+      const t = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '';
+      return t.includes("saved the new token of 'claude-code'") ? t : undefined;
+    });
+    assert.ok(!log.includes(token) && !log.includes(key), 'neither the token nor the key is in the log');
 
     // The key is a credential now, and its "Used by" group names the rewritten server.
     const creds = await api.keyring.admin.listCredentials();

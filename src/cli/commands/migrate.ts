@@ -217,9 +217,11 @@ export const migrateCommand: Command = {
     // file in the store folder), so the rewritten servers start without a token in the client's
     // environment. A team store has no folder of its own: its tokens go to the environment.
     const saved = !isTeamStore(dir);
+    const savedTokens = new Set<string>();
     if (saved) {
       for (const t of r.tokens) {
         await saveAgentToken(dir, t.agent, t.token);
+        savedTokens.add(t.agent);
       }
     }
     // The keyring is closed before the check: the rewritten servers open it themselves.
@@ -227,7 +229,14 @@ export const migrateCommand: Command = {
     if (!values['no-check']) {
       // Loaded on demand: the MCP SDK client is not evaluated for other commands.
       const { probeStdioServer } = await import('../../core/mcp/stdioProbe.js');
-      checks = await checkMigratedServers(r, { env: process.env, timeoutMs, probe: probeStdioServer });
+      // A new agent's servers start with no token variable, as the client starts them: `run
+      // --agent` must find the token just saved.
+      checks = await checkMigratedServers(r, {
+        env: process.env,
+        timeoutMs,
+        probe: probeStdioServer,
+        savedTokens,
+      });
     }
     const failed =
       r.files.some((f) => f.status === 'failed') ||

@@ -21,9 +21,14 @@ function expand(v: string, env: NodeJS.ProcessEnv): string {
   );
 }
 
+/** `AGENT_KEYRING_TOKEN` and every `AGENT_KEYRING_TOKEN_<ID>`: what a client may or may not have set. */
+const TOKEN_VARIABLE = /^AGENT_KEYRING_TOKEN(_|$)/;
+
 /**
- * Checks every rewritten server, two at a time. A server whose agent token is neither new (in
- * `report.tokens`) nor set in `env` is `not checked` (the reason names the variable to set).
+ * Checks every rewritten server, two at a time. A server whose agent is in `savedTokens` starts with
+ * no token variable at all (`run --agent` must find the saved token, as when a client outside the
+ * editor starts it). Otherwise the token is the new one (in `report.tokens`) or the agent's variable
+ * in `env`; with neither, the server is `not checked` (the reason names the variable to set).
  */
 export async function checkMigratedServers(
   report: MigrationReport,
@@ -31,6 +36,8 @@ export async function checkMigratedServers(
     env: NodeJS.ProcessEnv;
     timeoutMs: number;
     secrets?: readonly string[];
+    /** Agents whose token is saved where `run --agent` looks (the entry's `--store`). */
+    savedTokens?: ReadonlySet<string>;
     /** src/core/mcp/stdioProbe.ts (passed in: core/mcp is loaded only where the SDK may be). */
     probe: typeof probeStdioServer;
   },
@@ -43,8 +50,11 @@ export async function checkMigratedServers(
       const i = next++;
       const s = todo[i];
       const variable = s.token_variable as string;
-      const token = report.tokens.find((t) => t.variable === variable)?.token.reveal() ?? opts.env[variable];
-      if (!token) {
+      const saved = opts.savedTokens?.has(s.agent) === true;
+      const token = saved
+        ? undefined
+        : (report.tokens.find((t) => t.variable === variable)?.token.reveal() ?? opts.env[variable]);
+      if (!saved && !token) {
         out[i] = {
           file: s.file,
           server: s.server,
@@ -55,17 +65,23 @@ export async function checkMigratedServers(
       }
       const env: Record<string, string> = {};
       for (const [k, v] of Object.entries(opts.env)) {
-        if (v !== undefined) {
+        if (v !== undefined && !(saved && TOKEN_VARIABLE.test(k))) {
           env[k] = v;
         }
       }
       for (const [k, v] of Object.entries(s.env ?? {})) {
         env[k] = expand(v, opts.env);
       }
-      env[variable] = token;
+      if (token) {
+        env[variable] = token;
+      }
       const r = await opts.probe(s.command as string, s.args as string[], env, {
         timeoutMs: opts.timeoutMs,
-        secrets: [...(opts.secrets ?? []), token],
+        secrets: [
+          ...(opts.secrets ?? []),
+          ...report.tokens.map((t) => t.token.reveal()),
+          ...(token ? [token] : []),
+        ],
       });
       out[i] = r.ok
         ? { file: s.file, server: s.server, status: 'ok', tools: r.tools }

@@ -3,17 +3,22 @@
  * (src/core/migrate/) on the workspace's and the user's MCP configs. A pick of the servers with
  * literal keys (file, server, field — never a value), a confirmation, then the keys go into this
  * window's keyring and each picked server is rewritten to start through `agent-keyring run --mcp
- * --url <this window's server>` (the keys live in VS Code's SecretStorage, so the rewritten servers
- * get them through the running server). A per-server report follows; Undo puts the files back.
+ * --url <this window's server> --store <this extension's storage> --agent <id>` (the keys live in
+ * VS Code's SecretStorage, so the rewritten servers get them through the running server). New
+ * agents' tokens are saved where `run --agent` looks with that `--store` (the OS keyring, else a
+ * 0600 file in the extension's storage), so a client outside VS Code starts the servers without a
+ * token in its environment. A per-server report follows; Undo puts the files back.
  *
  * Args: `{ list: true }` → the plan; `{ all: true }` (test mode) → migrate every server without
  * prompts, result with tokens; `{ undo: true }` → undo the last migration; `{ files: [...] }` →
  * only these config files.
  */
-import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import * as vscode from 'vscode';
+import { describeLocation, type TokenLocation } from '../../core/connect/savedTokens';
+import { findOnPath } from '../../core/connect/toolKeyring';
+import { isKeyringError } from '../../core/errors';
 import type { ServerCheck } from '../../core/migrate/check';
 import { checkMigratedServers } from '../../core/migrate/check';
 import { classifyConfigFile, defaultConfigFiles, type ClientFile } from '../../core/migrate/clientFiles';
@@ -32,6 +37,7 @@ import {
   type CommandContext,
   type CommandHandler,
 } from './commandContext';
+import { savedTokensFor } from './savedAgentTokens';
 
 const EXTENSION_ID = 'agent-keyring.agent-keyring';
 const COPY = 'Copy Token';
@@ -40,21 +46,19 @@ const SHOW_LOG = 'Show Details';
 
 /**
  * How a rewritten entry starts the CLI: `agent-keyring` from PATH when it is installed (it survives
- * extension updates), else `node` with the extension's own dist/cli.js.
+ * extension updates), else `node` with the extension's own dist/cli.js. Both by absolute path, as
+ * found on this window's PATH: a client started outside a shell (Claude Desktop, an editor launched
+ * from the dock) may have a PATH without them.
  */
 function launcher(): { command: string; args: string[] } {
-  for (const dir of (process.env.PATH ?? '').split(path.delimiter).filter((d) => d !== '')) {
-    const candidate = path.join(dir, process.platform === 'win32' ? 'agent-keyring.cmd' : 'agent-keyring');
-    try {
-      fs.accessSync(candidate, fs.constants.X_OK);
-      return { command: candidate, args: [] };
-    } catch {
-      // not here
-    }
+  const windows = process.platform === 'win32';
+  const installed = findOnPath(windows ? 'agent-keyring.cmd' : 'agent-keyring');
+  if (installed) {
+    return { command: installed, args: [] };
   }
   const ext = vscode.extensions.getExtension(EXTENSION_ID);
   return {
-    command: 'node',
+    command: findOnPath(windows ? 'node.exe' : 'node') ?? 'node',
     args: [path.join(ext?.extensionPath ?? path.dirname(__dirname), 'dist', 'cli.js')],
   };
 }
@@ -126,7 +130,7 @@ export function migrateConfigs(ctx: CommandContext): CommandHandler {
         {
           modal: true,
           detail:
-            "Each key becomes a credential (one per distinct value), each client gets an agent, and each server is rewritten to start through agent-keyring run --mcp, which gets its key from this window's Agent Keyring server. The files are backed up without their values; Undo puts them back exactly.",
+            "Each key becomes a credential (one per distinct value), each client gets an agent, and each server is rewritten to start through agent-keyring run --mcp, which gets its key from this window's Agent Keyring server. New agents' tokens are saved for the rewritten servers (OS keyring, else a private file in the extension's storage), never in the files. The files are backed up without their values; Undo puts them back exactly.",
         },
         'Migrate',
       );
@@ -137,13 +141,17 @@ export function migrateConfigs(ctx: CommandContext): CommandHandler {
     const url = ctx.server.url ?? mcpUrl(ctx.settings().port);
     const report = await applyMigration(keyring, plan, {
       launcher: launcher(),
-      runArgs: ['--url', url],
+      // --store names where `run --agent` finds the saved token (this extension's storage), so a
+      // client outside VS Code (no token variable, its own AGENT_KEYRING_STORE) still presents the
+      // token of this keyring to this keyring's server.
+      runArgs: ['--url', url, '--store', stateDir],
       stateDir,
       ttlSeconds: ctx.settings().defaultTtlSeconds,
       now: () => new Date(),
     });
     ctx.refreshViews();
-    const checks = await check(ctx, report);
+    const tokens = await saveTokens(ctx, report);
+    const checks = await check(ctx, report, new Set(tokens.saved.keys()));
     logReport(ctx, report, checks);
     if (all) {
       return {
@@ -153,9 +161,12 @@ export function migrateConfigs(ctx: CommandContext): CommandHandler {
         checks,
         backup: report.backup,
         tokens: Object.fromEntries(report.tokens.map((t) => [t.variable, t.token.reveal()])),
+        saved: Object.fromEntries(tokens.saved),
+        unsaved: tokens.unsaved,
       };
     }
-    for (const t of report.tokens) {
+    // Only a token that could not be saved is shown (once), for the person to put it in place.
+    for (const t of report.tokens.filter((x) => !tokens.saved.has(x.agent))) {
       await showClientToken(t.agent, t.variable, t.token.reveal());
     }
     const ok = checks.filter((c) => c.status === 'ok').length;
@@ -164,7 +175,7 @@ export function migrateConfigs(ctx: CommandContext): CommandHandler {
       checks.filter((c) => c.status === 'failed').length;
     void vscode.window
       .showInformationMessage(
-        `Agent Keyring: migrated ${report.servers.filter((s) => s.status === 'rewritten').length} server(s) in ${report.files.filter((f) => f.status === 'written').length} file(s); ${ok} started and listed their tools${failed > 0 ? `, ${failed} failed` : ''}.`,
+        `Agent Keyring: migrated ${report.servers.filter((s) => s.status === 'rewritten').length} server(s) in ${report.files.filter((f) => f.status === 'written').length} file(s); ${ok} started and listed their tools${failed > 0 ? `, ${failed} failed` : ''}.${tokens.unsaved.length > 0 ? ` No saved token for ${tokens.unsaved.map((a) => `'${a}'`).join(', ')}: see the log.` : ''}`,
         SHOW_LOG,
         UNDO,
       )
@@ -179,8 +190,54 @@ export function migrateConfigs(ctx: CommandContext): CommandHandler {
   };
 }
 
-/** Starts each rewritten server through this window's server (it must be running). */
-async function check(ctx: CommandContext, report: MigrationReport): Promise<ServerCheck[]> {
+/**
+ * New agents' tokens are saved where the rewritten entries' `run --agent … --store <storage>` looks;
+ * an agent that existed already is looked up there. `saved`: agent → where; `unsaved`: the agents
+ * whose servers need the token variable in the client's environment (said in the log). Never throws;
+ * never logs a token.
+ */
+async function saveTokens(
+  ctx: CommandContext,
+  report: MigrationReport,
+): Promise<{ saved: Map<string, TokenLocation>; unsaved: string[] }> {
+  const store = savedTokensFor(ctx);
+  const saved = new Map<string, TokenLocation>();
+  const unsaved: string[] = [];
+  const agents = [...new Set(report.servers.filter((s) => s.status === 'rewritten').map((s) => s.agent))];
+  for (const agent of agents) {
+    const made = report.tokens.find((t) => t.agent === agent);
+    try {
+      const location = made ? await store.save(agent, made.token) : (await store.load(agent))?.location;
+      if (location) {
+        saved.set(agent, location);
+        ctx.logger.info(
+          `Migrate MCP configs: ${made ? 'saved the new token' : 'found the saved token'} of '${agent}' in ${describeLocation(location)}.`,
+        );
+        continue;
+      }
+    } catch (e) {
+      ctx.logger.warn(
+        `Migrate MCP configs: the token of '${agent}' could not be ${made ? 'saved' : 'read'} (${isKeyringError(e) ? e.message : 'unexpected error'}).`,
+      );
+    }
+    unsaved.push(agent);
+    const variable = report.servers.find((s) => s.agent === agent)?.token_variable ?? agent;
+    ctx.logger.warn(
+      `Migrate MCP configs: no saved token for '${agent}': its rewritten servers start only where ${variable} is set to its token (or give it a new token with Connect Agent…, which saves it).`,
+    );
+  }
+  return { saved, unsaved };
+}
+
+/**
+ * Starts each rewritten server through this window's server (it must be running); those of an
+ * agent with a saved token start with no token variable, as a client outside VS Code starts them.
+ */
+async function check(
+  ctx: CommandContext,
+  report: MigrationReport,
+  savedTokens: ReadonlySet<string>,
+): Promise<ServerCheck[]> {
   const rewritten = report.servers.filter((s) => s.status === 'rewritten');
   if (!ctx.server.url) {
     return rewritten.map((s) => ({
@@ -193,7 +250,12 @@ async function check(ctx: CommandContext, report: MigrationReport): Promise<Serv
   }
   // The SDK client lives in server.js, loaded here on demand like the server itself.
   const { probeStdioServer } = await import('../../core/mcp/http.js');
-  return checkMigratedServers(report, { env: process.env, timeoutMs: 20_000, probe: probeStdioServer });
+  return checkMigratedServers(report, {
+    env: process.env,
+    timeoutMs: 20_000,
+    probe: probeStdioServer,
+    savedTokens,
+  });
 }
 
 function logReport(ctx: CommandContext, report: MigrationReport, checks: ServerCheck[]): void {
@@ -218,7 +280,7 @@ async function showClientToken(agent: string, variable: string, token: string): 
       detail: [
         `Token: ${token}`,
         '',
-        `Set ${variable} to it in the environment that starts ${agent} (e.g. your shell profile); the rewritten servers read it from there.`,
+        `It could not be saved for the rewritten servers (see the log): set ${variable} to it in the environment that starts ${agent} (e.g. your shell profile); they read it from there.`,
       ].join('\n'),
     },
     COPY,

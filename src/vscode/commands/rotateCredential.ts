@@ -5,7 +5,9 @@
  * the new version.
  *
  * Args: `{ name, value?, generate?, graceSeconds? }` — with `value` or `generate: true` no prompt
- * is shown (grace defaults to none). Resolves the core's RotateResult.
+ * is shown (grace defaults to none). Resolves the core's RotateResult. A few seconds later the
+ * status bar and the log say how many running MCP servers restarted (restartReport.ts); in test
+ * mode `waitForRestarts: true` resolves only then, with that count as `restarted`.
  */
 import * as vscode from 'vscode';
 import type { RotateResult } from '../../core/api';
@@ -104,12 +106,12 @@ export function rotateCredential(ctx: CommandContext): CommandHandler {
     const rotatedAt = Date.now();
     const { audit_warning: auditWarning, ...result }: RotateResult & { audit_warning?: string } =
       await admin.rotateCredential(name, { value, graceSeconds }, ACTOR);
-    reportRestartsLater(
+    const restarts = reportRestartsLater(
       { auditPath: ctx.keyring.auditPath, logger: ctx.logger },
       name,
       result.version,
       rotatedAt,
-    );
+    ).catch(() => undefined);
     if (auditWarning) {
       void vscode.window.showWarningMessage(`Agent Keyring: ${auditWarning}`);
     }
@@ -123,6 +125,9 @@ export function rotateCredential(ctx: CommandContext): CommandHandler {
             : `Version ${result.previous_version} is retired.`
         }`,
       );
+    }
+    if (ctx.testMode && args?.waitForRestarts === true) {
+      return { ...result, restarted: await restarts };
     }
     return result;
   };
