@@ -34,11 +34,12 @@ import { checkHost } from '../../core/policy/policyEngine';
 import { tokenEnvVar } from '../../core/connect/clients';
 import { CliError, UsageError, clip, parseCommand, parseInteger } from '../args';
 import { HELP_HELP, STORE_HELP, type Command, type GlobalFlags } from '../command';
-import { makeLogger, openStore, resolveStoreDir, storeExists } from '../context';
+import { localDirOf, makeLogger, openStore, resolveStoreDir, storeExists } from '../context';
 import { err, rememberSecret, scrub } from '../io';
 import { EXIT_DENIED, EXIT_UNAVAILABLE, EXIT_USAGE } from '../run/exitCodes';
+import { checkServerOfStore } from '../run/storeProof';
 import { runBridge } from './bridge';
-import { resolveAgentToken } from './token';
+import { findAgentToken } from './token';
 
 const OPTIONS = {
   env: { type: 'string', multiple: true },
@@ -87,7 +88,8 @@ Options:
                           e.g. --token-env AGENT_KEYRING_TOKEN_RESEARCH
   --agent ID              instead: agent ID's token from AGENT_KEYRING_TOKEN_<ID>, else the token
                           saved for ID ('agent rotate-token ID --save-token'), else
-                          AGENT_KEYRING_TOKEN
+                          AGENT_KEYRING_TOKEN; with --url, a saved token goes only to a
+                          server that proves it serves the --store keyring
   --no-mask               pass the command's output through untouched (binary output)
   --mcp                   run a stdio MCP server (restarted on rotation)
   --drain-ms N            with --mcp: on rotation, how long requests in flight may take before
@@ -297,14 +299,15 @@ async function openSource(
   store: string | undefined,
   logger: Logger,
 ): Promise<CredentialSource> {
-  const token =
+  const found =
     config.agent !== undefined
-      ? await resolveAgentToken({
+      ? await findAgentToken({
           agent: config.agent,
           store: store ?? globals.store,
           missingExit: EXIT_DENIED,
         })
-      : process.env[config.tokenVariable]?.trim();
+      : undefined;
+  const token = found ? found.token : process.env[config.tokenVariable]?.trim();
   if (!token) {
     throw new CliError(
       `${config.tokenVariable} is not set: set it to this agent's token (create one with 'agent-keyring agent add ID')${config.tokenVariable === DEFAULT_TOKEN_VARIABLE ? ', or name another variable with --token-env' : ''}`,
@@ -313,6 +316,10 @@ async function openSource(
   }
   rememberSecret(token);
   if (config.url) {
+    if (found?.saved) {
+      // A saved token goes only to the server of the store it was saved in.
+      await checkServerOfStore(config.url, localDirOf(resolveStoreDir(store ?? globals.store)));
+    }
     // Loaded on demand: the MCP SDK client is not evaluated for commands that do not need it.
     const { RemoteCredentialSource } = await import('../run/remoteSource.js');
     return RemoteCredentialSource.open(config.url, token);

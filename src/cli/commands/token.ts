@@ -65,18 +65,34 @@ export async function resolveAgentToken(
   opts: { agent?: string; tokenEnv?: string; store?: string; missingExit: number },
   env: NodeJS.ProcessEnv = process.env,
 ): Promise<string> {
+  return (await findAgentToken(opts, env)).token;
+}
+
+/**
+ * {@link resolveAgentToken}, and whether the token is the one saved in the store folder (`run`
+ * sends a saved token only to a server that proves it serves that store).
+ */
+export async function findAgentToken(
+  opts: { agent?: string; tokenEnv?: string; store?: string; missingExit: number },
+  env: NodeJS.ProcessEnv = process.env,
+): Promise<{ token: string; saved: boolean }> {
   if (opts.agent !== undefined && opts.tokenEnv !== undefined) {
     throw new UsageError('give --agent ID or --token-env NAME, not both');
   }
   const fromEnv = (name: string): string | undefined => env[name]?.trim() || undefined;
   let token: string | undefined;
+  let saved = false;
   let missing: string;
   if (opts.tokenEnv !== undefined) {
     token = fromEnv(opts.tokenEnv);
     missing = `${opts.tokenEnv} is not set: set it to this agent's token (create one with 'agent-keyring agent add ID')`;
   } else if (opts.agent !== undefined) {
     const variable = tokenEnvVar(opts.agent);
-    token = fromEnv(variable) ?? (await savedTokensOf(opts.store, env).load(opts.agent))?.token.reveal();
+    token = fromEnv(variable);
+    if (token === undefined) {
+      token = (await savedTokensOf(opts.store, env).load(opts.agent))?.token.reveal();
+      saved = token !== undefined;
+    }
     token ??= fromEnv(TOKEN_ENV_VAR);
     missing = `no token for agent '${opts.agent}': set ${variable}, or save one with 'agent-keyring agent rotate-token ${opts.agent} --save-token'`;
   } else {
@@ -87,7 +103,7 @@ export async function resolveAgentToken(
     throw new CliError(missing, opts.missingExit);
   }
   rememberSecret(token);
-  return token;
+  return { token, saved };
 }
 
 export const tokenCommand: Command = {
