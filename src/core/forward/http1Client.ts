@@ -29,6 +29,11 @@ const BAD_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
 export class Http1Error extends Error {
   /** `ECONNREFUSED`, `ECONNRESET`, … for network failures; `EPROTO` for a bad answer; `ETIMEDOUT`. */
   readonly code: string;
+  /**
+   * The request went out on a reused keep-alive connection that the server closed before any byte
+   * of an answer: the server never took it, so it may be sent again on a new connection.
+   */
+  retryable = false;
 
   constructor(message: string, code: string) {
     super(message);
@@ -54,6 +59,8 @@ export interface Http1Handlers {
 
 export interface Http1Request {
   method: string;
+  /** Path and query (default: the client's URL's). */
+  path?: string;
   /** Extra header lines, each `name: value\r\n` (see `headerLines`). */
   headers: string;
   body?: Buffer;
@@ -104,7 +111,8 @@ export class Http1Client {
   readonly #port: number;
   readonly #secure: boolean;
   readonly #tls: tls.ConnectionOptions | undefined;
-  readonly #prefix: string;
+  readonly #path: string;
+  readonly #hostLine: string;
   readonly #fixed: string;
   readonly #maxBody: number;
   readonly #idle: Connection[] = [];
@@ -117,7 +125,8 @@ export class Http1Client {
     this.#host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname;
     this.#port = url.port ? Number(url.port) : this.#secure ? 443 : 80;
     this.#tls = opts.tls;
-    this.#prefix = ` ${url.pathname}${url.search} HTTP/1.1\r\nhost: ${url.host}\r\n`;
+    this.#path = `${url.pathname}${url.search}`;
+    this.#hostLine = ` HTTP/1.1\r\nhost: ${url.host}\r\n`;
     this.#fixed = opts.headers ?? '';
     this.#maxBody = opts.maxResponseBytes ?? FORWARD_MAX_RESPONSE_BYTES;
   }
@@ -143,7 +152,7 @@ export class Http1Client {
     this.#busy.add(conn);
     const body = req.body;
     const head =
-      `${req.method}${this.#prefix}${this.#fixed}${req.headers}` +
+      `${req.method} ${req.path ?? this.#path}${this.#hostLine}${this.#fixed}${req.headers}` +
       (body !== undefined ? `content-length: ${body.length}\r\n\r\n` : '\r\n');
     conn.send(req.method, head, body, handlers, req.timeoutMs);
     const c = conn;
@@ -221,15 +230,22 @@ class Connection {
   #bodyBytes = 0;
   #keepAlive = true;
   #status = 0;
+  /** Answers completed on this connection (more than 0: a reused connection). */
+  #served = 0;
+  /** Bytes of the current answer received so far. */
+  #received = 0;
 
   constructor(socket: net.Socket, maxBody: number, onIdle: (c: Connection) => void) {
     this.#socket = socket;
     this.#maxBody = maxBody;
     this.#onIdle = onIdle;
     socket.on('data', (chunk: Buffer) => this.#onData(chunk));
-    socket.on('error', (e: NodeJS.ErrnoException) =>
-      this.#fail(new Http1Error(e.code ? `${e.message} (${e.code})` : e.message, e.code ?? 'ECONNRESET')),
-    );
+    socket.on('error', (e: NodeJS.ErrnoException) => {
+      const err = new Http1Error(e.code ? `${e.message} (${e.code})` : e.message, e.code ?? 'ECONNRESET');
+      err.retryable =
+        this.#served > 0 && this.#received === 0 && (err.code === 'ECONNRESET' || err.code === 'EPIPE');
+      this.#fail(err);
+    });
     socket.on('close', () => {
       this.#dead = true;
       clearTimeout(this.#idleTimer);
@@ -237,9 +253,12 @@ class Connection {
         this.#complete();
         return;
       }
-      this.#fail(
-        new Http1Error('the server closed the connection before its answer was complete', 'ECONNRESET'),
+      const e = new Http1Error(
+        'the server closed the connection before its answer was complete',
+        'ECONNRESET',
       );
+      e.retryable = this.#served > 0 && this.#received === 0;
+      this.#fail(e);
     });
   }
 
@@ -262,6 +281,7 @@ class Connection {
     this.#stream = false;
     this.#body = [];
     this.#bodyBytes = 0;
+    this.#received = 0;
     if (timeoutMs !== undefined) {
       this.#timer = setTimeout(
         () => this.#fail(new Http1Error(`no complete answer within ${timeoutMs} ms`, 'ETIMEDOUT')),
@@ -308,6 +328,7 @@ class Connection {
   }
 
   #onData(chunk: Buffer): void {
+    this.#received += chunk.length;
     if (!this.#handlers) {
       // Bytes nobody asked for (an idle connection): it cannot be trusted for the next request.
       this.destroy();
@@ -538,6 +559,7 @@ class Connection {
     this.#handlers = undefined;
     clearTimeout(this.#timer);
     this.#state = State.Done;
+    this.#served++;
     const body = this.#body.length === 1 ? this.#body[0] : Buffer.concat(this.#body);
     this.#body = [];
     if (!this.#keepAlive) {

@@ -252,7 +252,7 @@ export class HttpForwarder {
     return h;
   }
 
-  #post(out: Outgoing): void {
+  #post(out: Outgoing, retried = false): void {
     let answered = false;
     const deliver = (line: Buffer, id: string | undefined): void => {
       if (out.id !== undefined && id === out.id) {
@@ -315,6 +315,11 @@ export class HttpForwarder {
             if (!answered) {
               fail('the event stream broke before the answer; retry the request');
             }
+            return;
+          }
+          if (e.retryable && !retried) {
+            // A kept-alive connection the server closed just then: it never took the request.
+            this.#post(out, true);
             return;
           }
           const reason = this.#opts.scrub(clip(e.message, 300));
