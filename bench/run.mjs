@@ -900,9 +900,29 @@ function render(R) {
   out.push('### 2. Through `agent-keyring bridge` (stdio) vs direct HTTP');
   out.push('');
   out.push(
-    mdTable(hdr.slice(0, 6).concat(['HTTP calls/s ÷ this', 'this p50 ÷ HTTP']), [
-      row('bridge, 1 agent (sequential)', S.seq, H['ours.seq']).slice(0, 8),
-      row('bridge, 10 agents (10 bridges)', S.c10, H['ours.c10']).slice(0, 8),
+    'The same server and `get_credential` call, direct HTTP (the lean load generator) and through one `bridge` process per agent; the issue #9 target is p50 ≤ 1.3× and calls/s ≥ 1/1.3 of direct. "bridge CPU" is the bridges\' user+system CPU (from /proc) per measured call.',
+  );
+  out.push('');
+  const bridgeRow = (label, r, http) =>
+    r
+      ? [
+          label,
+          String(r.calls),
+          r.errors ? `**${r.errors}**` : '0',
+          fmtMs(r.p50),
+          fmtMs(r.p99),
+          fmtRate(r.callsPerSec),
+          r === http ? '' : ratio(r.p50, http?.p50),
+          r === http ? '' : ratio(r.callsPerSec, http?.callsPerSec),
+          r === http ? '' : fmtMs(r.bridgeCpuMsPerCall),
+        ]
+      : [label, '-', '-', '-', '-', '-', '-', '-', '-'];
+  out.push(
+    mdTable(hdr.slice(0, 6).concat(['p50 ÷ HTTP', 'calls/s ÷ HTTP', 'bridge CPU ms/call']), [
+      bridgeRow('direct HTTP, 1 agent (sequential)', H['ours.seq'], H['ours.seq']),
+      bridgeRow('bridge, 1 agent (sequential)', S.seq, H['ours.seq']),
+      bridgeRow('direct HTTP, 10 agents', H['ours.c10'], H['ours.c10']),
+      bridgeRow('bridge, 10 agents (10 bridges)', S.c10, H['ours.c10']),
     ]),
   );
   out.push('');
@@ -914,7 +934,7 @@ function render(R) {
       'A local upstream (`bench/servers/upstream.mjs`, ~400-byte JSON answer) called directly by the client with the key (`bench/upstreamLoadgen.mjs`), and through `http_request` on our server (token, policy, host/placement/method rules, durable audit line, the upstream call, redaction of the answer); `get_credential` on the same server for scale. Broker overhead = p50 through `http_request` − p50 direct.',
     );
     out.push('');
-    const brow = (label, r, direct) =>
+    const brow = (label, r, direct, cpuBase) =>
       r
         ? [
             label,
@@ -924,10 +944,12 @@ function render(R) {
             fmtMs(r.p99),
             fmtRate(r.callsPerSec),
             direct && r !== direct ? ratio(r.p50, direct.p50) : '',
+            direct && r !== direct ? ratio(r.callsPerSec, direct.callsPerSec) : '',
             direct && r !== direct ? fmtMs(r.p50 - direct.p50) : '',
             fmtMs(r.serverCpuMsPerCall),
+            cpuBase && r !== cpuBase ? ratio(r.serverCpuMsPerCall, cpuBase.serverCpuMsPerCall) : '',
           ]
-        : [label, '-', '-', '-', '-', '-', '-', '-', '-'];
+        : [label, '-', '-', '-', '-', '-', '-', '-', '-', '-', '-'];
     out.push(
       mdTable(
         [
@@ -938,15 +960,22 @@ function render(R) {
           'p99 ms',
           'calls/s',
           'p50 ÷ direct',
+          'calls/s ÷ direct',
           'overhead p50 ms',
           'server CPU ms/call',
+          'CPU ÷ get_credential',
         ],
         [
           brow('direct GET, 1 client (sequential)', B['direct.seq'], B['direct.seq']),
-          brow('`http_request`, 1 agent (sequential)', B['http_request.seq'], B['direct.seq']),
+          brow(
+            '`http_request`, 1 agent (sequential)',
+            B['http_request.seq'],
+            B['direct.seq'],
+            B['get_credential.seq'],
+          ),
           brow('`get_credential`, 1 agent (sequential)', B['get_credential.seq']),
           brow('direct GET, 10 clients', B['direct.c10'], B['direct.c10']),
-          brow('`http_request`, 10 agents', B['http_request.c10'], B['direct.c10']),
+          brow('`http_request`, 10 agents', B['http_request.c10'], B['direct.c10'], B['get_credential.c10']),
           brow('`get_credential`, 10 agents', B['get_credential.c10']),
         ],
       ),
@@ -958,21 +987,42 @@ function render(R) {
     out.push('### 2c. `run --mcp` vs the same stdio MCP server spoken to directly');
     out.push('');
     out.push(
-      `The fixture server \`test/fixtures/keyedEchoServer.mjs\`, sequential \`tools/call\` round trips, ${M.rounds} alternating rounds of ${M.calls} calls (medians of the rounds); restart on rotation over ${M.rotations} rotations (\`credential rotate\` in another process while the client calls in a loop).`,
+      `Sequential round trips over stdio, ${M.rounds} alternating rounds (medians of the rounds): the fixture server \`test/fixtures/keyedEchoServer.mjs\` (\`tools/call\` that does nothing: the wrapper's cost in full, ${M.calls} calls a round) and a real third-party server, \`@modelcontextprotocol/server-github\` answering \`tools/list\` (~25 KB of schemas, ${M.github?.calls ?? '-'} calls a round); the "null relay" (\`bench/servers/nullRelay.mjs\`) is the floor of any process in the middle: it copies bytes both ways and nothing else. The issue #9 target is p50 ≤ 1.1× and calls/s ≥ 0.9× of direct. CPU is the middle process's user+system CPU per call (from /proc). Restart on rotation over ${M.rotations} rotations (\`credential rotate\` in another process while the client calls in a loop).`,
     );
     out.push('');
+    const mcpRow = (label, r, d) =>
+      r
+        ? [
+            label,
+            fmtMs(r.p50),
+            fmtMs(r.p99),
+            fmtRate(r.callsPerSec),
+            r === d ? '' : ratio(r.p50, d.p50),
+            r === d ? '' : ratio(r.callsPerSec, d.callsPerSec),
+            r === d ? '' : fmtMs(r.cpuMsPerCall),
+          ]
+        : [label, '-', '-', '-', '-', '-', '-'];
     out.push(
       mdTable(
-        ['measure', 'direct', 'through `run --mcp`', 'ratio'],
         [
-          ['p50 ms', fmtMs(M.direct.p50), fmtMs(M.wrapped.p50), ratio(M.wrapped.p50, M.direct.p50)],
-          ['p99 ms', fmtMs(M.direct.p99), fmtMs(M.wrapped.p99), ratio(M.wrapped.p99, M.direct.p99)],
-          [
-            'calls/s',
-            fmtRate(M.direct.callsPerSec),
-            fmtRate(M.wrapped.callsPerSec),
-            ratio(M.wrapped.callsPerSec, M.direct.callsPerSec),
-          ],
+          'server, path',
+          'p50 ms',
+          'p99 ms',
+          'calls/s',
+          'p50 ÷ direct',
+          'calls/s ÷ direct',
+          'middle CPU ms/call',
+        ],
+        [
+          mcpRow('echo fixture, direct', M.direct, M.direct),
+          mcpRow('echo fixture, null relay (floor)', M.relay, M.direct),
+          mcpRow('echo fixture, through `run --mcp`', M.wrapped, M.direct),
+          ...(M.github
+            ? [
+                mcpRow('server-github `tools/list`, direct', M.github.direct, M.github.direct),
+                mcpRow('server-github `tools/list`, through `run --mcp`', M.github.wrapped, M.github.direct),
+              ]
+            : []),
         ],
       ),
     );

@@ -5,11 +5,13 @@
 //
 // Config (JSON on stdin): { cli, url, tokens, concurrency, warmupPerAgent, maxCalls, maxSeconds,
 //   tool, args, expect }
-// Output: one JSON line: { calls, errors, firstErrors, elapsedMs, p50, p99, max, callsPerSec }
+// Output: one JSON line: { calls, errors, firstErrors, elapsedMs, p50, p99, max, callsPerSec,
+//   bridgeCpuMsPerCall } — the last is the bridges' user+system CPU (from /proc) during the measured
+//   calls, divided by them.
 import { spawn } from 'node:child_process';
 import { once } from 'node:events';
 import { createInterface } from 'node:readline';
-import { checkToolResult, driveLoad, initializeBody, killPid, toolCallBody } from './lib/common.mjs';
+import { checkToolResult, cpuMsOf, driveLoad, initializeBody, killPid, toolCallBody } from './lib/common.mjs';
 
 const REQUEST_TIMEOUT_MS = 30_000;
 
@@ -94,7 +96,10 @@ async function main() {
         };
       }),
     );
-    const summary = await driveLoad(agents, cfg);
+    const cpu = () => bridges.reduce((sum, b) => sum + (cpuMsOf(b.pid) ?? NaN), 0);
+    let cpu0 = NaN;
+    const summary = await driveLoad(agents, cfg, () => (cpu0 = cpu()));
+    summary.bridgeCpuMsPerCall = (cpu() - cpu0) / (summary.calls + summary.errors);
     process.stdout.write(JSON.stringify(summary) + '\n');
   } finally {
     await Promise.all(bridges.map((b) => b.stop()));

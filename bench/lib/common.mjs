@@ -48,7 +48,7 @@ const MAX_ERRORS_KEPT = 5;
  * text; a throw counts as a failed request. Errors are counted, never hidden.
  * @returns the {@link summarize} of the measured phase.
  */
-export async function driveLoad(calls, cfg) {
+export async function driveLoad(calls, cfg, onMeasureStart = () => undefined) {
   let errors = 0;
   const firstErrors = [];
   const fail = (what) => {
@@ -70,6 +70,7 @@ export async function driveLoad(calls, cfg) {
   );
   const latencies = [];
   let issued = 0;
+  onMeasureStart();
   const start = performance.now();
   const end = start + cfg.maxSeconds * 1000;
   await Promise.all(

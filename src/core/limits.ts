@@ -30,6 +30,11 @@ export const MAX_GENERATED_LENGTH = 256;
 export const MAX_BODY_BYTES = 1_048_576;
 /** Largest upstream response body http_request hands back. */
 export const MAX_UPSTREAM_BODY_BYTES = 1_048_576;
+/** Largest answer the forwarding path (bridge, `run --mcp --upstream`) collects from an MCP server
+ *  (an SSE answer is passed on event by event and is not capped as a whole). */
+export const FORWARD_MAX_RESPONSE_BYTES = 64 * 1_048_576;
+/** Largest response head (status line + headers) the forwarding path's HTTP client reads. */
+export const FORWARD_MAX_RESPONSE_HEAD_BYTES = 65_536;
 /** 2025-era sessions: in all, and per agent (an agent at its cap loses its own oldest idle one). */
 export const MAX_SESSIONS = 512;
 export const MAX_SESSIONS_PER_AGENT = 32;

@@ -535,7 +535,6 @@ export class KeyringService implements KeyringApi, Disposable {
     });
     await this.#afterRelease(d.agent, d.cred, now);
     const secrets = [raw];
-    const signal = AbortSignal.timeout(this.#upstreamTimeoutMs);
     const failed = (e: unknown): UpstreamError => {
       const cause =
         e instanceof Error ? ((e.cause as { code?: string } | undefined)?.code ?? e.name) : 'unknown error';
@@ -561,7 +560,7 @@ export class KeyringService implements KeyringApi, Disposable {
           headers,
           body: requestBody,
           redirect: 'manual',
-          signal,
+          signal: AbortSignal.timeout(this.#upstreamTimeoutMs),
         });
       } catch (e) {
         throw failed(e);
@@ -583,7 +582,7 @@ export class KeyringService implements KeyringApi, Disposable {
           method: args.method,
           headers,
           body: requestBody,
-          signal,
+          timeoutMs: this.#upstreamTimeoutMs,
           maxBytes: MAX_UPSTREAM_BODY_BYTES,
           slack,
         });

@@ -1,18 +1,21 @@
 /**
- * The upstream call of `http_request` on node:http(s) with keep-alive agents, reading at most a
- * bounded number of body bytes. Replaces the global `fetch` on the default path: undici's
- * `Request`/`Response`, `Headers` and Web streams cost ~1 ms of CPU per call here (bench/RESULTS.md,
- * section 2b), more than the rest of the broker's own work. What fetch did is kept: redirects are not
- * followed, a gzip/deflate/br body is decoded (it is redacted as text), header names come back
- * lower-case and sorted, and `accept: *\/*`, `accept-encoding` and `user-agent: node` are sent unless
- * the request sets them. A request on a reused keep-alive connection that the upstream closed just
- * then (ECONNRESET before any answer) is sent once more on a new connection — the documented
- * `reusedSocket` case; the upstream never saw the first one.
+ * The upstream call of `http_request`, on the forwarding path's lean HTTP/1.1 keep-alive client
+ * (`forward/http1Client.ts`: one header block per request, the answer framed from the bytes), one
+ * client per origin, reading at most a bounded number of body bytes. It replaced node:http's
+ * `ClientRequest`/agents, which were the largest share of the broker's own CPU after undici's
+ * `fetch` was dropped (bench/RESULTS.md, "Forwarding and brokered calls"). What fetch did is kept:
+ * redirects are not followed, a gzip/deflate/br body is decoded (it is redacted as text), header
+ * names come back lower-case and sorted, and `accept: *\/*`, `accept-encoding` and
+ * `user-agent: node` are sent unless the request sets them. A request on a reused keep-alive
+ * connection that the upstream closed just then (before any byte of an answer) is sent once more
+ * on a new connection — the upstream never took the first one.
  */
-import * as http from 'node:http';
-import * as https from 'node:https';
-import type { Readable } from 'node:stream';
 import * as zlib from 'node:zlib';
+import { Http1Client, Http1Error, headerLines } from './forward/http1Client';
+
+/** Origins whose idle connections are kept; past this the least recently used one is closed. */
+const MAX_ORIGINS = 32;
+const TIMEOUT_MESSAGE = 'The operation was aborted due to timeout';
 
 export interface UpstreamAnswer {
   status: number;
@@ -26,7 +29,10 @@ export interface UpstreamRequest {
   method: string;
   headers: Record<string, string>;
   body: string | undefined;
-  signal: AbortSignal;
+  /** The whole call (body included) must end by then: a timer (cheaper than a signal per call)… */
+  timeoutMs?: number;
+  /** …or a signal (either or both). */
+  signal?: AbortSignal;
   /** Body bytes kept; `slack` more are read so a key straddling the cut is redacted whole. */
   maxBytes: number;
   slack: number;
@@ -43,15 +49,15 @@ function failure(code: string, message: string): Error {
 }
 
 export class UpstreamClient {
-  readonly #http = new http.Agent({ keepAlive: true });
-  readonly #https = new https.Agent({ keepAlive: true });
+  /** origin → client (insertion order = least recently used first). */
+  readonly #clients = new Map<string, Http1Client>();
 
   async request(r: UpstreamRequest): Promise<UpstreamAnswer> {
     try {
-      return await this.#once(r, false);
+      return await this.#once(r);
     } catch (e) {
-      if ((e as { retry?: boolean }).retry) {
-        return this.#once(r, true);
+      if (e instanceof Http1Error && e.retryable) {
+        return this.#once(r);
       }
       throw e;
     }
@@ -59,137 +65,162 @@ export class UpstreamClient {
 
   /** Closes idle keep-alive connections. */
   dispose(): void {
-    this.#http.destroy();
-    this.#https.destroy();
+    for (const c of this.#clients.values()) {
+      c.close();
+    }
+    this.#clients.clear();
   }
 
-  #once(r: UpstreamRequest, retried: boolean): Promise<UpstreamAnswer> {
+  #client(url: URL): Http1Client {
+    const origin = `${url.protocol}//${url.host}`;
+    let c = this.#clients.get(origin);
+    if (c) {
+      this.#clients.delete(origin);
+    } else {
+      c = new Http1Client({ url: new URL(`${origin}/`) });
+      if (this.#clients.size >= MAX_ORIGINS) {
+        const [oldest, client] = this.#clients.entries().next().value as [string, Http1Client];
+        this.#clients.delete(oldest);
+        client.close();
+      }
+    }
+    this.#clients.set(origin, c);
+    return c;
+  }
+
+  #once(r: UpstreamRequest): Promise<UpstreamAnswer> {
     return new Promise<UpstreamAnswer>((resolve, reject) => {
-      if (r.signal.aborted) {
-        reject(failure('TimeoutError', 'The operation was aborted due to timeout'));
+      if (r.signal?.aborted) {
+        reject(failure('TimeoutError', TIMEOUT_MESSAGE));
         return;
       }
       const url = new URL(r.url);
-      const secure = url.protocol === 'https:';
-      const headers: Record<string, string> = {};
       const given = new Set<string>();
-      for (const [k, v] of Object.entries(r.headers)) {
-        headers[k] = v;
+      for (const k of Object.keys(r.headers)) {
         given.add(k.toLowerCase());
       }
-      for (const [k, v] of [
-        ['accept', '*/*'],
-        ['accept-encoding', 'gzip, deflate, br'],
-        ['user-agent', 'node'],
-      ]) {
+      let lines: string;
+      try {
+        lines = headerLines(r.headers);
+      } catch (e) {
+        // An invalid header name or value (the message names the header, never the value).
+        reject(failure('invalid_request', (e as Error).message));
+        return;
+      }
+      for (const [k, v] of DEFAULTS) {
         if (!given.has(k)) {
-          headers[k] = v;
+          lines += `${k}: ${v}\r\n`;
         }
       }
-      if (r.body !== undefined) {
-        headers['content-length'] = String(Buffer.byteLength(r.body));
-      }
+      const path = `${url.pathname}${url.search}`;
       let settled = false;
-      let req: http.ClientRequest;
+      let timer: NodeJS.Timeout | undefined;
+      let decoder: zlib.Gunzip | zlib.Inflate | zlib.BrotliDecompress | undefined;
       const onAbort = (): void => {
-        req.destroy(failure('TimeoutError', 'The operation was aborted due to timeout'));
+        pending.abort();
+        decoder?.destroy();
+        done(failure('TimeoutError', TIMEOUT_MESSAGE));
       };
       const done = (error: Error | undefined, answer?: UpstreamAnswer): void => {
         if (settled) {
           return;
         }
         settled = true;
-        r.signal.removeEventListener('abort', onAbort);
+        clearTimeout(timer);
+        r.signal?.removeEventListener('abort', onAbort);
         if (error) {
           reject(error);
         } else {
           resolve(answer as UpstreamAnswer);
         }
       };
-      try {
-        req = (secure ? https : http).request(url, {
-          method: r.method,
+      const limit = r.maxBytes + r.slack;
+      const chunks: Buffer[] = [];
+      let size = 0;
+      let truncated = false;
+      let status = 0;
+      let headers: Array<[string, string]> = [];
+      const finish = (): void =>
+        done(undefined, {
+          status,
           headers,
-          agent: secure ? this.#https : this.#http,
+          body: {
+            text: (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8'),
+            truncated: truncated || size > r.maxBytes,
+            maxBytes: r.maxBytes,
+          },
         });
-      } catch (e) {
-        // An invalid header name or value (node:http checks them before sending).
-        done(failure((e as NodeJS.ErrnoException).code ?? 'invalid_request', (e as Error).message));
-        return;
+      const take = (c: Buffer): void => {
+        if (truncated || settled) {
+          return;
+        }
+        if (size + c.length > limit) {
+          chunks.push(c.subarray(0, limit - size));
+          size = limit;
+          truncated = true;
+          finish();
+          pending.abort();
+          decoder?.destroy();
+          return;
+        }
+        chunks.push(c);
+        size += c.length;
+      };
+      const pending = this.#client(url).request(
+        {
+          method: r.method,
+          path,
+          headers: lines,
+          body: r.body === undefined ? undefined : Buffer.from(r.body),
+        },
+        {
+          onResponse: (res) => {
+            status = res.status;
+            headers = Object.keys(res.headers)
+              .sort()
+              .map((k) => [k, res.headers[k]]);
+            const encoding = (res.headers['content-encoding'] ?? '').toLowerCase();
+            if (r.method !== 'HEAD') {
+              if (encoding === 'gzip' || encoding === 'x-gzip') {
+                decoder = zlib.createGunzip();
+              } else if (encoding === 'deflate') {
+                decoder = zlib.createInflate();
+              } else if (encoding === 'br') {
+                decoder = zlib.createBrotliDecompress();
+              }
+            }
+            if (decoder) {
+              decoder.on('data', take);
+              decoder.on('end', finish);
+              decoder.on('error', (e: NodeJS.ErrnoException) => done(failure(e.code ?? 'error', e.message)));
+            }
+            return true;
+          },
+          onChunk: (c) => (decoder ? decoder.write(c) : take(c)),
+          onEnd: () => (decoder ? decoder.end() : finish()),
+          onError: (e) => {
+            decoder?.destroy();
+            if (e.retryable && !settled) {
+              settled = true;
+              clearTimeout(timer);
+              r.signal?.removeEventListener('abort', onAbort);
+              reject(e);
+              return;
+            }
+            done(failure(e.code, e.message));
+          },
+        },
+      );
+      if (r.timeoutMs !== undefined) {
+        timer = setTimeout(onAbort, r.timeoutMs);
       }
-      r.signal.addEventListener('abort', onAbort, { once: true });
-      let answered = false;
-      req.on('error', (e: NodeJS.ErrnoException) => {
-        if (e.name === 'TimeoutError') {
-          done(e);
-          return;
-        }
-        if (!answered && !retried && req.reusedSocket && e.code === 'ECONNRESET') {
-          done(Object.assign(failure('ECONNRESET', e.message), { retry: true }));
-          return;
-        }
-        done(failure(e.code ?? 'error', e.message));
-      });
-      req.on('response', (res) => {
-        answered = true;
-        const names = Object.keys(res.headers).sort();
-        const out: Array<[string, string]> = [];
-        for (const name of names) {
-          const v = res.headers[name];
-          if (v !== undefined) {
-            out.push([name, Array.isArray(v) ? v.join(', ') : v]);
-          }
-        }
-        let stream: Readable = res;
-        const encoding = String(res.headers['content-encoding'] ?? '').toLowerCase();
-        if (r.method !== 'HEAD') {
-          if (encoding === 'gzip' || encoding === 'x-gzip') {
-            stream = res.pipe(zlib.createGunzip());
-          } else if (encoding === 'deflate') {
-            stream = res.pipe(zlib.createInflate());
-          } else if (encoding === 'br') {
-            stream = res.pipe(zlib.createBrotliDecompress());
-          }
-        }
-        const limit = r.maxBytes + r.slack;
-        const chunks: Buffer[] = [];
-        let size = 0;
-        let truncated = false;
-        const finish = (): void =>
-          done(undefined, {
-            status: res.statusCode ?? 0,
-            headers: out,
-            body: {
-              text: (chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)).toString('utf8'),
-              truncated: truncated || size > r.maxBytes,
-              maxBytes: r.maxBytes,
-            },
-          });
-        stream.on('data', (c: Buffer) => {
-          if (truncated) {
-            return;
-          }
-          if (size + c.length > limit) {
-            chunks.push(c.subarray(0, limit - size));
-            size = limit;
-            truncated = true;
-            finish();
-            req.destroy();
-            return;
-          }
-          chunks.push(c);
-          size += c.length;
-        });
-        stream.on('end', finish);
-        stream.on('error', (e: NodeJS.ErrnoException) =>
-          done(e.name === 'TimeoutError' ? e : failure(e.code ?? 'error', e.message)),
-        );
-        res.on('error', (e: NodeJS.ErrnoException) =>
-          done(e.name === 'TimeoutError' ? e : failure(e.code ?? 'error', e.message)),
-        );
-        res.on('aborted', () => done(failure('ECONNRESET', 'the upstream closed the connection mid-answer')));
-      });
-      req.end(r.body);
+      r.signal?.addEventListener('abort', onAbort, { once: true });
     });
   }
 }
+
+const DEFAULTS: ReadonlyArray<[string, string]> = [
+  ['accept', '*/*'],
+  ['accept-encoding', 'gzip, deflate, br'],
+  ['user-agent', 'node'],
+];

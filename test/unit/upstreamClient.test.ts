@@ -2,8 +2,9 @@
  * UpstreamClient (the default upstream call of http_request) against a real node:http server on
  * 127.0.0.1: a gzip/br body comes back decoded (so it can be redacted as text), header names
  * lower-case and sorted with repeats joined, redirects not followed, the body cut at the limit,
- * a stalled answer ends as TimeoutError, a refused connection carries its code, and sequential
- * calls reuse one keep-alive connection.
+ * a stalled answer ends as TimeoutError, a refused connection carries its code, sequential
+ * calls reuse one keep-alive connection, and a request on a kept-alive connection the server
+ * closed before answering is sent once more on a new one.
  */
 import assert from 'node:assert/strict';
 import * as http from 'node:http';
@@ -19,12 +20,26 @@ describe('UpstreamClient', () => {
   let base: string;
   const client = new UpstreamClient();
   const sockets = new Set<unknown>();
+  /** Requests seen per connection, and hits of /flaky and /die. */
+  const served = new WeakMap<object, number>();
+  const hits = { flaky: 0, die: 0 };
 
   before(async () => {
     server = http.createServer((req, res) => {
       sockets.add(req.socket);
       req.resume();
       const path = req.url ?? '';
+      const nth = (served.get(req.socket) ?? 0) + 1;
+      served.set(req.socket, nth);
+      if (path === '/flaky' || path === '/die') {
+        hits[path === '/flaky' ? 'flaky' : 'die']++;
+        // /flaky: a kept-alive connection closed as the request arrives (no byte answered);
+        // /die: every connection is closed without an answer.
+        if (path === '/die' || nth > 1) {
+          req.socket.destroy();
+          return;
+        }
+      }
       if (path === '/gzip') {
         res.writeHead(200, { 'content-encoding': 'gzip', 'x-b': '2', 'X-A': '1' });
         res.end(zlib.gzipSync(`echo ${req.headers.authorization ?? ''}`));
@@ -108,9 +123,25 @@ describe('UpstreamClient', () => {
     assert.equal(sockets.size, 1);
   });
 
-  test('a stalled answer is a TimeoutError; a refused connection carries its code', async () => {
+  test('a kept-alive connection closed before any answer is retried once on a new one; a fresh one is not', async () => {
+    assert.equal((await req('/plain')).status, 200);
+    const flaky = await req('/flaky');
+    assert.equal(flaky.status, 200, 'sent again on a new connection');
+    assert.equal(hits.flaky, 2);
+    assert.equal((await req('/plain')).status, 200);
+    await assert.rejects(req('/die'), (e: Error) => (e.cause as { code?: string }).code === 'ECONNRESET');
+    assert.equal(hits.die, 2, 'once on the kept-alive connection, once on a new one, then the error');
+    await assert.rejects(req('/die'), (e: Error) => (e.cause as { code?: string }).code === 'ECONNRESET');
+    assert.equal(hits.die, 3, 'a new connection that fails is not retried');
+  });
+
+  test('a stalled answer is a TimeoutError (signal or timeoutMs); a refused connection carries its code', async () => {
     await assert.rejects(
       req('/stall', { signal: AbortSignal.timeout(200) }),
+      (e: Error) => e.name === 'TimeoutError',
+    );
+    await assert.rejects(
+      req('/stall', { signal: undefined, timeoutMs: 200 }),
       (e: Error) => e.name === 'TimeoutError',
     );
     const dead = http.createServer();

@@ -7,8 +7,8 @@
  *
  * Why not the SDK's `StreamableHTTPClientTransport`: it parses and zod-validates every message
  * both ways, goes through fetch/undici and Web streams, and reconnects on its own — measured at
- * 2× (one agent) to 6× (ten) the direct HTTP latency (bench/RESULTS.md). This is node:http with
- * one keep-alive agent, a scan for `id`/`method` (`jsonRpcPeek`) instead of a parse, and a full
+ * 2× (one agent) to 6× (ten) the direct HTTP latency (bench/RESULTS.md). This is a lean HTTP/1.1
+ * keep-alive client (`http1Client`: pre-built header block, framing parsed from the bytes), a scan for `id`/`method` (`jsonRpcPeek`) instead of a parse, and a full
  * parse only where a value is needed: the client's 2026-07-28 `_meta` (the era's headers) and the
  * answer to `initialize` (the negotiated protocol version).
  *
@@ -19,9 +19,9 @@
  * answers with an HTTP 4xx reaches the client as that error; any other failure of a request
  * becomes a JSON-RPC error (-32000) for it — the client is never left without an answer.
  */
-import * as http from 'node:http';
-import * as https from 'node:https';
+import { StringDecoder } from 'node:string_decoder';
 import type { Logger } from '../ports';
+import { Http1Client, headerLines, type Http1Pending } from './http1Client';
 import { peekJsonRpc } from './jsonRpcPeek';
 
 /** JSON-RPC error code for a request the forwarder could not deliver or get an answer for. */
@@ -30,6 +30,9 @@ const PROTOCOL_VERSION_META_KEY = 'io.modelcontextprotocol/protocolVersion';
 const NAMED_METHODS = new Set(['tools/call', 'resources/read', 'prompts/get']);
 const NETWORK_FAILURES = new Set(['ECONNREFUSED', 'ECONNRESET', 'EHOSTUNREACH', 'ENOTFOUND', 'EPIPE']);
 const RECONNECT_DELAYS_MS = [250, 500];
+const POST_HEADERS = 'content-type: application/json\r\naccept: application/json, text/event-stream\r\n';
+/** A session id as the spec allows (visible ASCII), so it can go into a header line as it is. */
+const SESSION_ID = /^[\x21-\x7e]{1,256}$/;
 /** On the end of stdin, requests still waiting for an answer get this long. */
 const END_GRACE_MS = 1_000;
 
@@ -115,21 +118,19 @@ class SseReader {
 
 export class HttpForwarder {
   readonly #opts: HttpForwarderOptions;
-  readonly #agent: http.Agent;
-  readonly #request: typeof http.request;
+  readonly #client: Http1Client;
   #sessionId: string | undefined;
   #protocolVersion: string | undefined;
   /** Requests sent and not answered yet (id → abort). */
-  readonly #inFlight = new Map<string, { method: string | undefined; req: http.ClientRequest }>();
-  readonly #streams = new Set<http.ClientRequest>();
-  #getStream: http.ClientRequest | undefined;
+  readonly #inFlight = new Map<string, { method: string | undefined; req: Http1Pending }>();
+  readonly #streams = new Set<Http1Pending>();
+  #getStream: Http1Pending | undefined;
   #closing = false;
 
   constructor(opts: HttpForwarderOptions) {
     this.#opts = opts;
-    const secure = opts.url.protocol === 'https:';
-    this.#agent = secure ? new https.Agent({ keepAlive: true }) : new http.Agent({ keepAlive: true });
-    this.#request = secure ? https.request : http.request;
+    // The fixed part of every request's head, built (and checked) once.
+    this.#client = new Http1Client({ url: opts.url, headers: headerLines(opts.headers) });
   }
 
   /** Forwards one line from the client (a JSON-RPC message). */
@@ -170,32 +171,28 @@ export class HttpForwarder {
       }
     }
     this.#closing = true;
-    this.#getStream?.destroy();
+    this.#getStream?.abort();
     for (const s of this.#streams) {
-      s.destroy();
+      s.abort();
     }
     for (const f of this.#inFlight.values()) {
-      f.req.destroy();
+      f.req.abort();
     }
     if (opts.terminate && this.#sessionId !== undefined) {
+      let headers: string;
+      try {
+        headers = this.#headers(undefined);
+      } catch {
+        headers = '';
+      }
       await new Promise<void>((resolve) => {
-        const req = this.#request(this.#opts.url, {
-          method: 'DELETE',
-          agent: this.#agent,
-          headers: this.#headers(undefined),
-          timeout: END_GRACE_MS,
-        });
-        req.on('response', (res) => {
-          res.resume();
-          res.on('end', resolve);
-          res.on('error', () => resolve());
-        });
-        req.on('error', () => resolve());
-        req.on('timeout', () => req.destroy());
-        req.end();
+        this.#client.request(
+          { method: 'DELETE', headers, timeoutMs: END_GRACE_MS },
+          { onResponse: () => false, onEnd: () => resolve(), onError: () => resolve() },
+        );
       });
     }
-    this.#agent.destroy();
+    this.#client.close();
   }
 
   // ---------------------------------------------------------------- client → server
@@ -233,39 +230,29 @@ export class HttpForwarder {
     return out;
   }
 
-  #headers(out: Outgoing | undefined): Record<string, string> {
-    const h: Record<string, string> = {
-      ...this.#opts.headers,
-      ...this.#opts.dynamicHeaders?.(),
-    };
+  /** The per-request header lines (the fixed ones are the client's); throws for a bad value. */
+  #headers(out: Outgoing | undefined): string {
+    let h = this.#opts.dynamicHeaders ? headerLines(this.#opts.dynamicHeaders()) : '';
     if (out?.modernVersion !== undefined) {
-      h['mcp-protocol-version'] = out.modernVersion;
+      h += headerLines({ 'mcp-protocol-version': out.modernVersion });
       if (out.method !== undefined) {
-        h['mcp-method'] = out.method;
+        h += headerLines({ 'mcp-method': out.method });
       }
       if (out.name !== undefined) {
-        h['mcp-name'] = out.name;
+        h += headerLines({ 'mcp-name': out.name });
       }
       return h;
     }
     if (this.#sessionId !== undefined) {
-      h['mcp-session-id'] = this.#sessionId;
+      h += `mcp-session-id: ${this.#sessionId}\r\n`;
     }
     if (this.#protocolVersion !== undefined) {
-      h['mcp-protocol-version'] = this.#protocolVersion;
+      h += `mcp-protocol-version: ${this.#protocolVersion}\r\n`;
     }
     return h;
   }
 
-  #post(out: Outgoing): void {
-    const headers = this.#headers(out);
-    headers['content-type'] = 'application/json';
-    headers.accept = 'application/json, text/event-stream';
-    headers['content-length'] = String(out.body.length);
-    const req = this.#request(this.#opts.url, { method: 'POST', agent: this.#agent, headers });
-    if (out.id !== undefined) {
-      this.#inFlight.set(out.id, { method: out.method, req });
-    }
+  #post(out: Outgoing, retried = false): void {
     let answered = false;
     const deliver = (line: Buffer, id: string | undefined): void => {
       if (out.id !== undefined && id === out.id) {
@@ -286,84 +273,108 @@ export class HttpForwarder {
         this.#errorToClient(out.id, `Agent Keyring bridge: ${reason}`);
       }
     };
-    req.on('error', (e: NodeJS.ErrnoException) => {
-      if (this.#closing) {
-        return;
-      }
-      const reason = this.#opts.scrub(clip(e.code ? `${e.message} (${e.code})` : e.message, 300));
-      fail(reason);
-      if (e.code !== undefined && NETWORK_FAILURES.has(e.code)) {
-        this.#opts.onFatal(
-          `bridge: the server at ${this.#opts.url.href} is not reachable (${reason}). Start it, then restart the client.`,
-        );
-      }
-    });
-    req.on('response', (res) => {
-      const status = res.statusCode ?? 0;
-      const sid = res.headers['mcp-session-id'];
-      if (typeof sid === 'string' && out.modernVersion === undefined) {
-        this.#sessionId = sid;
-      }
-      const type = String(res.headers['content-type'] ?? '');
-      if (status === 202 || (status >= 200 && status < 300 && out.id === undefined && !type)) {
-        res.resume();
-        if (out.method === 'notifications/initialized' && this.#sessionId !== undefined) {
-          this.#openEventStream(0);
-        }
-        return;
-      }
-      if (status >= 200 && status < 300 && type.includes('text/event-stream')) {
-        this.#streams.add(req);
-        res.setEncoding('utf8');
-        const sse = new SseReader((data) => this.#fromServer(Buffer.from(data), deliver));
-        res.on('data', (chunk: string) => sse.push(chunk));
-        res.on('end', () => {
+    let headers: string;
+    try {
+      headers = this.#headers(out) + POST_HEADERS;
+    } catch (e) {
+      fail(this.#opts.scrub(clip((e as Error).message, 300)));
+      return;
+    }
+    let status = 0;
+    let sse: SseReader | undefined;
+    let decoder: StringDecoder | undefined;
+    const req = this.#client.request(
+      { method: 'POST', headers, body: out.body },
+      {
+        onResponse: (res) => {
+          status = res.status;
+          const sid = res.headers['mcp-session-id'];
+          if (sid !== undefined && out.modernVersion === undefined && SESSION_ID.test(sid)) {
+            this.#sessionId = sid;
+          }
+          const type = res.headers['content-type'] ?? '';
+          if (status === 202 || (status >= 200 && status < 300 && out.id === undefined && !type)) {
+            status = 202;
+            return false;
+          }
+          if (status >= 200 && status < 300 && type.includes('text/event-stream')) {
+            this.#streams.add(req);
+            decoder = new StringDecoder('utf8');
+            sse = new SseReader((data) => this.#fromServer(Buffer.from(data), deliver));
+            return true;
+          }
+          return false;
+        },
+        onChunk: (chunk) => sse?.push(decoder?.write(chunk) ?? ''),
+        onError: (e) => {
           this.#streams.delete(req);
-          if (!answered) {
-            fail('the server ended its event stream before answering; retry the request');
+          if (this.#closing) {
+            return;
           }
-        });
-        res.on('error', () => {
-          this.#streams.delete(req);
-          if (!answered) {
-            fail('the event stream broke before the answer; retry the request');
+          if (sse) {
+            if (!answered) {
+              fail('the event stream broke before the answer; retry the request');
+            }
+            return;
           }
-        });
-        return;
-      }
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('error', () => fail('the answer was cut off; retry the request'));
-      res.on('end', () => {
-        const text = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks);
-        if (status >= 200 && status < 300) {
-          if (out.method === 'initialize' && out.modernVersion === undefined) {
-            this.#noteProtocolVersion(text);
+          if (e.retryable && !retried) {
+            // A kept-alive connection the server closed just then: it never took the request.
+            this.#post(out, true);
+            return;
           }
-          this.#fromServer(text, deliver);
-        } else if (status === 401) {
-          fail(this.#opts.unauthorizedHint);
-        } else if (status === 403) {
-          fail(
-            `the server refused the request (HTTP 403): is ${this.#opts.url.host} the server's own loopback address?`,
-          );
-        } else {
-          // A JSON-RPC error answered with an HTTP error status goes to the client as that error.
-          const peek = peekJsonRpc(text);
-          if (peek && out.id !== undefined && peek.id === out.id && text.includes('"error"')) {
-            this.#fromServer(text, deliver);
-          } else {
-            fail(
-              `HTTP ${status} from ${this.#opts.url.host}: ${this.#opts.scrub(clip(text.toString('utf8'), 300))}`,
+          const reason = this.#opts.scrub(clip(e.message, 300));
+          fail(reason);
+          if (NETWORK_FAILURES.has(e.code)) {
+            this.#opts.onFatal(
+              `bridge: the server at ${this.#opts.url.href} is not reachable (${reason}). Start it, then restart the client.`,
             );
           }
-        }
-        if (out.id !== undefined && !answered) {
-          fail(`the server's answer (HTTP ${status}) held no answer to this request; retry it`);
-        }
-      });
-    });
-    req.end(out.body);
+        },
+        onEnd: (text) => {
+          if (status === 202) {
+            if (out.method === 'notifications/initialized' && this.#sessionId !== undefined) {
+              this.#openEventStream(0);
+            }
+            return;
+          }
+          if (sse) {
+            this.#streams.delete(req);
+            if (!answered) {
+              fail('the server ended its event stream before answering; retry the request');
+            }
+            return;
+          }
+          if (status >= 200 && status < 300) {
+            if (out.method === 'initialize' && out.modernVersion === undefined) {
+              this.#noteProtocolVersion(text);
+            }
+            this.#fromServer(text, deliver);
+          } else if (status === 401) {
+            fail(this.#opts.unauthorizedHint);
+          } else if (status === 403) {
+            fail(
+              `the server refused the request (HTTP 403): is ${this.#opts.url.host} the server's own loopback address?`,
+            );
+          } else {
+            // A JSON-RPC error answered with an HTTP error status goes to the client as that error.
+            const peek = peekJsonRpc(text);
+            if (peek && out.id !== undefined && peek.id === out.id && text.includes('"error"')) {
+              this.#fromServer(text, deliver);
+            } else {
+              fail(
+                `HTTP ${status} from ${this.#opts.url.host}: ${this.#opts.scrub(clip(text.toString('utf8'), 300))}`,
+              );
+            }
+          }
+          if (out.id !== undefined && !answered) {
+            fail(`the server's answer (HTTP ${status}) held no answer to this request; retry it`);
+          }
+        },
+      },
+    );
+    if (out.id !== undefined && !answered) {
+      this.#inFlight.set(out.id, { method: out.method, req });
+    }
   }
 
   #noteProtocolVersion(text: Buffer): void {
@@ -422,10 +433,14 @@ export class HttpForwarder {
     if (this.#closing || this.#sessionId === undefined) {
       return;
     }
-    const headers = this.#headers(undefined);
-    headers.accept = 'text/event-stream';
-    const req = this.#request(this.#opts.url, { method: 'GET', agent: this.#agent, headers });
-    this.#getStream = req;
+    let headers: string;
+    try {
+      headers = `${this.#headers(undefined)}accept: text/event-stream\r\n`;
+    } catch (e) {
+      this.#opts.logger.warn(`bridge: no event stream: ${this.#opts.scrub(clip((e as Error).message, 300))}`);
+      return;
+    }
+    let streaming = false;
     const lost = (why: string): void => {
       if (this.#closing || this.#getStream !== req) {
         return;
@@ -439,32 +454,40 @@ export class HttpForwarder {
         `bridge: lost the connection to ${this.#opts.url.href} (the server stopped? ${why}). Restart the client once the server is back.`,
       );
     };
-    req.on('error', (e: NodeJS.ErrnoException) => lost(e.code ?? e.message));
-    req.on('response', (res) => {
-      const status = res.statusCode ?? 0;
-      if (status === 405) {
-        // The server offers no event stream: nothing to listen to.
-        res.resume();
-        this.#getStream = undefined;
-        return;
-      }
-      if (status < 200 || status >= 300) {
-        res.resume();
-        // Session gone (404) or refused: reconnecting cannot bring it back.
-        attempt = RECONNECT_DELAYS_MS.length;
-        lost(`HTTP ${status}`);
-        return;
-      }
-      attempt = 0;
-      res.setEncoding('utf8');
-      const sse = new SseReader((data) =>
-        this.#fromServer(Buffer.from(data), (line) => !this.#closing && this.#opts.toClient(line)),
-      );
-      res.on('data', (chunk: string) => sse.push(chunk));
-      res.on('end', () => lost('event stream ended'));
-      res.on('error', () => lost('event stream broke'));
-    });
-    req.end();
+    const decoder = new StringDecoder('utf8');
+    const sse = new SseReader((data) =>
+      this.#fromServer(Buffer.from(data), (line) => !this.#closing && this.#opts.toClient(line)),
+    );
+    const req: Http1Pending = this.#client.request(
+      { method: 'GET', headers },
+      {
+        onResponse: (res) => {
+          const status = res.status;
+          if (status === 405) {
+            // The server offers no event stream: nothing to listen to.
+            this.#getStream = undefined;
+            return false;
+          }
+          if (status < 200 || status >= 300) {
+            // Session gone (404) or refused: reconnecting cannot bring it back.
+            attempt = RECONNECT_DELAYS_MS.length;
+            lost(`HTTP ${status}`);
+            return false;
+          }
+          attempt = 0;
+          streaming = true;
+          return true;
+        },
+        onChunk: (chunk) => sse.push(decoder.write(chunk)),
+        onEnd: () => {
+          if (streaming) {
+            lost('event stream ended');
+          }
+        },
+        onError: (e) => lost(streaming ? 'event stream broke' : e.code),
+      },
+    );
+    this.#getStream = req;
   }
 }
 
