@@ -50,6 +50,8 @@ export class ApprovalGrants {
   readonly #clock: Clock;
   readonly #grants = new Map<string, Grant>();
   #store: { store: GrantStore; logger: Logger; subscription: Disposable } | undefined;
+  /** Writes to the attached store under way (awaited by {@link settled}). */
+  readonly #pending = new Set<Promise<void>>();
   /** Bumped by every local change: a load started before one must not undo it. */
   #changes = 0;
 
@@ -90,14 +92,12 @@ export class ApprovalGrants {
       this.#grants.set(key, { agentId, credential, scope, use, untilMs });
       if (this.#store && untilMs !== SESSION_GRANT) {
         const { store, logger } = this.#store;
-        store
-          .save({ agentId, credential, scope, use, untilMs })
-          .catch((e: unknown) =>
-            logger.warn(
-              `An approval grant for '${agentId}' on '${credential}' was not shared with the other servers`,
-              e,
-            ),
-          );
+        this.#track(store.save({ agentId, credential, scope, use, untilMs }), (e: unknown) =>
+          logger.warn(
+            `An approval grant for '${agentId}' on '${credential}' was not shared with the other servers`,
+            e,
+          ),
+        );
       }
     }
   }
@@ -178,9 +178,20 @@ export class ApprovalGrants {
       return;
     }
     const { store, logger } = this.#store;
-    fn(store).catch((e: unknown) =>
+    this.#track(fn(store), (e: unknown) =>
       logger.warn(`The approval grants ${what} could not be dropped on the other servers`, e),
     );
+  }
+
+  #track(write: Promise<void>, onError: (e: unknown) => void): void {
+    const p = write.catch(onError);
+    this.#pending.add(p);
+    void p.finally(() => this.#pending.delete(p));
+  }
+
+  /** Resolves when the writes to the attached store started so far are done (call before closing it). */
+  async settled(): Promise<void> {
+    await Promise.all([...this.#pending]);
   }
 
   async #reload(store: GrantStore, logger: Logger): Promise<void> {

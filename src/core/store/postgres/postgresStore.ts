@@ -213,7 +213,7 @@ export async function openPostgresKeyring(
       sharedGrants.dispose();
       try {
         await keyring.close();
-        await leases.flush();
+        await Promise.all([leases.flush(), keyring.grants.settled()]);
       } finally {
         await store.close();
       }
