@@ -16,6 +16,7 @@ import { AnomalyEngine } from './policy/anomalyEngine';
 import { ApprovalGrants } from './policy/approvalGrants';
 import { KeyringService } from './service';
 import { CredentialStore } from './store/credentialStore';
+import type { LeaseStore } from './store/leaseStore';
 import { EncryptedFileSecretBackend } from './store/encryptedFileSecretBackend';
 import { FileMetadataStore } from './store/fileMetadataStore';
 import { STORE_INFO_FILE, loadMasterKey } from './store/masterKey';
@@ -47,6 +48,8 @@ export interface KeyringParts {
    * ensuring an agent) while the rest is wired. Default: a new one over `metadata` and `secrets`.
    */
   store?: CredentialStore;
+  /** Where leases are kept (default: in memory; a team store passes its PostgreSQL table). */
+  leases?: LeaseStore;
 }
 
 export interface Keyring extends Disposable {
@@ -120,6 +123,7 @@ export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
     audit,
     anomaly,
     grants,
+    leases: parts.leases,
     clock,
     logger,
     approver: parts.approver,

@@ -67,15 +67,12 @@ import { canSee, checkAccess, checkHost, checkRotate } from './policy/policyEngi
 import { checkPlacement, checkRequestRules, findPlacements } from './policy/requestRules';
 import { effectiveRevealMode, mustMaskOutput, revealDenied } from './policy/revealMode';
 import type { CredentialStore } from './store/credentialStore';
+import { type LeaseFilter, type LeaseStore, MemoryLeaseStore } from './store/leaseStore';
 
 const HOUR_MS = 3_600_000;
 const UPSTREAM_TIMEOUT_MS = 30_000;
 /** Agent-supplied `reason` is kept in the audit log, bounded. */
 const MAX_REASON_CHARS = 500;
-/** Expired leases are swept from memory at most this often (the sweep is O(leases)). */
-const LEASE_SWEEP_INTERVAL_MS = 60_000;
-/** Leases kept in memory at most; past it the oldest are forgotten (they stay in the audit log). */
-const MAX_LEASES_IN_MEMORY = 50_000;
 /** Each field of an agent's client info (name, version, conversation id) is cut to this length. */
 const MAX_CLIENT_FIELD_CHARS = 128;
 /** Repeated refusals and failed authentications are aggregated per kind over this window. */
@@ -98,6 +95,8 @@ export interface KeyringServiceDeps {
   alerts?: AlertSink;
   /** Grants remembered from "Allow for 1 hour"; shared with the editor's UI. */
   grants?: ApprovalGrants;
+  /** Where leases are kept (default: this process's memory). */
+  leases?: LeaseStore;
   /** For http_request; injectable for tests. Without it: node:http(s) with keep-alive (upstreamClient.ts). */
   fetch?: typeof fetch;
   /** How long http_request waits for the upstream's answer, body included (default 30 s). */
@@ -141,9 +140,7 @@ export class KeyringService implements KeyringApi, Disposable {
   readonly #fetch: typeof fetch | undefined;
   readonly #upstream = new UpstreamClient();
   readonly #upstreamTimeoutMs: number;
-  /** In issue order (Map keeps insertion order), so the oldest come first. */
-  readonly #leases = new Map<string, Lease>();
-  #nextLeaseSweep = 0;
+  readonly #leases: LeaseStore;
   readonly #rotateListeners = new Set<(name: CredentialName) => void>();
   readonly #revokeListeners = new Set<(agentId: string) => void>();
   /** Last version seen per credential, to notice rotations made by other processes/windows. */
@@ -169,10 +166,12 @@ export class KeyringService implements KeyringApi, Disposable {
     this.#approver = deps.approver ?? NO_APPROVER;
     this.#alerts = deps.alerts;
     this.#grants = deps.grants ?? new ApprovalGrants(deps.clock);
+    this.#leases = deps.leases ?? new MemoryLeaseStore(deps.clock);
     this.#fetch = deps.fetch;
     this.#disposables.push({ dispose: () => this.#upstream.dispose() });
     this.#upstreamTimeoutMs = deps.upstreamTimeoutMs ?? UPSTREAM_TIMEOUT_MS;
     this.#disposables.push(this.#store.onDidChange(() => void this.#noticeRotations()));
+    this.#disposables.push(this.#store.onDidChange(() => void this.#dropStaleGrants()));
     const write = async (e: AuditEventInput): Promise<void> => {
       await this.#auditBestEffort(e);
     };
@@ -366,7 +365,8 @@ export class KeyringService implements KeyringApi, Disposable {
       rules: d.rules,
       ...(d.approval ? { approval: d.approval } : {}),
     });
-    this.#leases.set(lease.lease_id, lease);
+    // After the audit line (the record of the hand-out) is durable; a team store writes it batched.
+    this.#leases.add(lease);
     await this.#afterRelease(d.agent, d.cred, now);
     return {
       name: d.cred.name,
@@ -663,11 +663,10 @@ export class KeyringService implements KeyringApi, Disposable {
     const revoked = await this.#store.revokeAgent(id);
     const removedFrom = revoked.removed_from ?? [];
     const now = new Date(this.#clock.now()).toISOString();
-    for (const lease of this.#leases.values()) {
-      if (lease.agent_id === id && !lease.revoked_at) {
-        lease.revoked_at = now;
-      }
-    }
+    // The token is already refused everywhere; a lease list that cannot be marked is logged, not fatal.
+    await this.#leases
+      .revokeAgent(id, now)
+      .catch((e: unknown) => this.#logger.warn(`Could not mark the leases of '${id}' revoked`, e));
     this.#grants.revokeAgent(id);
     for (const listener of [...this.#revokeListeners]) {
       try {
@@ -686,14 +685,13 @@ export class KeyringService implements KeyringApi, Disposable {
     return { removedFrom };
   }
 
-  /** Leases handed out by this process (newest last), for views and the CLI. */
-  leases(filter?: { agentId?: string; activeOnly?: boolean }): Lease[] {
-    const now = this.#clock.now();
-    return [...this.#leases.values()].filter(
-      (l) =>
-        (!filter?.agentId || l.agent_id === filter.agentId) &&
-        (!filter?.activeOnly || (!l.revoked_at && Date.parse(l.expires_at) > now)),
-    );
+  /**
+   * Leases handed out (oldest first), for views and the CLI: this process's with a file store,
+   * every server's with a team store.
+   * @throws StoreError when a team store cannot be read.
+   */
+  leases(filter?: LeaseFilter): Promise<Lease[]> {
+    return this.#leases.list(filter);
   }
 
   /** Records a human's administrative action (credential added, agent added …) in the audit log. */
@@ -893,20 +891,6 @@ export class KeyringService implements KeyringApi, Disposable {
   }
 
   #issueLease(agentId: string, cred: CredentialMeta, scope: string, now: number): Lease {
-    if (now >= this.#nextLeaseSweep) {
-      this.#nextLeaseSweep = now + LEASE_SWEEP_INTERVAL_MS;
-      for (const [id, l] of this.#leases) {
-        if (Date.parse(l.expires_at) <= now) {
-          this.#leases.delete(id);
-        }
-      }
-    }
-    for (const id of this.#leases.keys()) {
-      if (this.#leases.size < MAX_LEASES_IN_MEMORY) {
-        break;
-      }
-      this.#leases.delete(id);
-    }
     return {
       lease_id: `lease_${randomUUID()}`,
       agent_id: agentId,
@@ -1143,6 +1127,25 @@ export class KeyringService implements KeyringApi, Disposable {
       }
     } catch (e) {
       this.#logger.warn('Could not re-read the store after a change', e);
+    }
+  }
+
+  /** After any change (through any server): grants on removed credentials or of revoked agents go. */
+  async #dropStaleGrants(): Promise<void> {
+    if (this.#grants.size === 0) {
+      return;
+    }
+    try {
+      const meta = await this.#store.snapshot();
+      this.#grants.dropStale(
+        (name) => ownEntry(meta.credentials, name) !== undefined,
+        (id) => {
+          const a = ownEntry(meta.agents, id);
+          return a !== undefined && !a.revoked_at;
+        },
+      );
+    } catch (e) {
+      this.#logger.warn('Could not re-read the store to drop stale approval grants', e);
     }
   }
 

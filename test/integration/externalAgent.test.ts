@@ -104,7 +104,7 @@ suite('external agent over HTTP', () => {
     assert.equal(denied.structured?.code, 'scope_denied');
     assert.ok(!denied.text.includes(canary));
 
-    const leases = api.keyring.service.leases({ agentId }).filter((l) => l.credential === cred);
+    const leases = (await api.keyring.service.leases({ agentId })).filter((l) => l.credential === cred);
     assert.equal(leases.length, 1, 'the lease is issued to the agent of the token');
 
     // A rotation from the editor reaches the external agent on its very next request.

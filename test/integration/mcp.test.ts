@@ -72,7 +72,9 @@ suite('MCP in VS Code', () => {
     assert.ok(text.includes('lease_id'), 'the result carries a lease');
 
     const { api } = await activateExtension();
-    const leases = api.keyring.service.leases({ agentId: 'vscode' }).filter((l) => l.credential === name);
+    const leases = (await api.keyring.service.leases({ agentId: 'vscode' })).filter(
+      (l) => l.credential === name,
+    );
     assert.equal(
       leases.length,
       1,

@@ -90,7 +90,10 @@ describe('team store: CLI and two servers on one PostgreSQL database', { skip },
 
     const up = await cli(['store', 'upgrade', '--store', url]);
     assert.equal(up.code, 0, up.stderr);
-    assert.match(up.stdout, /akr_team:\*\*\*@127\.0\.0\.1:\d+\/team: schema version 0 -> 1\n {2}applied 1: /);
+    assert.match(
+      up.stdout,
+      /akr_team:\*\*\*@127\.0\.0\.1:\d+\/team: schema version 0 -> \d+\n {2}applied 1: .*\n {2}applied 3: leases and approval grants/,
+    );
     const again = await cli(['store', 'upgrade'], undefined);
     // No --store and no AGENT_KEYRING_STORE: the default folder is not a team store.
     assert.equal(again.code, 2);
@@ -98,7 +101,7 @@ describe('team store: CLI and two servers on one PostgreSQL database', { skip },
     const viaEnv = await runCli(['store', 'upgrade'], { env: { ...env, AGENT_KEYRING_STORE: url } });
     results.push(viaEnv);
     assert.equal(viaEnv.code, 0, viaEnv.stderr);
-    assert.match(viaEnv.stdout, /schema version 1, up to date; nothing to do/);
+    assert.match(viaEnv.stdout, /schema version \d+, up to date; nothing to do/);
   });
 
   test('admin commands work against the database', async () => {

@@ -70,7 +70,7 @@ describe('KeyringService', () => {
     assert.match(String(line.value_fingerprint), /^hmac-sha256:[0-9a-f]{64}$/);
     assert.deepEqual(line.client, { name: 'test-client', version: '1' });
     assertNoCanary(k, fs.readFileSync(k.auditPath, 'utf8'));
-    assert.equal(k.service.leases({ agentId: 'research-agent', activeOnly: true }).length, 1);
+    assert.equal((await k.service.leases({ agentId: 'research-agent', activeOnly: true })).length, 1);
   });
 
   it('is fail-closed: no audit line, no value', async () => {
@@ -104,7 +104,7 @@ describe('KeyringService', () => {
     assertNoCanary(k, e.message);
     assert.match(k.logger.lines.join('\n'), /the audit key could not be read/);
     assertNoCanary(k, k.logger.lines.join('\n'));
-    assert.equal(k.service.leases({ agentId: 'research-agent', activeOnly: true }).length, 0);
+    assert.equal((await k.service.leases({ agentId: 'research-agent', activeOnly: true })).length, 0);
   });
 
   it('refuses by policy before anomaly rules, and audits the denial', async () => {
@@ -306,8 +306,8 @@ describe('KeyringService', () => {
     k = await createTestKeyring({ anomaly: quiet });
     await k.service.getCredential(research, { name: 'scavio_api_key', scope: 'search_read' });
     await k.service.revokeAgent('research-agent', 'cli');
-    assert.equal(k.service.leases({ agentId: 'research-agent', activeOnly: true }).length, 0);
-    assert.ok(k.service.leases({ agentId: 'research-agent' })[0].revoked_at);
+    assert.equal((await k.service.leases({ agentId: 'research-agent', activeOnly: true })).length, 0);
+    assert.ok((await k.service.leases({ agentId: 'research-agent' }))[0].revoked_at);
     assert.equal(await k.service.authenticate(k.tokens['research-agent']), undefined);
     assert.equal(
       (await refusal(k.service.getCredential(research, { name: 'scavio_api_key', scope: 'search_read' })))
@@ -322,11 +322,11 @@ describe('KeyringService', () => {
     for (let i = 0; i < 5; i++) {
       await k.service.getCredential(research, { name: 'github_token', scope: 'repo_read' }); // ttl 900 s
     }
-    assert.equal(k.service.leases().length, 5);
+    assert.equal((await k.service.leases()).length, 5);
     clock.advance(901_000);
     await k.service.getCredential(research, { name: 'github_token', scope: 'repo_read' });
-    assert.equal(k.service.leases().length, 1, 'the five expired leases are gone');
-    assert.equal(k.service.leases({ activeOnly: true }).length, 1);
+    assert.equal((await k.service.leases()).length, 1, 'the five expired leases are gone');
+    assert.equal((await k.service.leases({ activeOnly: true })).length, 1);
   });
 
   it('list_credentials shows only what the agent may use, never values', async () => {

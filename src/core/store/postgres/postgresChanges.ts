@@ -5,7 +5,8 @@
  * host) and pushes it to its MCP subscribers.
  *
  * Payloads: `m:<revision>` (the metadata document changed), `s:<key>` (a secret entry changed) and
- * `r:<server>:<events>` (rate-rule events another server counted: postgresRateShare.ts).
+ * `r:<server>:<events>` (rate-rule events another server counted: postgresRateShare.ts) and `g:`
+ * (the approval grants changed: postgresGrantStore.ts).
  * When the connection drops, it reconnects with backoff and then reports a metadata change, since
  * notifications sent meanwhile are lost (readers revalidate on every read anyway; this only keeps
  * subscriptions current).
@@ -21,6 +22,7 @@ export class PostgresChanges implements Disposable {
   private readonly metadataListeners = new Set<(revision: number | undefined) => void>();
   private readonly secretListeners = new Set<(key: string) => void>();
   private readonly rateListeners = new Set<(payload: string) => void>();
+  private readonly grantListeners = new Set<() => void>();
   private closed = false;
   private retryMs = 100;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -53,6 +55,12 @@ export class PostgresChanges implements Disposable {
   onRate(listener: (payload: string) => void): Disposable {
     this.rateListeners.add(listener);
     return { dispose: () => this.rateListeners.delete(listener) };
+  }
+
+  /** Fires when the approval grants changed, and after a reconnect (some change may have been missed). */
+  onGrants(listener: () => void): Disposable {
+    this.grantListeners.add(listener);
+    return { dispose: () => this.grantListeners.delete(listener) };
   }
 
   /**
@@ -141,6 +149,7 @@ export class PostgresChanges implements Disposable {
           if (!this.closed) {
             this.logger.info(`Team store ${this.display}: change notifications are back.`);
             this.fireMetadata(undefined);
+            this.fireGrants();
           }
         },
         () => {
@@ -161,6 +170,8 @@ export class PostgresChanges implements Disposable {
     if (payload.startsWith('m:')) {
       const rev = Number(payload.slice(2));
       this.fireMetadata(Number.isSafeInteger(rev) ? rev : undefined);
+    } else if (payload.startsWith('g:')) {
+      this.fireGrants();
     } else if (payload.startsWith('r:')) {
       const rest = payload.slice(2);
       for (const l of [...this.rateListeners]) {
@@ -177,6 +188,12 @@ export class PostgresChanges implements Disposable {
   private fireMetadata(revision: number | undefined): void {
     for (const l of [...this.metadataListeners]) {
       this.safely(() => l(revision));
+    }
+  }
+
+  private fireGrants(): void {
+    for (const l of [...this.grantListeners]) {
+      this.safely(l);
     }
   }
 

@@ -2,8 +2,9 @@
  * {@link MetadataStore} over one JSONB document in `akr_metadata` (one row, with a revision).
  *
  * Guarantees, as for the file store: `read()` is current as of the call — it asks the database for
- * the revision on every call (one round trip) and fetches the document only when it changed, so a
- * commit by any server is seen by every server's next read; the document is deep-frozen and the
+ * the revision (one round trip, shared by the reads waiting at the same time: joinNext.ts) and
+ * fetches the document only when it changed, so a commit by any server is seen by every server's
+ * next read; the document is deep-frozen and the
  * same object while unchanged. `update()` runs in a transaction that locks the row
  * (`SELECT … FOR UPDATE`), so updates from any number of processes serialise and none is lost; a
  * throwing mutator writes nothing; an update that changes something bumps the revision and
@@ -15,6 +16,7 @@ import { StoreError } from '../../errors';
 import { deepFreeze, parseMetadata, serializeMetadata } from '../fileMetadataStore';
 import type { PostgresChanges } from './postgresChanges';
 import type { PostgresDb } from './postgresDb';
+import { JoinNext } from './joinNext';
 import { NOTIFY_CHANNEL } from './schema';
 
 interface Row {
@@ -29,6 +31,7 @@ export class PostgresMetadataStore implements MetadataStore, Disposable {
   private readonly listeners = new Set<() => void>();
   private readonly subscription: Disposable;
   private queue: Promise<void> = Promise.resolve();
+  private readonly reads = new JoinNext<KeyringMetadata>();
 
   constructor(
     private readonly db: PostgresDb,
@@ -46,7 +49,11 @@ export class PostgresMetadataStore implements MetadataStore, Disposable {
   }
 
   /** @throws StoreError when the database cannot be read or the document is malformed. */
-  async read(): Promise<KeyringMetadata> {
+  read(): Promise<KeyringMetadata> {
+    return this.reads.run(() => this.readNow());
+  }
+
+  private async readNow(): Promise<KeyringMetadata> {
     // The cache as it was when the query was sent: a commit of this process may replace
     // this.cache before the answer arrives, and an answer without the document (same revision)
     // must be matched with the document it was asked against (bench: 50 agents, a 500 per ~1000).

@@ -8,6 +8,7 @@ import type { Disposable, SecretBackend } from '../../ports';
 import { masterKeyId, openValue, sealValue } from './envelope';
 import type { PostgresChanges } from './postgresChanges';
 import type { PostgresDb } from './postgresDb';
+import { JoinNext } from './joinNext';
 import { NOTIFY_CHANNEL } from './schema';
 
 const MAX_KEY_LENGTH = 512;
@@ -27,6 +28,8 @@ export class PostgresSecretBackend implements SecretBackend, Disposable {
    * equal) is not decrypted again; any changed byte is decrypted, and so authenticated, afresh.
    */
   private readonly decrypted = new Map<string, { wrapped: Buffer; ciphertext: Buffer; value: string }>();
+  /** Concurrent reads of one key share a round trip (each still sent after its caller called). */
+  private readonly reads = new Map<string, JoinNext<string | undefined>>();
 
   /** @param masterKey 32 bytes (see teamMasterKey.ts); copied, the caller may zero its buffer. */
   constructor(
@@ -42,10 +45,28 @@ export class PostgresSecretBackend implements SecretBackend, Disposable {
   }
 
   /**
-   * The value under `key`, or undefined. One round trip; decrypts only when the entry changed.
+   * The value under `key`, or undefined. One round trip (shared by the reads of this key waiting at
+   * the same time); decrypts only when the entry changed.
    * @throws StoreError when the entry cannot be decrypted (another master key, or edited bytes).
    */
-  async get(key: string): Promise<string | undefined> {
+  get(key: string): Promise<string | undefined> {
+    let j = this.reads.get(key);
+    if (!j) {
+      j = new JoinNext<string | undefined>();
+      this.reads.set(key, j);
+    }
+    const joined = j;
+    const p = joined.run(() => this.getNow(key));
+    const drop = (): void => {
+      if (joined.idle && this.reads.get(key) === joined) {
+        this.reads.delete(key);
+      }
+    };
+    p.then(drop, drop);
+    return p;
+  }
+
+  private async getNow(key: string): Promise<string | undefined> {
     const rows = await this.db.query<Row>(
       'SELECT master_key_id, wrapped_key, ciphertext FROM akr_secrets WHERE key = $1',
       [key],

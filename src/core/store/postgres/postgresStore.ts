@@ -16,6 +16,7 @@ import {
   type AlertSink,
   type Approver,
   type Clock,
+  type Disposable,
   type Logger,
   NULL_LOGGER,
   SYSTEM_CLOCK,
@@ -25,6 +26,8 @@ import { decodeKey, loadMasterKey, readMasterKeyFile } from '../masterKey';
 import { masterKeyId } from './envelope';
 import { PostgresChanges } from './postgresChanges';
 import { PostgresDb } from './postgresDb';
+import { PostgresGrantStore } from './postgresGrantStore';
+import { PostgresLeaseStore } from './postgresLeaseStore';
 import { PostgresMetadataStore } from './postgresMetadataStore';
 import { PostgresRateShare } from './postgresRateShare';
 import { PostgresSecretBackend } from './postgresSecretBackend';
@@ -177,7 +180,9 @@ export async function openPostgresKeyring(
   try {
     // Servers starting at once must agree on one fingerprint key: create it only if absent.
     await store.secrets.storeIfAbsent(AUDIT_KEY_SECRET, randomBytes(32).toString('base64'));
+    const leases = new PostgresLeaseStore(store.db, opts.logger);
     const keyring = await createKeyring({
+      leases,
       metadata: store.metadata,
       secrets: store.secrets,
       store: store.credentials,
@@ -191,10 +196,24 @@ export async function openPostgresKeyring(
     });
     // Burst windows and probing denials are counted across every server of the store.
     const rateShare = new PostgresRateShare(store.changes, keyring.anomaly, opts.logger);
+    // "Allow for 1 hour" answered on any server holds on every server, and after a restart.
+    let sharedGrants: Disposable;
+    try {
+      sharedGrants = await keyring.grants.attach(
+        new PostgresGrantStore(store.db, store.changes),
+        opts.logger,
+      );
+    } catch (e) {
+      rateShare.dispose();
+      await keyring.close();
+      throw store.db.error(e, 'reading the approval grants');
+    }
     const close = async (): Promise<void> => {
       rateShare.dispose();
+      sharedGrants.dispose();
       try {
         await keyring.close();
+        await Promise.all([leases.flush(), keyring.grants.settled()]);
       } finally {
         await store.close();
       }

@@ -48,6 +48,34 @@ CREATE TABLE akr_secrets (
 );
 `,
   },
+  // Version 2 is the audit log's (another change); this one does not depend on it.
+  {
+    version: 3,
+    name: 'leases and approval grants',
+    sql: `
+CREATE TABLE akr_leases (
+  lease_id text PRIMARY KEY,
+  agent_id text NOT NULL,
+  credential text NOT NULL,
+  version integer NOT NULL,
+  scope text NOT NULL,
+  issued_at timestamptz NOT NULL,
+  expires_at timestamptz NOT NULL,
+  revoked_at timestamptz
+);
+CREATE INDEX akr_leases_agent ON akr_leases (agent_id, issued_at);
+CREATE INDEX akr_leases_expires ON akr_leases (expires_at);
+
+CREATE TABLE akr_approval_grants (
+  agent_id text NOT NULL,
+  credential text NOT NULL,
+  scope text NOT NULL,
+  use text NOT NULL,
+  until timestamptz NOT NULL,
+  PRIMARY KEY (agent_id, credential, scope, use)
+);
+`,
+  },
 ];
 
 /** The schema version this code reads and writes. */
