@@ -25,6 +25,11 @@ export interface CommandContext {
   /** The built-in `vscode` agent's token (SecretStorage only): renew it without showing it. */
   readonly vscodeAgent: { renew(): Promise<void> };
   /**
+   * Which store the keyring is on (`local` or `team <db>@<host>`), the agent that stands for this
+   * editor's chat there, and why a team store does not answer (undefined when it does).
+   */
+  readonly store?: { label: string; agentId: string; health(): string | undefined };
+  /**
    * `ExtensionMode.Test`: args may skip confirmations (`confirmed: true`) and Add Agent returns
    * the token to the caller. In normal use neither is possible, so no other extension can revoke
    * silently or mint a token it can read.
