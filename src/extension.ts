@@ -5,6 +5,7 @@
  * (`vscode/liveSettings.ts`) — and registers them for disposal. The adapters are in `src/vscode/`,
  * the logic in `src/core/`; ARCHITECTURE.md has the layers.
  */
+import { createHash } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { Keyring } from './core/keyring';
 import type { StoreChoice } from './core/store/postgres/teamStoreSetting';
@@ -133,9 +134,13 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
       if (!force && sameStore(session.choice, choice) && (session.parts || session.choice.kind !== 'team')) {
         return;
       }
-      logger.info(`Switching the store: ${session.choice.label} → ${choice.label}.`);
+      const from = session.choice.label;
+      const t0 = performance.now();
       await session.close();
-      session = await openSession(window, choice, performance.now());
+      session = await openSession(window, choice, t0);
+      logger.info(
+        `Switched the store from ${from} to ${choice.label} in ${(performance.now() - t0).toFixed(1)} ms${session.parts ? '' : ' (not connected)'}.`,
+      );
     });
     switching = next.catch((e: unknown) => logger.error(`Could not switch the store: ${errorText(e)}`));
     return next.then(() => statusOf(session));
@@ -267,7 +272,13 @@ async function openSession(window: WindowParts, choice: StoreChoice, startedAt: 
       testMode,
     }),
   );
-  disposables.add(publishToEditor(server, vscodeAgent, extensionVersion(context), logger));
+  // Another store is another server for VS Code's MCP client: a new definition version makes it
+  // resolve the definition again (with this store's token) instead of going on with the old one.
+  const storeTag =
+    choice.kind === 'team'
+      ? `+store.${createHash('sha256').update(choice.url).digest('hex').slice(0, 8)}`
+      : '';
+  disposables.add(publishToEditor(server, vscodeAgent, `${extensionVersion(context)}${storeTag}`, logger));
   const serverStarted = startServerAfterActivation({
     server,
     port: () => settings.current.port,
