@@ -5,13 +5,15 @@
  * (`vscode/liveSettings.ts`) — and registers them for disposal. The adapters are in `src/vscode/`,
  * the logic in `src/core/`; ARCHITECTURE.md has the layers.
  */
+import { createHash } from 'node:crypto';
 import * as vscode from 'vscode';
 import type { Keyring } from './core/keyring';
+import type { StoreChoice } from './core/store/postgres/teamStoreSetting';
 import { SecretValue } from './core/model';
 import type { Logger, SecretBackend } from './core/ports';
 import { NotificationAlerts, ModalApprover, type AlertTarget } from './vscode/approvalPrompt';
 import { registerCommands } from './vscode/commands/index';
-import { EditorKeyring, errorText } from './vscode/editorKeyring';
+import { EditorKeyring, errorText, type OpenedKeyring } from './vscode/editorKeyring';
 import { DisposableStore } from './vscode/lifecycle';
 import { LiveSettings } from './vscode/liveSettings';
 import { OutputLogger } from './vscode/outputLogger';
@@ -24,6 +26,9 @@ import type { AgentsTree } from './vscode/views/agentsTree';
 import type { CredentialsTree } from './vscode/views/credentialsTree';
 import { registerViews } from './vscode/views/registerViews';
 import { answerCommandsWithStartupError } from './vscode/startupFailure';
+import { registerStoreCommands, type StoreStatus } from './vscode/teamStore';
+import type { VscodeAgentTokens } from './vscode/vscodeAgent';
+import type { EditorViews } from './vscode/views/registerViews';
 import type { AuditViewProvider } from './vscode/webview/auditView';
 
 export { DEFAULT_PORT } from './vscode/settings';
@@ -36,6 +41,7 @@ export { DEFAULT_PORT } from './vscode/settings';
  */
 export interface AgentKeyringTestApi {
   readonly secrets: SecretBackend;
+  /** The current store's keyring (after a store switch, the new one); throws while not connected. */
   readonly keyring: Keyring;
   readonly server: ServerController;
   readonly logger: Logger;
@@ -46,7 +52,10 @@ export interface AgentKeyringTestApi {
   readonly auditView: AuditViewProvider;
   /** The approval modal and alert notifications, with test overrides for their UI. */
   readonly approvals: { approver: ModalApprover; alerts: NotificationAlerts };
-  readonly statusBar: StatusBar;
+  /** The status bar item's text and tooltip (also while not connected to a store). */
+  readonly statusBar: { readonly text: string; readonly tooltip: string };
+  /** Which store this window uses now, and why it is not connected (if it is not). */
+  store(): StoreStatus;
   /** The settings as last read (after validation). */
   settings(): Settings;
   /** The bundle's own class: the core checks `instanceof SecretValue`, so tests must use this one. */
@@ -58,6 +67,36 @@ export interface AgentKeyringTestApi {
  * without arguments, and it must return the promise that closes the server and flushes the audit.
  */
 let closeRunning: (() => Promise<void>) | undefined;
+
+/** What lives as long as the window: made once in `activate()`, used by every store session. */
+interface WindowParts {
+  context: vscode.ExtensionContext;
+  editorKeyring: EditorKeyring;
+  channel: vscode.LogOutputChannel;
+  logger: OutputLogger;
+  settings: LiveSettings;
+  approver: ModalApprover;
+  alerts: NotificationAlerts;
+  showInAudit: vscode.EventEmitter<AlertTarget>;
+  testMode: boolean;
+}
+
+/** Everything wired to one store: closed and rebuilt when the store setting changes. */
+interface Session {
+  choice: StoreChoice;
+  /** Undefined while not connected (then `reason` says why and every command says so). */
+  parts?: {
+    keyring: Keyring;
+    server: ServerController;
+    views: EditorViews;
+    statusBar: StatusBar;
+    serverStarted: Promise<void>;
+    vscodeAgent: VscodeAgentTokens;
+  };
+  reason?: string;
+  statusText(): { text: string; tooltip: string };
+  close(): Promise<void>;
+}
 
 export async function activate(context: vscode.ExtensionContext): Promise<AgentKeyringTestApi | undefined> {
   const startedAt = performance.now();
@@ -74,15 +113,129 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
   // "Show in Audit" on an alert reveals its event in the Audit view, once there is one.
   const showInAudit = disposables.add(new vscode.EventEmitter<AlertTarget>());
   const alerts = disposables.add(new NotificationAlerts({ reveal: (t) => showInAudit.fire(t) }));
+  const window: WindowParts = {
+    context,
+    editorKeyring,
+    channel,
+    logger,
+    settings,
+    approver,
+    alerts,
+    showInAudit,
+    testMode,
+  };
 
-  const opened = await editorKeyring
-    .open({ logger, anomaly: settings.current.anomaly, approver, alerts, disposables })
-    .catch((e: unknown) => answerCommandsWithStartupError(errorText(e), channel, logger, disposables));
-  if (!opened) {
+  // One store at a time; a change of the store setting closes this session and opens the next one
+  // without a window reload (one switch at a time, in order).
+  let session = await openSession(window, settings.current.store, startedAt);
+  let switching: Promise<void> = Promise.resolve();
+  const switchTo = (choice: StoreChoice, force = false): Promise<StoreStatus> => {
+    const next = switching.then(async () => {
+      if (!force && sameStore(session.choice, choice) && (session.parts || session.choice.kind !== 'team')) {
+        return;
+      }
+      const from = session.choice.label;
+      const t0 = performance.now();
+      await session.close();
+      session = await openSession(window, choice, t0);
+      logger.info(
+        `Switched the store from ${from} to ${choice.label} in ${(performance.now() - t0).toFixed(1)} ms${session.parts ? '' : ' (not connected)'}.`,
+      );
+    });
+    switching = next.catch((e: unknown) => logger.error(`Could not switch the store: ${errorText(e)}`));
+    return next.then(() => statusOf(session));
+  };
+  disposables.add(
+    settings.applyChangesTo({
+      anomaly: { setConfig: (c) => session.parts?.keyring.anomaly.setConfig(c) },
+      server: () => session.parts?.server,
+      store: (choice) => void switchTo(choice),
+    }),
+  );
+  disposables.add(
+    registerStoreCommands({
+      secrets: editorKeyring.secrets,
+      logger,
+      testMode,
+      current: () => statusOf(session),
+      switchTo,
+    }),
+  );
+  closeRunning = async () => {
+    await switching;
+    await session.close();
+    disposables.dispose();
+  };
+  logger.info(`Activated in ${(performance.now() - startedAt).toFixed(1)} ms.`);
+
+  if (!testMode) {
     return undefined;
   }
+  // The suite drives a fully started extension: its activateExtension() resolves once the server
+  // has started (the figures above are logged either way).
+  await Promise.all([session.parts?.serverStarted, session.parts?.vscodeAgent.get().catch(() => undefined)]);
+  const parts = (): NonNullable<Session['parts']> => {
+    if (!session.parts) {
+      throw new Error(`Agent Keyring is not connected to a store: ${session.reason ?? 'unknown reason'}`);
+    }
+    return session.parts;
+  };
+  return {
+    secrets: editorKeyring.secrets,
+    get keyring() {
+      return parts().keyring;
+    },
+    get server() {
+      return parts().server;
+    },
+    logger,
+    logUri: context.logUri,
+    get trees() {
+      return parts().views.trees;
+    },
+    get auditView() {
+      return parts().views.auditView;
+    },
+    approvals: { approver, alerts },
+    statusBar: {
+      get text() {
+        return session.statusText().text;
+      },
+      get tooltip() {
+        return session.statusText().tooltip;
+      },
+    },
+    store: () => statusOf(session),
+    settings: () => settings.current,
+    SecretValue,
+  };
+}
+
+/**
+ * Opens `choice` and wires everything that works on it: server, views, commands, status bar, the
+ * MCP definition. When the store cannot be opened, the session is "not connected": every command
+ * and the status bar say why, and nothing runs on another store instead.
+ */
+async function openSession(window: WindowParts, choice: StoreChoice, startedAt: number): Promise<Session> {
+  const { context, editorKeyring, channel, logger, settings, approver, alerts, testMode } = window;
+  const disposables = new DisposableStore();
+  let opened: OpenedKeyring;
+  try {
+    opened = await editorKeyring.open(
+      { logger, anomaly: settings.current.anomaly, approver, alerts, disposables },
+      choice,
+    );
+  } catch (e) {
+    const reason = errorText(e);
+    const status = answerCommandsWithStartupError(choice, reason, channel, logger, disposables);
+    return {
+      choice,
+      reason,
+      statusText: () => ({ text: status.text, tooltip: tooltipText(status.tooltip) }),
+      close: () => Promise.resolve(disposables.dispose()),
+    };
+  }
   const { keyring, vscodeAgent, attachProofKey } = opened;
-  const { secrets } = editorKeyring;
   const server = disposables.add(
     new ServerController(keyring.service, logger, {
       proofKey: attachProofKey,
@@ -91,14 +244,20 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
   );
   const views = registerViews({
     keyring,
-    secrets,
+    secrets: opened.valueChanges,
     logger,
     extensionUri: context.extensionUri,
     record: testMode,
     onAuditShown: () => alerts.markAllSeen(),
     disposables,
   });
-  disposables.add(showInAudit.event((t) => void views.auditView.reveal(t)));
+  disposables.add(window.showInAudit.event((t) => void views.auditView.reveal(t)));
+  const store = {
+    label: opened.storeLabel,
+    agentId: vscodeAgent.id,
+    probe: opened.storeProbe,
+  };
+  const statusBar = disposables.add(new StatusBar(server, [approver, alerts], store));
   disposables.add(
     registerCommands({
       keyring,
@@ -109,20 +268,17 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
       showLog: () => channel.show(),
       openAuditInEditor: () => views.auditView.openInEditor(),
       vscodeAgent,
+      store: { label: store.label, agentId: store.agentId, health: () => statusBar.storeProblem },
       testMode,
     }),
   );
-  const statusBar = disposables.add(new StatusBar(server, [approver, alerts]));
-  disposables.add(publishToEditor(server, vscodeAgent, extensionVersion(context), logger));
-  disposables.add(settings.applyChangesTo({ anomaly: keyring.anomaly, server }));
-  closeRunning = async () => {
-    // Server first (no new requests), then flush the audit, then the store and the log channel.
-    await server.close();
-    await keyring.close();
-    disposables.dispose();
-  };
-  logger.info(`Activated in ${(performance.now() - startedAt).toFixed(1)} ms.`);
-
+  // Another store is another server for VS Code's MCP client: a new definition version makes it
+  // resolve the definition again (with this store's token) instead of going on with the old one.
+  const storeTag =
+    choice.kind === 'team'
+      ? `+store.${createHash('sha256').update(choice.url).digest('hex').slice(0, 8)}`
+      : '';
+  disposables.add(publishToEditor(server, vscodeAgent, `${extensionVersion(context)}${storeTag}`, logger));
   const serverStarted = startServerAfterActivation({
     server,
     port: () => settings.current.port,
@@ -131,25 +287,37 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
     logger,
     startedAt,
   }).catch((e: unknown) => logger.error(`Could not start the MCP server: ${errorText(e)}`));
-  if (!testMode) {
-    return undefined;
-  }
-  // The suite drives a fully started extension: its activateExtension() resolves once the server
-  // has started (the figures above are logged either way).
-  await Promise.all([serverStarted, vscodeAgent.get().catch(() => undefined)]);
+  let closing: Promise<void> | undefined;
   return {
-    secrets,
-    keyring,
-    server,
-    logger,
-    logUri: context.logUri,
-    trees: views.trees,
-    auditView: views.auditView,
-    approvals: { approver, alerts },
-    statusBar,
-    settings: () => settings.current,
-    SecretValue,
+    choice,
+    parts: { keyring, server, views, statusBar, serverStarted, vscodeAgent },
+    statusText: () => ({ text: statusBar.text, tooltip: statusBar.tooltip }),
+    close: () =>
+      (closing ??= (async () => {
+        // Server first (no new requests), then flush the audit, then the store and the views.
+        await serverStarted;
+        await server.close();
+        await keyring.close();
+        disposables.dispose();
+      })()),
   };
+}
+
+function statusOf(session: Session): StoreStatus {
+  return {
+    store: session.choice.label,
+    connected: session.parts !== undefined,
+    ...(session.reason ? { reason: session.reason } : {}),
+    ...(session.parts ? { agentId: session.parts.vscodeAgent.id } : {}),
+  };
+}
+
+function sameStore(a: StoreChoice, b: StoreChoice): boolean {
+  return a.kind === b.kind && (a.kind !== 'team' || (b.kind === 'team' && a.url === b.url));
+}
+
+function tooltipText(t: string | vscode.MarkdownString | undefined): string {
+  return typeof t === 'string' ? t : (t?.value ?? '');
 }
 
 /** Closes the MCP server and flushes the audit log. */

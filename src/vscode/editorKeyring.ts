@@ -10,18 +10,32 @@
  * - the anomaly rules' history is replayed from the audit log in the background.
  */
 import * as fs from 'node:fs/promises';
+import * as os from 'node:os';
 import * as path from 'node:path';
 import type * as vscode from 'vscode';
 import { loadAttachSecret } from '../core/attach/attachKey';
 import { deriveProofKey } from '../core/attach/attachProof';
 import { createKeyring, replayAuditHistory, type Keyring } from '../core/keyring';
 import { AUDIT_KEY_SECRET, type AnomalyConfig } from '../core/model';
-import { SYSTEM_CLOCK, type AlertSink, type Approver, type Logger } from '../core/ports';
+import { StoreError } from '../core/errors';
+import { SYSTEM_CLOCK, type AlertSink, type Approver, type Logger, type SecretBackend } from '../core/ports';
 import { CredentialStore } from '../core/store/credentialStore';
 import { FileMetadataStore } from '../core/store/fileMetadataStore';
+import {
+  MASTER_KEY_ENV,
+  MASTER_KEY_FILE_ENV,
+  openPostgresKeyring,
+} from '../core/store/postgres/postgresStore';
+import {
+  teamEditorAgentId,
+  teamSecretKey,
+  withPassword,
+  type StoreChoice,
+} from '../core/store/postgres/teamStoreSetting';
 import type { DisposableStore } from './lifecycle';
 import { SecretStorageBackend, StartupSecrets } from './secretStorageBackend';
-import { VSCODE_AGENT_TOKEN_KEY, VscodeAgentTokens } from './vscodeAgent';
+import { LOCAL_STORE } from './settings';
+import { VSCODE_AGENT_TOKEN_KEY, VscodeAgentTokens, teamEditorAgent } from './vscodeAgent';
 
 export interface KeyringOpenDeps {
   logger: Logger;
@@ -40,20 +54,23 @@ export interface OpenedKeyring {
   auditKeyStored: () => Promise<void>;
   /** What proves to other windows (and `serve --store` on this folder) that a server is this store's. */
   attachProofKey: Buffer;
+  /** Where a change of a value (another window, another server of a team store) is heard. */
+  valueChanges: Pick<SecretBackend, 'onDidChange'>;
+  /** `local`, or `team <db>@<host>` (never a password). */
+  storeLabel: string;
+  /** A team store: one round trip to the database (throws while it is unreachable). */
+  storeProbe?: () => Promise<void>;
 }
 
 export class EditorKeyring {
   /** SecretStorage itself (values, and other windows' changes). */
   readonly secrets: SecretStorageBackend;
-  readonly #startupSecrets: StartupSecrets;
+  #startupSecrets: StartupSecrets | undefined;
 
   /** Starts the SecretStorage reads activation needs; call it first. */
   constructor(private readonly context: vscode.ExtensionContext) {
     this.secrets = new SecretStorageBackend(context.secrets);
-    this.#startupSecrets = new StartupSecrets(this.secrets, {
-      prefetch: [AUDIT_KEY_SECRET, VSCODE_AGENT_TOKEN_KEY],
-      writeBehind: [AUDIT_KEY_SECRET],
-    });
+    this.#startupSecrets = startupSecrets(this.secrets);
   }
 
   /**
@@ -61,9 +78,18 @@ export class EditorKeyring {
    * @throws whatever stops that (global storage not writable, a broken metadata file); the caller
    *   keeps the commands answering with the reason.
    */
-  async open(deps: KeyringOpenDeps): Promise<OpenedKeyring> {
+  async open(deps: KeyringOpenDeps, choice: StoreChoice = LOCAL_STORE): Promise<OpenedKeyring> {
+    if (choice.kind === 'invalid') {
+      throw new StoreError(choice.reason);
+    }
+    if (choice.kind === 'team') {
+      return this.#openTeam(deps, choice);
+    }
     const { logger } = deps;
-    const secrets = this.#startupSecrets;
+    // The reads started by the constructor serve the first opening; a later one (switching back
+    // from a team store) reads afresh.
+    const secrets = this.#startupSecrets ?? startupSecrets(this.secrets);
+    this.#startupSecrets = undefined;
     const dir = this.context.globalStorageUri.fsPath;
     await fs.mkdir(dir, { recursive: true });
     const attachProofKey = deriveProofKey(await loadAttachSecret(dir));
@@ -102,8 +128,86 @@ export class EditorKeyring {
     void replayAuditHistory(auditPath, keyring.anomaly, { beforeMs: liveFrom }).catch((e: unknown) =>
       logger.warn('Could not replay the audit history for the anomaly rules; they start from scratch.', e),
     );
-    return { keyring, vscodeAgent, auditKeyStored: () => secrets.settled(), attachProofKey };
+    return {
+      keyring,
+      vscodeAgent,
+      auditKeyStored: () => secrets.settled(),
+      attachProofKey,
+      valueChanges: this.secrets,
+      storeLabel: LOCAL_STORE.label,
+    };
   }
+
+  /**
+   * A team store (README "Team store in VS Code"): metadata and values in PostgreSQL, the password
+   * and master key from this editor's SecretStorage (put there by Connect to Team Store), what
+   * stays per machine (audit log, attach key) in a folder of the global storage named after the
+   * database. This editor's chat is its own agent (`vscode.<user>.<host>`).
+   */
+  async #openTeam(deps: KeyringOpenDeps, choice: StoreChoice & { kind: 'team' }): Promise<OpenedKeyring> {
+    const { logger } = deps;
+    const [password, masterKey, masterKeyFile] = await Promise.all([
+      this.secrets.get(teamSecretKey('password', choice.url)),
+      this.secrets.get(teamSecretKey('masterKey', choice.url)),
+      this.secrets.get(teamSecretKey('masterKeyFile', choice.url)),
+    ]);
+    if (!masterKey && !masterKeyFile) {
+      throw new StoreError(
+        `This editor has no master key for the ${choice.label} store. Run "Agent Keyring: Connect to Team Store…" and give the team's master key (or the path of its key file).`,
+      );
+    }
+    const localDir = path.join(this.context.globalStorageUri.fsPath, 'team', choice.slug);
+    await fs.mkdir(localDir, { recursive: true, mode: 0o700 });
+    const attachProofKey = deriveProofKey(await loadAttachSecret(localDir));
+    const keyring = await openPostgresKeyring({
+      url: withPassword(choice.url, password),
+      localDir,
+      logger,
+      // Only the key this editor was given: never a key file or OS keyring entry made up here.
+      env: masterKey ? { [MASTER_KEY_ENV]: masterKey } : { [MASTER_KEY_FILE_ENV]: masterKeyFile },
+      anomalyConfig: deps.anomaly,
+      approver: deps.approver,
+      alerts: deps.alerts,
+      loadHistory: false,
+    });
+    const liveFrom = SYSTEM_CLOCK.now();
+    const agentId = teamEditorAgentId(os.userInfo().username, os.hostname());
+    const vscodeAgent = new VscodeAgentTokens(
+      keyring.store,
+      this.secrets,
+      logger,
+      teamEditorAgent(agentId, choice.url),
+    );
+    void vscodeAgent
+      .get()
+      .catch((e: unknown) =>
+        logger.error(`Could not set up this editor's agent '${agentId}' for in-editor chat: ${errorText(e)}`),
+      );
+    void replayAuditHistory(keyring.auditPath, keyring.anomaly, { beforeMs: liveFrom }).catch((e: unknown) =>
+      logger.warn('Could not replay the audit history for the anomaly rules; they start from scratch.', e),
+    );
+    logger.info(
+      `Opened the ${choice.label} store (${keyring.display}); this editor's agent is '${agentId}'.`,
+    );
+    return {
+      keyring,
+      vscodeAgent,
+      // openPostgresKeyring stores the audit key (if absent) before it returns.
+      auditKeyStored: () => Promise.resolve(),
+      attachProofKey,
+      // A value changes only with its credential's version, which the views hear from the metadata.
+      valueChanges: { onDidChange: () => ({ dispose: () => undefined }) },
+      storeLabel: choice.label,
+      storeProbe: keyring.storeProbe,
+    };
+  }
+}
+
+function startupSecrets(secrets: SecretStorageBackend): StartupSecrets {
+  return new StartupSecrets(secrets, {
+    prefetch: [AUDIT_KEY_SECRET, VSCODE_AGENT_TOKEN_KEY],
+    writeBehind: [AUDIT_KEY_SECRET],
+  });
 }
 
 export function errorText(e: unknown): string {

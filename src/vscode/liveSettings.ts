@@ -1,11 +1,13 @@
 /**
  * The `agentKeyring.*` settings as last read, and what a change of them does while running: the
- * anomaly settings go to the anomaly engine at once, a new port restarts a running server on it.
+ * anomaly settings go to the anomaly engine at once, a new port restarts a running server on it, a
+ * new store setting reopens the keyring on that store.
  * Each bad setting is named in a warning (and the log) and its default used.
  */
 import * as vscode from 'vscode';
 import type { AnomalyEngine } from '../core/policy/anomalyEngine';
 import type { Logger } from '../core/ports';
+import type { StoreChoice } from '../core/store/postgres/teamStoreSetting';
 import type { ServerController } from './server/serverController';
 import { reportState } from './server/serverReport';
 import { ANOMALY_SETTINGS, CONFIG_SECTION, Setting, fullName, readSettings, type Settings } from './settings';
@@ -13,7 +15,10 @@ import { ANOMALY_SETTINGS, CONFIG_SECTION, Setting, fullName, readSettings, type
 /** What a settings change reaches. */
 export interface SettingsTargets {
   anomaly: Pick<AnomalyEngine, 'setConfig'>;
-  server: ServerController;
+  /** The current store's server (none while not connected to a store). */
+  server: () => ServerController | undefined;
+  /** Opens the keyring on another store. */
+  store: (choice: StoreChoice) => void;
 }
 
 export class LiveSettings {
@@ -39,8 +44,12 @@ export class LiveSettings {
         targets.anomaly.setConfig(this.#current.anomaly);
         this.logger.info('Anomaly settings applied.');
       }
-      const { server } = targets;
-      if (e.affectsConfiguration(fullName(Setting.port)) && server.state.kind !== 'stopped') {
+      if (e.affectsConfiguration(fullName(Setting.store))) {
+        targets.store(this.#current.store);
+        return; // the new store's server starts on the current port
+      }
+      const server = targets.server();
+      if (server && e.affectsConfiguration(fullName(Setting.port)) && server.state.kind !== 'stopped') {
         void server.start(this.#current.port).then((s) => reportState(s, server, this.logger));
       }
     });

@@ -7,6 +7,7 @@ import * as vscode from 'vscode';
 import { DEFAULT_PORT, MAX_TTL_SECONDS } from '../core/limits';
 import { DEFAULT_ANOMALY_CONFIG, DEFAULT_TTL_SECONDS, type AnomalyConfig } from '../core/model';
 import { parseAnomalyConfig } from '../core/policy/anomalyEngine';
+import { parseStoreSetting, type StoreChoice } from '../core/store/postgres/teamStoreSetting';
 
 export const CONFIG_SECTION = 'agentKeyring';
 export { DEFAULT_PORT } from '../core/limits';
@@ -19,7 +20,11 @@ export const Setting = {
   anomalyActions: 'anomaly.actions',
   anomalySensitiveScopes: 'anomaly.sensitiveScopes',
   anomalyBurstPerMinute: 'anomaly.burstPerMinute',
+  store: 'store',
 } as const;
+
+/** The editor's own store (the default). */
+export const LOCAL_STORE: StoreChoice = { kind: 'local', label: 'local' };
 
 /** Settings whose change must reach the anomaly engine. */
 export const ANOMALY_SETTINGS: readonly string[] = [
@@ -33,6 +38,8 @@ export interface Settings {
   defaultTtlSeconds: number;
   approvalTimeoutSeconds: number;
   anomaly: AnomalyConfig;
+  /** Which store this editor uses: its own, a team store, or (a bad setting) none. */
+  store: StoreChoice;
 }
 
 export interface ReadSettings {
@@ -97,7 +104,16 @@ export function readSettings(
       defaultTtlSeconds: int(Setting.defaultTtlSeconds, DEFAULT_TTL_SECONDS, 1, MAX_TTL_SECONDS),
       approvalTimeoutSeconds: int(Setting.approvalTimeoutSeconds, DEFAULT_APPROVAL_TIMEOUT_SECONDS, 5, 3_600),
       anomaly,
+      store: readStore(config.get<unknown>(Setting.store)),
     },
     problems,
   };
+}
+
+/**
+ * The store setting. Empty (the default) is decided here, so that activation on the editor's own
+ * store does not load the team store's code (lazy.js) just to parse it.
+ */
+export function readStore(raw: unknown): StoreChoice {
+  return raw === undefined || raw === null || raw === '' ? LOCAL_STORE : parseStoreSetting(raw);
 }

@@ -1,7 +1,9 @@
 /**
  * The status bar item: where the MCP server is (`$(key) Agent Keyring :47017`, stopped, attached to
- * another window's server, port taken) and how many alerts wait for the person. The tooltip adds
- * the open agent sessions. A click runs Agent Keyring: Show Status.
+ * another window's server, port taken), which store (a team store is named in the text, `· team
+ * db@host`, and shown degraded while its database does not answer; the tooltip names the local
+ * store) and how many alerts wait for the person. The tooltip adds the open agent sessions. A click
+ * runs Agent Keyring: Show Status.
  */
 import * as vscode from 'vscode';
 import type { Waiting } from './approvalPrompt';
@@ -9,18 +11,36 @@ import { CommandId } from './commands/commandIds';
 import { Disposable } from './lifecycle';
 import type { ServerController, ServerState } from './server/serverController';
 
-/** Sessions open and close without an event; the tooltip is refreshed this often. */
+/** Sessions open and close without an event; the tooltip is refreshed (and a team store probed) this often. */
 const POLL_MS = 5_000;
+
+/** The store the keyring is on. */
+export interface StoreDescription {
+  /** `local` or `team <db>@<host>`. */
+  label: string;
+  /** The agent that stands for this editor's chat on it. */
+  agentId: string;
+  /** A team store: one round trip to its database; throws (with the reason) while it does not answer. */
+  probe?: () => Promise<void>;
+}
 
 export class StatusBar extends Disposable {
   readonly #item: vscode.StatusBarItem;
   readonly #server: ServerController;
   readonly #waiting: readonly Waiting[];
+  readonly #store: StoreDescription;
+  #storeProblem: string | undefined;
+  #probing = false;
 
-  constructor(server: ServerController, waiting: readonly Waiting[]) {
+  constructor(
+    server: ServerController,
+    waiting: readonly Waiting[],
+    store: StoreDescription = { label: 'local', agentId: 'vscode' },
+  ) {
     super();
     this.#server = server;
     this.#waiting = waiting;
+    this.#store = store;
     this.#item = this._register(
       vscode.window.createStatusBarItem('agentKeyring.status', vscode.StatusBarAlignment.Left, 50),
     );
@@ -30,11 +50,39 @@ export class StatusBar extends Disposable {
     for (const w of waiting) {
       this._register(w.onDidChangeWaiting(() => this.update()));
     }
-    const timer = setInterval(() => this.update(), POLL_MS);
+    const timer = setInterval(() => {
+      this.update();
+      void this.probeStore();
+    }, POLL_MS);
     timer.unref?.();
     this._register({ dispose: () => clearInterval(timer) });
     this.update();
     this.#item.show();
+  }
+
+  /** Why the team store does not answer (as of the last probe), or undefined when it does. */
+  get storeProblem(): string | undefined {
+    return this.#storeProblem;
+  }
+
+  /** Probes a team store's database now and shows the result (also every 5 s). */
+  async probeStore(): Promise<void> {
+    const probe = this.#store.probe;
+    if (!probe || this.#probing || this._store.isDisposed) {
+      return;
+    }
+    this.#probing = true;
+    try {
+      await probe();
+      this.#storeProblem = undefined;
+    } catch (e) {
+      this.#storeProblem = e instanceof Error ? e.message : String(e);
+    } finally {
+      this.#probing = false;
+    }
+    if (!this._store.isDisposed) {
+      this.update();
+    }
   }
 
   /** What the item shows now (tests read it). */
@@ -50,12 +98,21 @@ export class StatusBar extends Disposable {
   update(): void {
     const state = this.#server.state;
     const alerts = this.#waiting.reduce((n, w) => n + w.waiting, 0);
-    const [icon, text, problem] = describe(state);
-    this.#item.text = `${icon} ${text}${alerts > 0 ? `  $(bell-dot) ${alerts}` : ''}`;
+    const [stateIcon, text, stateProblem] = describe(state);
+    const degraded = this.#storeProblem !== undefined;
+    const icon = degraded ? '$(warning)' : stateIcon;
+    const problem = stateProblem || degraded;
+    // The local store is the usual case: named in the tooltip only, so the text stays short.
+    const store =
+      this.#store.label === 'local' ? '' : ` · ${this.#store.label}${degraded ? ' unreachable' : ''}`;
+    this.#item.text = `${icon} ${text}${store}${alerts > 0 ? `  $(bell-dot) ${alerts}` : ''}`;
     this.#item.backgroundColor =
       problem || alerts > 0 ? new vscode.ThemeColor('statusBarItem.warningBackground') : undefined;
     const sessions = this.#server.sessionCount;
-    const lines = [`Agent Keyring — ${tooltipState(state)}`];
+    const lines = [`Agent Keyring — ${tooltipState(state)}`, storeLine(this.#store)];
+    if (this.#storeProblem !== undefined) {
+      lines.push(`The team store does not answer (${this.#storeProblem}); it reconnects by itself.`);
+    }
     if (state.kind === 'running') {
       lines.push(`${sessions} agent session${sessions === 1 ? '' : 's'} connected`);
     } else if (state.kind === 'attached') {
@@ -68,6 +125,12 @@ export class StatusBar extends Disposable {
     lines.push('', 'Click for status');
     this.#item.tooltip = lines.join('\n');
   }
+}
+
+function storeLine(store: StoreDescription): string {
+  return store.label === 'local'
+    ? "Store: local (this editor's SecretStorage)"
+    : `Store: ${store.label} (PostgreSQL); in-editor chat is agent '${store.agentId}'`;
 }
 
 function describe(state: ServerState): [icon: string, text: string, problem: boolean] {

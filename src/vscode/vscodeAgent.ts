@@ -10,6 +10,34 @@ import type { CredentialStore } from '../core/store/credentialStore';
 export const VSCODE_AGENT_TOKEN_KEY = `agent-token/${VSCODE_AGENT_ID}`;
 const VSCODE_AGENT_LABEL = 'VS Code (in-editor chat)';
 
+/** Which agent stands for this editor's chat, and where its token is kept. */
+export interface EditorAgent {
+  id: string;
+  label: string;
+  /** Key of its token in `secrets` (the editor's SecretStorage). */
+  tokenKey: string;
+}
+
+/** On the editor's own store: the agent `vscode`. */
+export const LOCAL_EDITOR_AGENT: EditorAgent = {
+  id: VSCODE_AGENT_ID,
+  label: VSCODE_AGENT_LABEL,
+  tokenKey: VSCODE_AGENT_TOKEN_KEY,
+};
+
+/**
+ * On a team store every editor has an agent of its own (`vscode.<user>.<host>`), so teammates'
+ * editors never rotate each other's token; its token stays in this editor's SecretStorage, under a
+ * key naming the store.
+ */
+export function teamEditorAgent(id: string, storeUrl: string): EditorAgent {
+  return {
+    id,
+    label: `VS Code (in-editor chat) of ${id.slice('vscode.'.length)}`,
+    tokenKey: `team-store/agent-token/${id}/${storeUrl}`,
+  };
+}
+
 export type VscodeAgentToken =
   | { state: 'ok'; token: string }
   /** The user revoked the `vscode` agent: in-editor chat gets no token until it is added again. */
@@ -25,26 +53,27 @@ export async function ensureVscodeAgentToken(
   store: CredentialStore,
   secrets: SecretBackend,
   logger: Logger,
+  agent: EditorAgent = LOCAL_EDITOR_AGENT,
 ): Promise<VscodeAgentToken> {
-  const stored = await secrets.get(VSCODE_AGENT_TOKEN_KEY);
-  if (stored && (await store.authenticate(stored))?.id === VSCODE_AGENT_ID) {
+  const stored = await secrets.get(agent.tokenKey);
+  if (stored && (await store.authenticate(stored))?.id === agent.id) {
     return { state: 'ok', token: stored };
   }
-  const existing = await store.getAgent(VSCODE_AGENT_ID);
+  const existing = await store.getAgent(agent.id);
   if (existing?.revoked_at) {
     logger.warn(
-      `The built-in agent '${VSCODE_AGENT_ID}' is revoked; in-editor chat cannot use Agent Keyring until it is added again.`,
+      `The built-in agent '${agent.id}' is revoked; in-editor chat cannot use Agent Keyring until it is added again.`,
     );
     return { state: 'revoked' };
   }
   const issued = existing
-    ? await store.rotateAgentToken(VSCODE_AGENT_ID)
-    : await store.addAgent({ id: VSCODE_AGENT_ID, label: VSCODE_AGENT_LABEL });
-  await secrets.store(VSCODE_AGENT_TOKEN_KEY, issued.token.reveal());
+    ? await store.rotateAgentToken(agent.id)
+    : await store.addAgent({ id: agent.id, label: agent.label });
+  await secrets.store(agent.tokenKey, issued.token.reveal());
   logger.info(
     existing
-      ? `Issued a new token for the built-in agent '${VSCODE_AGENT_ID}'.`
-      : `Created the built-in agent '${VSCODE_AGENT_ID}'.`,
+      ? `Issued a new token for the built-in agent '${agent.id}'.`
+      : `Created the built-in agent '${agent.id}'.`,
   );
   return { state: 'ok', token: issued.token.reveal() };
 }
@@ -59,15 +88,27 @@ export class VscodeAgentTokens {
   readonly #store: CredentialStore;
   readonly #secrets: SecretBackend;
   readonly #logger: Logger;
+  readonly #agent: EditorAgent;
   #inFlight: Promise<VscodeAgentToken> | undefined;
   readonly #renewed = new Set<() => void>();
   /** Renewals so far: part of the MCP definition's version, so VS Code sees the server changed. */
   generation = 0;
 
-  constructor(store: CredentialStore, secrets: SecretBackend, logger: Logger) {
+  constructor(
+    store: CredentialStore,
+    secrets: SecretBackend,
+    logger: Logger,
+    agent: EditorAgent = LOCAL_EDITOR_AGENT,
+  ) {
     this.#store = store;
     this.#secrets = secrets;
     this.#logger = logger;
+    this.#agent = agent;
+  }
+
+  /** The id of the agent that stands for this editor's chat. */
+  get id(): string {
+    return this.#agent.id;
   }
 
   /**
@@ -80,13 +121,14 @@ export class VscodeAgentTokens {
   async renew(): Promise<void> {
     await this.#inFlight?.catch(() => undefined);
     const renewal = (async (): Promise<VscodeAgentToken> => {
-      const existing = await this.#store.getAgent(VSCODE_AGENT_ID);
+      const { id, label, tokenKey } = this.#agent;
+      const existing = await this.#store.getAgent(id);
       const issued =
         existing && !existing.revoked_at
-          ? await this.#store.rotateAgentToken(VSCODE_AGENT_ID)
-          : await this.#store.addAgent({ id: VSCODE_AGENT_ID, label: VSCODE_AGENT_LABEL });
-      await this.#secrets.store(VSCODE_AGENT_TOKEN_KEY, issued.token.reveal());
-      this.#logger.info(`Issued a new token for the built-in agent '${VSCODE_AGENT_ID}'.`);
+          ? await this.#store.rotateAgentToken(id)
+          : await this.#store.addAgent({ id, label });
+      await this.#secrets.store(tokenKey, issued.token.reveal());
+      this.#logger.info(`Issued a new token for the built-in agent '${id}'.`);
       return { state: 'ok', token: issued.token.reveal() };
     })();
     this.#inFlight = renewal;
@@ -112,7 +154,7 @@ export class VscodeAgentTokens {
   /** The running check, or a new one. @throws StoreError when the metadata cannot be written. */
   get(): Promise<VscodeAgentToken> {
     if (!this.#inFlight) {
-      const check = ensureVscodeAgentToken(this.#store, this.#secrets, this.#logger);
+      const check = ensureVscodeAgentToken(this.#store, this.#secrets, this.#logger, this.#agent);
       this.#inFlight = check;
       const clear = (): void => {
         if (this.#inFlight === check) {

@@ -8,7 +8,6 @@
  */
 import * as vscode from 'vscode';
 import { AlreadyExistsError } from '../../core/errors';
-import { VSCODE_AGENT_ID } from '../../core/model';
 import { AgentInputSchema } from '../../core/store/schemas';
 import { ACTOR, argObject, optionalString, type CommandContext, type CommandHandler } from './commandContext';
 import { ask, schemaValidator, type Step } from './prompts';
@@ -31,20 +30,20 @@ export function addAgent(ctx: CommandContext): CommandHandler {
       ctx.logger.info('Add Agent cancelled; nothing stored.');
       return undefined;
     }
-    if (input.id === VSCODE_AGENT_ID) {
-      const existing = await ctx.keyring.admin.getAgent(VSCODE_AGENT_ID);
+    if (input.id === ctx.vscodeAgent.id) {
+      const existing = await ctx.keyring.admin.getAgent(ctx.vscodeAgent.id);
       if (existing && !existing.revoked_at) {
-        throw new AlreadyExistsError('agent', VSCODE_AGENT_ID);
+        throw new AlreadyExistsError('agent', ctx.vscodeAgent.id);
       }
       // The built-in agent's token lives in SecretStorage for VS Code alone: showing one here would
       // only show a token that is then replaced. Add it back with a token nobody sees.
       await ctx.vscodeAgent.renew();
-      await ctx.keyring.admin.recordAgentReissued(VSCODE_AGENT_ID, ACTOR);
+      await ctx.keyring.admin.recordAgentReissued(ctx.vscodeAgent.id, ACTOR);
       ctx.refreshViews();
       void vscode.window.showInformationMessage(
-        `Agent Keyring: the built-in agent '${VSCODE_AGENT_ID}' is back; in-editor chat gets its new token when VS Code next starts the server. Give it its credentials again with Edit Scopes.`,
+        `Agent Keyring: the built-in agent '${ctx.vscodeAgent.id}' is back; in-editor chat gets its new token when VS Code next starts the server. Give it its credentials again with Edit Scopes.`,
       );
-      return { id: VSCODE_AGENT_ID };
+      return { id: ctx.vscodeAgent.id };
     }
     const { agent, token } = await ctx.keyring.admin.addAgent(
       {

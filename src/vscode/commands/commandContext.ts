@@ -22,8 +22,16 @@ export interface CommandContext {
   showLog(): void;
   /** Opens (or reveals) the Audit view in an editor tab; absent where there is no Audit view. */
   readonly openAuditInEditor?: () => void;
-  /** The built-in `vscode` agent's token (SecretStorage only): renew it without showing it. */
-  readonly vscodeAgent: { renew(): Promise<void> };
+  /**
+   * The agent of this editor's chat (`vscode`; on a team store `vscode.<user>.<host>`) and its token
+   * (SecretStorage only): renew it without showing it.
+   */
+  readonly vscodeAgent: { readonly id: string; renew(): Promise<void> };
+  /**
+   * Which store the keyring is on (`local` or `team <db>@<host>`), the agent that stands for this
+   * editor's chat there, and why a team store does not answer (undefined when it does).
+   */
+  readonly store?: { label: string; agentId: string; health(): string | undefined };
   /**
    * `ExtensionMode.Test`: args may skip confirmations (`confirmed: true`) and Add Agent returns
    * the token to the caller. In normal use neither is possible, so no other extension can revoke

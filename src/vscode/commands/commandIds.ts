@@ -40,7 +40,19 @@ export const CommandId = {
 
 export type CommandId = (typeof CommandId)[keyof typeof CommandId];
 
-export const ALL_COMMAND_IDS: readonly CommandId[] = Object.values(CommandId);
+/**
+ * The commands that choose the store (../teamStore.ts): registered once per window, outside the
+ * keyring's commands, so they work while no store is connected.
+ */
+export const StoreCommandId = {
+  connectTeamStore: 'agentKeyring.connectTeamStore',
+  useLocalStore: 'agentKeyring.useLocalStore',
+} as const;
+
+/** The commands that need an open keyring (answered with the reason while none is). */
+export const KEYRING_COMMAND_IDS: readonly CommandId[] = Object.values(CommandId);
+
+export const ALL_COMMAND_IDS: readonly string[] = [...KEYRING_COMMAND_IDS, ...Object.values(StoreCommandId)];
 
 /**
  * Old ids still registered (not contributed, so not in the palette) for keybindings and scripts

@@ -8,7 +8,6 @@
  * confirmation and `removeConfigs` answers the removal offer, in test mode only. Resolves true when revoked, undefined when cancelled.
  */
 import * as vscode from 'vscode';
-import { VSCODE_AGENT_ID } from '../../core/model';
 import { ACTOR, argObject, type CommandContext, type CommandHandler } from './commandContext';
 import { offerToRemoveConnections } from './connectAgent';
 import { agentFromArg } from './prompts';
@@ -34,7 +33,7 @@ export function revokeAgent(ctx: CommandContext): CommandHandler {
         {
           modal: true,
           detail:
-            id === VSCODE_AGENT_ID
+            id === ctx.vscodeAgent.id
               ? 'In-editor chat loses access to every credential at once, and the agent is removed from every credential it was allowed on. Add the agent again and grant it the credentials again to reconnect.'
               : `Its token stops working at once, its leases are revoked and it is removed from every credential it was allowed on. To reconnect '${id}', add it again, give it the new token and grant it the credentials again.`,
         },

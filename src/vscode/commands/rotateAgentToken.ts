@@ -9,7 +9,6 @@
  * mode, where the result carries the new token of an external agent (`{ id, token }`).
  */
 import * as vscode from 'vscode';
-import { VSCODE_AGENT_ID } from '../../core/model';
 import { showTokenOnce } from './addAgent';
 import { ACTOR, argObject, type CommandContext, type CommandHandler } from './commandContext';
 import { agentFromArg } from './prompts';
@@ -26,7 +25,7 @@ export function rotateAgentToken(ctx: CommandContext): CommandHandler {
     }
     const id = agent.id;
     // A revoked 'vscode' is brought back by its renewal below: the one-step way back for in-editor chat.
-    if (agent.revoked_at && id !== VSCODE_AGENT_ID) {
+    if (agent.revoked_at && id !== ctx.vscodeAgent.id) {
       void vscode.window.showInformationMessage(
         `Agent Keyring: agent '${id}' is revoked. Add it again (Add Agent…) to give it a token.`,
       );
@@ -39,7 +38,7 @@ export function rotateAgentToken(ctx: CommandContext): CommandHandler {
         {
           modal: true,
           detail:
-            id === VSCODE_AGENT_ID
+            id === ctx.vscodeAgent.id
               ? 'In-editor chat gets a new token, kept in SecretStorage and never shown; the old one stops working at once.'
               : `The old token stops working at once: '${id}' needs the new one, shown once next.`,
         },
@@ -51,7 +50,7 @@ export function rotateAgentToken(ctx: CommandContext): CommandHandler {
       }
     }
     let rotated: Awaited<ReturnType<typeof admin.rotateAgentToken>> | undefined;
-    if (id === VSCODE_AGENT_ID) {
+    if (id === ctx.vscodeAgent.id) {
       // Its token goes straight to SecretStorage, unseen; the admin records the renewal.
       await ctx.vscodeAgent.renew();
       await admin.recordAgentTokenRenewed(id, ACTOR);

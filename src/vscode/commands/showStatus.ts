@@ -8,6 +8,16 @@ import { describeState } from '../server/serverReport';
 import { CommandId } from './commandIds';
 import type { CommandContext, CommandHandler } from './commandContext';
 
+/** Which store, and this editor's agent on a team store; a team store that does not answer is degraded. */
+function storeText(ctx: CommandContext): string {
+  const store = ctx.store;
+  if (!store || store.label === 'local') {
+    return " Store: local (this editor's SecretStorage).";
+  }
+  const problem = store.health();
+  return ` Store: ${store.label}${problem === undefined ? '' : ` — degraded: the database does not answer (${problem})`}; in-editor chat is agent '${store.agentId}'.`;
+}
+
 export function showStatus(ctx: CommandContext): CommandHandler {
   return async () => {
     const [credentials, agents] = await Promise.all([
@@ -18,7 +28,7 @@ export function showStatus(ctx: CommandContext): CommandHandler {
     const due = credentials.filter((c) => isRotationDue(c, Date.now())).length;
     const sessions =
       ctx.server.state.kind === 'running' ? ` ${ctx.server.sessionCount} session(s) open.` : '';
-    const text = `Agent Keyring: ${describeState(ctx.server.state)}${sessions} ${credentials.length} credential(s)${due ? ` (${due} due for rotation)` : ''}, ${live} agent(s).`;
+    const text = `Agent Keyring: ${describeState(ctx.server.state)}${sessions} ${credentials.length} credential(s)${due ? ` (${due} due for rotation)` : ''}, ${live} agent(s).${storeText(ctx)}`;
     const running = ctx.server.state.kind === 'running';
     // Attached: the server is another window's, so this window has nothing to start or stop.
     const action =
