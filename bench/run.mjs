@@ -1239,6 +1239,20 @@ function writeResults(md) {
     text = `# Benchmark results\n\n${block}\n${text ? `\n${text}` : ''}`;
   }
   fs.writeFileSync(RESULTS, text);
+  // The repository's format check covers RESULTS.md: write it the way Prettier would.
+  try {
+    execFileSync(
+      process.execPath,
+      [path.join(ROOT, 'node_modules', 'prettier', 'bin', 'prettier.cjs'), '--write', RESULTS],
+      {
+        stdio: 'ignore',
+      },
+    );
+  } catch {
+    log(
+      `could not run Prettier on ${path.relative(ROOT, RESULTS)}; run 'npx prettier --write' on it before committing.`,
+    );
+  }
 }
 
 main().catch(async (e) => {
