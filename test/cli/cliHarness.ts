@@ -70,6 +70,12 @@ export interface RunOptions {
   cwd?: string;
 }
 
+/**
+ * How long one CLI command may take before the test calls it hung. A guard, not a timing: on a
+ * 2-core machine at a load average above 20, even `serve --help` took over 15 s.
+ */
+const CLI_TIMEOUT_MS = 45_000;
+
 /** Runs `node dist/cli.js ...args` to completion. */
 export function runCli(args: string[], opts: RunOptions = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
@@ -82,14 +88,15 @@ export function runCli(args: string[], opts: RunOptions = {}): Promise<CliResult
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    const timeoutMs = opts.timeoutMs ?? CLI_TIMEOUT_MS;
     const timer = setTimeout(() => {
       child.kill('SIGKILL');
       reject(
         new Error(
-          `agent-keyring ${args.join(' ')} did not finish in ${opts.timeoutMs ?? 15_000} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
+          `agent-keyring ${args.join(' ')} did not finish in ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
         ),
       );
-    }, opts.timeoutMs ?? 15_000);
+    }, timeoutMs);
     child.on('error', reject);
     child.on('close', (code, signal) => {
       clearTimeout(timer);
