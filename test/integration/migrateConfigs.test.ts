@@ -210,4 +210,49 @@ suite('Migrate MCP Configs', () => {
     await vscode.commands.executeCommand('agentKeyring.migrateConfigs', { undo: true });
     assert.equal(fs.readFileSync(file, 'utf8'), original, 'Undo gives the file back byte for byte');
   });
+
+  test('an agent that existed without a saved token: no token is made or shown, the log and the result say which variable to set', async function () {
+    this.timeout(120_000);
+    const { extension, api } = await activateExtension();
+    // Cursor's agent exists already (Add Agent saves no token): migrate reuses it.
+    await vscode.commands.executeCommand('agentKeyring.addAgent', { id: 'cursor' });
+    const fixture = path.join(extension.extensionPath, 'test', 'fixtures', 'keyedEchoServer.mjs');
+    const cursorFile = path.join(dir, '.cursor', 'mcp.json');
+    fs.mkdirSync(path.dirname(cursorFile), { recursive: true });
+    const cursorKey = `sk-canary${randomUUID().replace(/-/g, '')}`;
+    const text =
+      JSON.stringify(
+        {
+          mcpServers: {
+            echo: { command: process.execPath, args: [fixture], env: { FIXTURE_KEY: cursorKey } },
+          },
+        },
+        null,
+        2,
+      ) + '\n';
+    fs.writeFileSync(cursorFile, text);
+    try {
+      const result = await vscode.commands.executeCommand<MigrateResult>('agentKeyring.migrateConfigs', {
+        files: [cursorFile],
+        all: true,
+      });
+      assert.ok(!JSON.stringify(result).includes(cursorKey), 'the value is not in the report');
+      assert.deepEqual(result.tokens, {}, 'no new token for an agent that exists');
+      assert.deepEqual(result.unsaved, ['cursor']);
+      assert.equal(result.saved.cursor, undefined);
+      const check = result.checks.find((c) => c.server === 'echo');
+      assert.equal(check?.status, 'not checked', JSON.stringify(result.checks));
+      assert.match(check?.reason ?? '', /AGENT_KEYRING_TOKEN_CURSOR/);
+      const logFile = path.join(api.logUri.fsPath, 'Agent Keyring.log');
+      const log = await waitFor('the no-saved-token line in the log', () => {
+        const t = fs.existsSync(logFile) ? fs.readFileSync(logFile, 'utf8') : '';
+        return t.includes("no saved token for 'cursor'") ? t : undefined;
+      });
+      assert.match(log, /no saved token for 'cursor': .*AGENT_KEYRING_TOKEN_CURSOR is set/);
+      assert.ok(!log.includes(cursorKey), 'the key is not in the log');
+    } finally {
+      await vscode.commands.executeCommand('agentKeyring.migrateConfigs', { undo: true });
+    }
+    assert.equal(fs.readFileSync(cursorFile, 'utf8'), text, 'Undo gives the file back');
+  });
 });
