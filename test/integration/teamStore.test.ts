@@ -322,6 +322,19 @@ suite('team store in VS Code', () => {
     assert.ok(!answered.includes(typed));
     assert.throws(() => api.keyring, /not connected/);
 
+    // A URL set by hand, with no master key given for it in this editor: not connected, says what to run.
+    const other = new URL(plainUrl);
+    other.pathname = '/other_team';
+    await vscode.workspace
+      .getConfiguration(SECTION)
+      .update('store', other.toString(), vscode.ConfigurationTarget.Global);
+    await waitFor('the hand-set store to be reported', () =>
+      api.store().store.includes('other_team') ? true : undefined,
+    );
+    assert.equal(api.store().connected, false);
+    assert.match(api.store().reason ?? '', /no master key for the team other_team@.*Connect to Team Store/);
+    assert.match(api.statusBar.text, /not connected/);
+
     const back = await vscode.commands.executeCommand<{ store: string; connected: boolean }>(
       'agentKeyring.useLocalStore',
     );
