@@ -131,7 +131,7 @@ export async function activate(context: vscode.ExtensionContext): Promise<AgentK
   let switching: Promise<void> = Promise.resolve();
   const switchTo = (choice: StoreChoice, force = false): Promise<StoreStatus> => {
     const next = switching.then(async () => {
-      if (!force && sameStore(session.choice, choice) && (session.parts || session.choice.kind !== 'team')) {
+      if (!force && sameStore(session.choice, choice) && session.parts) {
         return;
       }
       const from = session.choice.label;
@@ -294,10 +294,11 @@ async function openSession(window: WindowParts, choice: StoreChoice, startedAt: 
     statusText: () => ({ text: statusBar.text, tooltip: statusBar.tooltip }),
     close: () =>
       (closing ??= (async () => {
-        // Server first (no new requests), then flush the audit, then the store and the views.
+        // Server first (no new requests), then flush the audit, then the store and the views. A
+        // failure (a team store's database gone) is logged: the next store must still open.
         await serverStarted;
-        await server.close();
-        await keyring.close();
+        await server.close().catch((e: unknown) => logger.warn(`Closing the MCP server: ${errorText(e)}`));
+        await keyring.close().catch((e: unknown) => logger.warn(`Closing the keyring: ${errorText(e)}`));
         disposables.dispose();
       })()),
   };
@@ -312,8 +313,11 @@ function statusOf(session: Session): StoreStatus {
   };
 }
 
+/** Same store (a bad setting is never the same: its reason may have changed). */
 function sameStore(a: StoreChoice, b: StoreChoice): boolean {
-  return a.kind === b.kind && (a.kind !== 'team' || (b.kind === 'team' && a.url === b.url));
+  return (
+    (a.kind === 'local' && b.kind === 'local') || (a.kind === 'team' && b.kind === 'team' && a.url === b.url)
+  );
 }
 
 function tooltipText(t: string | vscode.MarkdownString | undefined): string {

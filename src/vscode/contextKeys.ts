@@ -7,8 +7,8 @@
  */
 import * as vscode from 'vscode';
 import type { KeyringReader } from '../core/admin';
-import { VSCODE_AGENT_ID } from '../core/model';
 import type { Logger } from '../core/ports';
+import { isEditorAgentId } from './vscodeAgent';
 
 export const HAS_CREDENTIALS = 'agentKeyring.hasCredentials';
 export const HAS_EXTERNAL_AGENTS = 'agentKeyring.hasExternalAgents';
@@ -22,7 +22,7 @@ export function trackContextKeys(store: KeyringReader, logger: Logger): vscode.D
     const [credentials, agents] = await Promise.all([store.listCredentials(), store.listAgents()]);
     const next = {
       creds: credentials.length > 0,
-      agents: agents.some((a) => a.id !== VSCODE_AGENT_ID && !a.revoked_at),
+      agents: agents.some((a) => !isEditorAgentId(a.id) && !a.revoked_at),
     };
     if (last?.creds !== next.creds) {
       await vscode.commands.executeCommand('setContext', HAS_CREDENTIALS, next.creds);

@@ -198,7 +198,12 @@ export class EditorKeyring {
       // A value changes only with its credential's version, which the views hear from the metadata.
       valueChanges: { onDidChange: () => ({ dispose: () => undefined }) },
       storeLabel: choice.label,
-      storeProbe: keyring.storeProbe,
+      // The driver's reason, shown in the status bar: never with the password, whatever it says.
+      storeProbe: () =>
+        keyring.storeProbe().catch((e: unknown) => {
+          const reason = errorText(e);
+          throw new Error(password ? reason.split(password).join('***') : reason);
+        }),
     };
   }
 }

@@ -114,10 +114,12 @@ async function connectTeamStore(deps: StoreCommandDeps, arg: unknown): Promise<S
     await s.delete(teamSecretKey('masterKey', choice.url));
   }
   // The setting: machine-scoped (package.json), so never synced and never set by a workspace.
-  await vscode.workspace
-    .getConfiguration(CONFIG_SECTION)
-    .update(Setting.store, choice.url, vscode.ConfigurationTarget.Global);
-  const status = await deps.switchTo(choice, true);
+  const config = vscode.workspace.getConfiguration(CONFIG_SECTION);
+  const unchanged = config.get<string>(Setting.store)?.trim() === choice.url;
+  await config.update(Setting.store, choice.url, vscode.ConfigurationTarget.Global);
+  // A new URL reopens through the setting's change event (this waits for that switch); the same
+  // URL raises no event, so reopen here (the password or key may be new).
+  const status = await deps.switchTo(choice, unchanged);
   if (status.connected) {
     deps.logger.info(`Connected to the ${status.store} store.`);
     void vscode.window.showInformationMessage(

@@ -18,6 +18,14 @@ export interface EditorAgent {
   tokenKey: string;
 }
 
+/**
+ * True for an editor's own chat agent: `vscode`, or on a team store any editor's `vscode.<user>.<host>`
+ * (lists of agents to connect a client as, and the walkthrough's "an agent is connected", skip them).
+ */
+export function isEditorAgentId(id: string): boolean {
+  return id === VSCODE_AGENT_ID || id.startsWith(`${VSCODE_AGENT_ID}.`);
+}
+
 /** On the editor's own store: the agent `vscode`. */
 export const LOCAL_EDITOR_AGENT: EditorAgent = {
   id: VSCODE_AGENT_ID,

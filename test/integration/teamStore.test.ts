@@ -244,9 +244,11 @@ suite('team store in VS Code', () => {
       );
       assert.match(api.statusBar.text, /^\$\(warning\) .*· team editor_team@127\.0\.0\.1:\d+ unreachable/);
       assert.match(api.statusBar.tooltip, /The team store does not answer/);
-      const shown = await vscode.commands.executeCommand<string>('agentKeyring.showStatus').then(
-        (t) => t,
-        (e: unknown) => String(e),
+      // Show Status still answers, and names the problem.
+      const shown = await vscode.commands.executeCommand<string>('agentKeyring.showStatus');
+      assert.match(
+        shown,
+        /Store: team editor_team@127\.0\.0\.1:\d+ — degraded: the database does not answer \(/,
       );
       assert.ok(!shown.includes(pg.password));
     } finally {
@@ -260,6 +262,38 @@ suite('team store in VS Code', () => {
     const shown = await vscode.commands.executeCommand<string>('agentKeyring.showStatus');
     assert.match(shown, /Store: team editor_team@/);
     assert.ok(!shown.includes('degraded'), shown);
+  });
+
+  test('a master key file: one other users can read is refused (chmod 600), a 0600 one connects', async function () {
+    this.timeout(60_000);
+    const { api } = await activateExtension();
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'akr-int-key-'));
+    try {
+      const keyFile = path.join(dir, 'team.key');
+      fs.writeFileSync(keyFile, `${masterKey}\n`);
+      fs.chmodSync(keyFile, 0o644);
+      await assert.rejects(
+        Promise.resolve(
+          vscode.commands.executeCommand('agentKeyring.connectTeamStore', {
+            url: plainUrl,
+            password: pg.password,
+            masterKeyFile: keyFile,
+          }),
+        ),
+        /readable or writable by other users.*chmod 600/,
+      );
+      assert.equal(api.store().connected, true, 'a refused Connect changes nothing');
+      fs.chmodSync(keyFile, 0o600);
+      const status = await vscode.commands.executeCommand<{ store: string; connected: boolean }>(
+        'agentKeyring.connectTeamStore',
+        { url: plainUrl, password: pg.password, masterKeyFile: keyFile },
+      );
+      assert.equal(status.connected, true, JSON.stringify(status));
+      const names = (await api.keyring.admin.listCredentials()).map((c) => c.name).sort();
+      assert.deepEqual(names, ['from_cli', 'from_editor'], 'the reopened keyring reads the team store');
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   test('a setting with a password is refused: not connected, says why; Use Local Store goes back', async function () {
@@ -288,6 +322,19 @@ suite('team store in VS Code', () => {
     assert.ok(!answered.includes(typed));
     assert.throws(() => api.keyring, /not connected/);
 
+    // A URL set by hand, with no master key given for it in this editor: not connected, says what to run.
+    const other = new URL(plainUrl);
+    other.pathname = '/other_team';
+    await vscode.workspace
+      .getConfiguration(SECTION)
+      .update('store', other.toString(), vscode.ConfigurationTarget.Global);
+    await waitFor('the hand-set store to be reported', () =>
+      api.store().store.includes('other_team') ? true : undefined,
+    );
+    assert.equal(api.store().connected, false);
+    assert.match(api.store().reason ?? '', /no master key for the team other_team@.*Connect to Team Store/);
+    assert.match(api.statusBar.text, /not connected/);
+
     const back = await vscode.commands.executeCommand<{ store: string; connected: boolean }>(
       'agentKeyring.useLocalStore',
     );
@@ -305,13 +352,7 @@ suite('team store in VS Code', () => {
 
   test('the password, the master key and the values are in no log, settings file or CLI output', async () => {
     const { api } = await activateExtension();
-    const needles = [
-      pg.password,
-      encodeURIComponent(pg.password),
-      masterKey,
-      ...values,
-      ...(typed ? [typed] : []),
-    ];
+    const needles = [pg.password, encodeURIComponent(pg.password), masterKey, ...values];
     // The extension's own log channel, the server-side logs and settings (user data) and the workspace.
     const logs = api.logUri.fsPath;
     const userData = logs.slice(0, logs.indexOf(`${path.sep}logs${path.sep}`));
@@ -337,6 +378,10 @@ suite('team store in VS Code', () => {
         );
       }
     }
+    // The password typed into the setting by the test before is the person's own text in their
+    // settings (VS Code keeps it, e.g. in its configuration cache): our log must not repeat it.
+    const log = files.find((f) => f.file.endsWith('Agent Keyring.log'));
+    assert.ok(log && !(typed && log.text.includes(typed)), 'the typed password is not in our log');
     for (const r of results) {
       for (const n of needles) {
         assert.ok(!r.stdout.includes(n) && !r.stderr.includes(n), 'a CLI output holds a secret');

@@ -42,7 +42,8 @@ import {
 import { describeLocation, type TokenLocation } from '../../core/connect/savedTokens';
 import { findOnPath } from '../../core/connect/toolKeyring';
 import { InvalidInputError, isKeyringError } from '../../core/errors';
-import { VSCODE_AGENT_ID, type SecretValue } from '../../core/model';
+import type { SecretValue } from '../../core/model';
+import { isEditorAgentId } from '../vscodeAgent';
 import { AgentNotFoundError } from '../../core/store/credentialStore';
 import { promptNewAgent } from './addAgent';
 import { savedTokensFor, storeDirOf, updateSavedToken } from './savedAgentTokens';
@@ -313,9 +314,7 @@ const KEEP = 'Keep Current Token';
 const NEW_TOKEN = 'New Token';
 
 async function pickOrCreateAgent(ctx: CommandContext): Promise<ChosenAgent | undefined> {
-  const live = (await ctx.keyring.admin.listAgents()).filter(
-    (a) => !a.revoked_at && a.id !== VSCODE_AGENT_ID,
-  );
+  const live = (await ctx.keyring.admin.listAgents()).filter((a) => !a.revoked_at && !isEditorAgentId(a.id));
   const picked = await vscode.window.showQuickPick(
     [
       { label: NEW_AGENT, description: 'creates it and its token' },

@@ -18,17 +18,30 @@ function storeText(ctx: CommandContext): string {
   return ` Store: ${store.label}${problem === undefined ? '' : ` — degraded: the database does not answer (${problem})`}; in-editor chat is agent '${store.agentId}'.`;
 }
 
-export function showStatus(ctx: CommandContext): CommandHandler {
-  return async () => {
-    const [credentials, agents] = await Promise.all([
+/** Credentials, rotations due and agents; while a team store does not answer, says so instead. */
+async function counts(ctx: CommandContext): Promise<string> {
+  let credentials, agents;
+  try {
+    [credentials, agents] = await Promise.all([
       ctx.keyring.admin.listCredentials(),
       ctx.keyring.admin.listAgents(),
     ]);
-    const live = agents.filter((a) => !a.revoked_at).length;
-    const due = credentials.filter((c) => isRotationDue(c, Date.now())).length;
+  } catch (e) {
+    if (!ctx.store || ctx.store.label === 'local') {
+      throw e;
+    }
+    return 'Credentials and agents cannot be listed now (the team store does not answer).';
+  }
+  const live = agents.filter((a) => !a.revoked_at).length;
+  const due = credentials.filter((c) => isRotationDue(c, Date.now())).length;
+  return `${credentials.length} credential(s)${due ? ` (${due} due for rotation)` : ''}, ${live} agent(s).`;
+}
+
+export function showStatus(ctx: CommandContext): CommandHandler {
+  return async () => {
     const sessions =
       ctx.server.state.kind === 'running' ? ` ${ctx.server.sessionCount} session(s) open.` : '';
-    const text = `Agent Keyring: ${describeState(ctx.server.state)}${sessions} ${credentials.length} credential(s)${due ? ` (${due} due for rotation)` : ''}, ${live} agent(s).${storeText(ctx)}`;
+    const text = `Agent Keyring: ${describeState(ctx.server.state)}${sessions} ${await counts(ctx)}${storeText(ctx)}`;
     const running = ctx.server.state.kind === 'running';
     // Attached: the server is another window's, so this window has nothing to start or stop.
     const action =

@@ -9,7 +9,7 @@ import { describe, test } from 'node:test';
 import { VSCODE_AGENT_ID } from '../../../src/core/model';
 import { CredentialStore } from '../../../src/core/store/credentialStore';
 import { teamEditorAgentId } from '../../../src/core/store/postgres/teamStoreSetting';
-import { VscodeAgentTokens, teamEditorAgent } from '../../../src/vscode/vscodeAgent';
+import { VscodeAgentTokens, isEditorAgentId, teamEditorAgent } from '../../../src/vscode/vscodeAgent';
 import { FakeClock } from '../../fakes/fakeClock';
 import { MemoryMetadataStore } from '../../fakes/memoryMetadataStore';
 import { MemorySecretBackend } from '../../fakes/memorySecretBackend';
@@ -35,6 +35,15 @@ describe('team editor agents', () => {
     const b = tokensOf(bob);
     assert.equal(a.id, 'vscode.alice.laptop');
     assert.equal(b.id, 'vscode.bob.desktop');
+    // Connect Agent and the walkthrough skip editors' agents (one's own and teammates'), not others.
+    assert.deepEqual(['vscode', a.id, b.id, 'vscodex', 'ci-agent', 'my.vscode'].map(isEditorAgentId), [
+      true,
+      true,
+      true,
+      false,
+      false,
+      false,
+    ]);
 
     const [ta, tb] = await Promise.all([a.get(), b.get()]);
     assert.ok(ta.state === 'ok' && tb.state === 'ok');
