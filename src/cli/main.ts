@@ -20,6 +20,7 @@ import { agentGroup } from './commands/agent';
 import { auditGroup } from './commands/audit';
 import { bridgeCommand } from './commands/bridge';
 import { credentialGroup } from './commands/credential';
+import { leasesCommand } from './commands/leases';
 import { migrateCommand } from './commands/migrate';
 import { runCommand } from './commands/run';
 import { serveCommand } from './commands/serve';
@@ -34,6 +35,7 @@ const ENTRIES: Array<Command | CommandGroup> = [
   agentGroup,
   auditGroup,
   storeGroup,
+  leasesCommand,
   bridgeCommand,
   runCommand,
   migrateCommand,

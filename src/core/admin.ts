@@ -23,6 +23,7 @@ import {
   type AuditDecision,
   type CredentialMeta,
   type CredentialName,
+  type Lease,
   type RevealMode,
   type RotationGenerator,
   type SecretValue,
@@ -39,6 +40,7 @@ import {
   type CredentialInputRaw,
   type CredentialPatch,
 } from './store/schemas';
+import type { LeaseFilter } from './store/leaseStore';
 
 /** What a front end may read: metadata only (never a value or a token), and a change signal. */
 export interface KeyringReader {
@@ -121,6 +123,11 @@ export class KeyringAdmin implements KeyringReader {
 
   listAgents(): Promise<AgentMeta[]> {
     return this.#store.listAgents();
+  }
+
+  /** Leases handed out (a team store: by every server). Never a value. */
+  leases(filter?: LeaseFilter): Promise<Lease[]> {
+    return this.#service.leases(filter);
   }
 
   onDidChange(listener: () => void): Disposable {

@@ -28,6 +28,7 @@ const COMMANDS: string[][] = [
   ['audit'],
   ['audit', 'verify'],
   ['audit', 'export'],
+  ['leases'],
 ];
 
 function assertUsageError(

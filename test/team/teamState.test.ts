@@ -195,6 +195,13 @@ describe('team store: leases and hour approvals are shared by every server', { s
   test('revoking the agent from another process marks every lease revoked and drops its grants everywhere', async () => {
     const leases = await a!.service.leases({ agentId: 'bot' });
     assert.ok(leases.length >= 3);
+    // The CLI lists them too (another process: from the database).
+    const listed = JSON.parse((await cli(['leases', '--agent', 'bot', '--active', '--json'])).stdout) as {
+      lease_id: string;
+      revoked_at: string | null;
+    }[];
+    assert.deepEqual(listed.map((l) => l.lease_id).sort(), leases.map((l) => l.lease_id).sort());
+    assert.match((await cli(['leases', '--agent', 'bot'])).stdout, /lease_[0-9a-f-]+ +bot +k /);
     await cli(['agent', 'revoke', 'bot']);
     const after = await a!.service.leases({ agentId: 'bot' });
     assert.equal(after.length, leases.length);
@@ -203,12 +210,24 @@ describe('team store: leases and hour approvals are shared by every server', { s
       'every lease, whichever server handed it out, is revoked',
     );
     assert.equal((await a!.service.leases({ agentId: 'bot', activeOnly: true })).length, 0);
+    assert.equal((await cli(['leases', '--active', '--json'])).stdout.trim(), '[]');
+    const revoked = JSON.parse((await cli(['leases', '--json'])).stdout) as { revoked_at: string | null }[];
+    assert.ok(revoked.length >= 3 && revoked.every((l) => l.revoked_at !== null));
     await waitFor(() => !a!.grants.has('bot', 'k', 'read', 'get_credential'), 5000, 'A dropping the grant');
     await waitFor(
       async () => (await sql<{ n: string }>('SELECT count(*) AS n FROM akr_approval_grants'))[0].n === '0',
       5000,
       'the grant rows gone',
     );
+  });
+
+  test('a file store has no lease list outside its serving process, and says so', async () => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'akr-team-state-file-'));
+    dirs.push(dir);
+    const r = await runCli(['leases', '--json', '--store', dir], { env: {}, timeoutMs: 30_000 });
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.trim(), '[]');
+    assert.match(r.stderr, /keeps leases in the memory of the process that handed them out/);
   });
 
   test('no output, log line or table holds a value', async () => {
