@@ -56,7 +56,7 @@ try {
     { env, input: gh },
   );
   // Two servers: the echo fixture (a round trip that does nothing: the wrapper's cost in full) and a
-  // real third-party one doing real work (server-github answering tools/list: its schemas, ~25 KB).
+  // real third-party one doing real work (server-github answering tools/list: its schemas, ~16 KB).
   const pairs = [
     {
       key: 'echo',

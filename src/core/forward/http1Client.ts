@@ -166,7 +166,7 @@ export class Http1Client {
       c.destroy();
     }
     for (const c of [...this.#busy]) {
-      c.abort();
+      c.cancel();
     }
     this.#busy.clear();
   }
@@ -300,8 +300,14 @@ class Connection {
     }
   }
 
+  /** Drops the request without calling back (the caller gave up on it). */
   abort(): void {
     this.#fail(new Http1Error('the request was cancelled', 'ECANCELED'), true);
+  }
+
+  /** Fails the request in flight with ECANCELED (the client is closing). */
+  cancel(): void {
+    this.#fail(new Http1Error('the client was closed before the answer arrived', 'ECANCELED'));
   }
 
   destroy(): void {

@@ -381,7 +381,8 @@ export class HttpForwarder {
     try {
       const v = (JSON.parse(text.toString('utf8')) as { result?: { protocolVersion?: unknown } }).result
         ?.protocolVersion;
-      if (typeof v === 'string') {
+      // Goes into a header line as it is: visible ASCII only (the spec's versions are dates).
+      if (typeof v === 'string' && SESSION_ID.test(v)) {
         this.#protocolVersion = v;
       }
     } catch {
