@@ -4,7 +4,7 @@
  */
 import { InvalidInputError } from '../errors';
 import type { AuditEvent } from '../model';
-import { type AuditFilter, readAuditRecords } from './auditReader';
+import { type AuditFilter, type AuditRecord, readAuditRecords } from './auditReader';
 
 export type AuditExportFormat = 'jsonl' | 'csv';
 
@@ -92,6 +92,19 @@ export async function exportAudit(
   out: NodeJS.WritableStream,
   filter?: AuditFilter,
 ): Promise<number> {
+  return exportAuditRecords(readAuditRecords(path, filter), format, out);
+}
+
+/**
+ * {@link exportAudit} over any source of records (a file's, a team store's rows): JSONL lines are
+ * copied unchanged, CSV rows are built from the events.
+ * @throws InvalidInputError for an unknown format; the source's error, or the stream's when `out` fails.
+ */
+export async function exportAuditRecords(
+  records: AsyncIterable<AuditRecord>,
+  format: AuditExportFormat,
+  out: NodeJS.WritableStream,
+): Promise<number> {
   if (format !== 'jsonl' && format !== 'csv') {
     throw new InvalidInputError(`Unknown audit export format '${String(format)}'. Use 'jsonl' or 'csv'.`);
   }
@@ -128,7 +141,7 @@ export async function exportAudit(
     if (format === 'csv') {
       await write(CSV_COLUMNS.join(',') + '\r\n');
     }
-    for await (const { line, event } of readAuditRecords(path, filter)) {
+    for await (const { line, event } of records) {
       await write(format === 'csv' ? csvRow(event) + '\r\n' : line + '\n');
       count++;
     }
