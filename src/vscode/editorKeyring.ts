@@ -99,8 +99,9 @@ export class EditorKeyring {
     // The learned-hours history is replayed from the audit log in the background, so a long log
     // does not hold up activation. Until it is in, the rules see only this session's requests: a
     // probing lockout (or usual hours) learned from earlier sessions applies a moment later.
-    void replayAuditHistory(auditPath, keyring.anomaly, { beforeMs: liveFrom }).catch((e: unknown) =>
-      logger.warn('Could not replay the audit history for the anomaly rules; they start from scratch.', e),
+    void replayAuditHistory(keyring.auditSource, keyring.anomaly, { beforeMs: liveFrom }).catch(
+      (e: unknown) =>
+        logger.warn('Could not replay the audit history for the anomaly rules; they start from scratch.', e),
     );
     return { keyring, vscodeAgent, auditKeyStored: () => secrets.settled(), attachProofKey };
   }

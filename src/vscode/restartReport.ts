@@ -5,18 +5,19 @@
  */
 import * as vscode from 'vscode';
 import { countRunRestarts } from '../core/migrate/credentialUsage';
+import type { AuditSource } from '../core/audit/auditSource';
 import type { Logger } from '../core/ports';
 
 const SETTLE_MS = 5_000;
 
 export function reportRestartsLater(
-  deps: { auditPath: string; logger: Logger },
+  deps: { auditSource: AuditSource; logger: Logger },
   name: string,
   version: number,
   sinceMs: number,
 ): void {
   setTimeout(() => {
-    void countRunRestarts(deps.auditPath, name, version, sinceMs).then((n) => {
+    void countRunRestarts(deps.auditSource, name, version, sinceMs).then((n) => {
       if (n === 0) {
         return;
       }

@@ -9,6 +9,8 @@ import { forEachLine, readLines } from './lines';
 export interface AuditFilter {
   agent_id?: string;
   credential?: string;
+  /** Only events of this tool (`get_credential`, `run`, `rotate`, …). */
+  tool?: string;
   /** One decision, or any of several. */
   decision?: AuditDecision | readonly AuditDecision[];
   /** Only events at or after this time (ms since the epoch). */
@@ -251,6 +253,9 @@ function compileFilter(filter: AuditFilter): CompiledFilter {
   if (filter.credential !== undefined) {
     needles.push(JSON.stringify(filter.credential));
   }
+  if (filter.tool !== undefined) {
+    needles.push(JSON.stringify(filter.tool));
+  }
   // A JSON string token such as "deny" can only appear whole (quotes inside strings are escaped),
   // so a line without it cannot match. With several decisions there is no single token.
   const decisions =
@@ -285,6 +290,9 @@ function compileFilter(filter: AuditFilter): CompiledFilter {
         return false;
       }
       if (filter.credential !== undefined && e.credential !== filter.credential) {
+        return false;
+      }
+      if (filter.tool !== undefined && e.tool !== filter.tool) {
         return false;
       }
       if (decisions && !decisions.has(e.decision)) {

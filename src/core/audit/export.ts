@@ -5,6 +5,7 @@
 import { InvalidInputError } from '../errors';
 import type { AuditEvent } from '../model';
 import { type AuditFilter, type AuditRecord, readAuditRecords } from './auditReader';
+import type { AuditSource } from './auditSource';
 
 export type AuditExportFormat = 'jsonl' | 'csv';
 
@@ -93,6 +94,20 @@ export async function exportAudit(
   filter?: AuditFilter,
 ): Promise<number> {
   return exportAuditRecords(readAuditRecords(path, filter), format, out);
+}
+
+/**
+ * Writes the matching events of the audit trail `source` (a file store's file, a team store's rows)
+ * to `out` (left open): JSONL lines byte for byte (an unfiltered export of either verifies), or CSV.
+ * Resolves with the number of events.
+ */
+export function exportAuditSource(
+  source: AuditSource,
+  format: AuditExportFormat,
+  out: NodeJS.WritableStream,
+  filter?: AuditFilter,
+): Promise<number> {
+  return exportAuditRecords(source.records(filter), format, out);
 }
 
 /**
