@@ -17,9 +17,13 @@ import { Pool } from 'pg';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { AuditFilter } from '../../src/core/audit/auditReader';
+import { FileAuditSource } from '../../src/core/audit/auditSource';
 import { AuditUnavailableError } from '../../src/core/errors';
 import type { AuditEventInput } from '../../src/core/model';
 import { NULL_LOGGER } from '../../src/core/ports';
+import { PostgresAuditSource } from '../../src/core/store/postgres/postgresAudit';
+import { PostgresDb } from '../../src/core/store/postgres/postgresDb';
 import { openPostgresKeyring } from '../../src/core/store/postgres/postgresStore';
 import { type CliResult, type Served, canary, ensureBuilt, runCli, startServe } from '../cli/cliHarness';
 import { type PgCluster, pgUnavailableReason, startPgCluster } from '../helpers/pgCluster';
@@ -348,6 +352,53 @@ describe('team store: one audit trail in PostgreSQL for every server', { skip },
     const proberRows = await rowCount(`agent_id = 'prober'`);
     assert.ok(proberRows >= 7);
     assert.equal(agent.stdout.trim().split('\n').length, proberRows);
+  });
+
+  test('pages and filters in SQL give what the file reader gives over the exported JSONL', async () => {
+    const exported = await cli(['audit', 'export']);
+    assert.equal(exported.code, 0, exported.stderr);
+    const file = path.join(dirs[0], 'export.jsonl');
+    fs.writeFileSync(file, exported.stdout);
+    const fromFile = new FileAuditSource(file);
+    const db = new PostgresDb(url, { logger: NULL_LOGGER });
+    try {
+      const fromDb = new PostgresAuditSource(db);
+      const { rows } = await sql.query<{ ts: Date }>('SELECT ts FROM akr_audit ORDER BY seq');
+      const middle = rows[Math.floor(rows.length / 2)].ts.getTime();
+      const filters: AuditFilter[] = [
+        {},
+        { agent_id: 'prober' },
+        { agent_id: 'cli' }, // a person's changes: no agent_id, the actor in client.name
+        { credential: 'org_key' },
+        { decision: 'deny' },
+        { decision: ['allow', 'deny'] },
+        { tool: 'get_credential', since: middle },
+        { until: middle },
+      ];
+      for (const filter of filters) {
+        for (const page of [{}, { offset: 3, limit: 7 }, { newestFirst: true, limit: 5 }]) {
+          const want = await fromFile.query(filter, page);
+          const got = await fromDb.query(filter, page);
+          assert.ok(
+            want.total > 0 || filter.decision === 'deny',
+            `${JSON.stringify(filter)} matches something`,
+          );
+          assert.deepEqual(got, want, `${JSON.stringify(filter)} ${JSON.stringify(page)}`);
+        }
+        const wantLines: string[] = [];
+        for await (const r of fromFile.records(filter)) {
+          wantLines.push(r.line);
+        }
+        const gotLines: string[] = [];
+        for await (const r of fromDb.records(filter)) {
+          gotLines.push(r.line);
+        }
+        assert.deepEqual(gotLines, wantLines, JSON.stringify(filter));
+      }
+      await assert.rejects(fromDb.query({}, { limit: 0 }), /page size must be a whole number/);
+    } finally {
+      await db.close();
+    }
   });
 
   test('verify catches an edited row, a deleted row and deleted last rows; no row holds a value', async () => {
