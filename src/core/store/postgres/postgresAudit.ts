@@ -3,13 +3,19 @@
  * appends to one hash chain in the database, and `audit verify|export`, the anomaly rules' replay
  * and the other readers read it back.
  *
- * Write path ({@link PostgresAuditStorage}), one transaction per batch on a connection of its own:
- *   `BEGIN; SET LOCAL synchronous_commit TO on; SELECT … FROM akr_audit_head … FOR UPDATE` (one
- *   round trip: the head row is locked, so writers of every server take turns) → take the batch
- *   (everything queued meanwhile joins it) → seal it from that head (the keyed chain, exactly as the
- *   file store) → one statement inserting every row and moving the head → `COMMIT` (durable when it
- *   returns). Three round trips per batch, however many events it holds. No COMMIT, no resolve: the
- *   log then refuses every caller of the batch (`audit_unavailable`).
+ * Write path ({@link PostgresAuditStorage}), one transaction per batch on a connection of its own
+ * (`synchronous_commit` on: a batch is durable when its COMMIT returns):
+ * - the locking path: `BEGIN; SET LOCAL synchronous_commit TO on; SELECT … FROM akr_audit_head …
+ *   FOR UPDATE` (one round trip: the head row is locked, so writers of every server take turns) →
+ *   take the batch (everything queued meanwhile joins it) → seal it from that head (the keyed chain,
+ *   exactly as the file store) → one statement inserting every row and moving the head → `COMMIT`.
+ *   Three round trips per batch, however many events it holds.
+ * - the fast path, while this server wrote the last batch: the batch is sealed from the head it
+ *   left, and ONE statement (its own transaction) moves the head only if it is still that one
+ *   (`UPDATE … WHERE seq = … AND hash = …`, which waits for and then re-checks a concurrent
+ *   writer's row lock) and inserts the rows only if it did. One round trip; when another server
+ *   wrote meanwhile nothing is written and the batch takes the locking path.
+ * No COMMIT, no resolve: the log then refuses every caller of the batch (`audit_unavailable`).
  *
  * Read path ({@link PostgresAuditSource}): rows in `seq` order, filtered in SQL on the indexed
  * columns, paged by `seq` (constant memory); verify reads the head and the rows in one
@@ -41,6 +47,24 @@ const AUDIT_QUERY_TIMEOUT_MS = 15_000;
 const LOCK_HEAD_SQL =
   'BEGIN; SET LOCAL synchronous_commit TO on; SELECT seq::text AS seq, hash FROM akr_audit_head WHERE id = 1 FOR UPDATE';
 
+/**
+ * The fast path: moves the head from ($1, $10) to ($1 + rows, $9) and inserts the rows, or does
+ * nothing (n = 0) when the head is no longer ($1, $10).
+ */
+const FAST_SQL = `WITH head AS (
+  UPDATE akr_audit_head SET seq = $1::bigint + cardinality($8::text[]), hash = $9, updated_at = now()
+  WHERE id = 1 AND seq = $1::bigint AND hash = $10
+  RETURNING 1
+), rows AS (
+  INSERT INTO akr_audit (seq, ts, agent_id, client_name, credential, tool, decision, line)
+  SELECT $1::bigint + u.o, u.ts::timestamptz, u.agent_id, u.client_name, u.credential, u.tool, u.decision, u.line
+  FROM unnest($2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::text[])
+    WITH ORDINALITY AS u(ts, agent_id, client_name, credential, tool, decision, line, o)
+  WHERE EXISTS (SELECT 1 FROM head)
+  RETURNING 1
+)
+SELECT (SELECT count(*) FROM head)::int AS moved, (SELECT count(*) FROM rows)::int AS n`;
+
 /** Inserts the batch's rows ($1 = head seq; row i gets seq $1 + i) and moves the head, in one statement. */
 const INSERT_SQL = `WITH rows AS (
   INSERT INTO akr_audit (seq, ts, agent_id, client_name, credential, tool, decision, line)
@@ -57,6 +81,8 @@ export class PostgresAuditStorage implements AuditStorage {
   readonly #db: PostgresDb;
   /** One connection: this process's batches take turns anyway (the log writes one at a time). */
   readonly #pool: Pool;
+  /** The head this server's last batch left (seq as text), or undefined: take the locking path. */
+  #head: { seq: string; hash: string } | undefined;
 
   constructor(db: PostgresDb, logger: Logger) {
     this.#db = db;
@@ -65,6 +91,11 @@ export class PostgresAuditStorage implements AuditStorage {
     this.#pool.on('error', (e: Error) =>
       logger.warn(`Team store ${db.display}: the audit connection failed while idle (${db.reason(e)}).`),
     );
+    // The fast path commits on its own: durable only with synchronous_commit on (whatever the
+    // database's default). Queued before the connection's first statement.
+    this.#pool.on('connect', (client) => {
+      client.query('SET synchronous_commit TO on').catch(() => undefined);
+    });
   }
 
   async appendBatch(
@@ -78,7 +109,23 @@ export class PostgresAuditStorage implements AuditStorage {
       throw this.#db.error(e, 'writing the audit trail');
     }
     let broken = false;
+    const cached = this.#head;
+    this.#head = undefined; // set again only by a durable batch
     try {
+      let inputs: readonly PreparedAuditEvent[] | undefined;
+      if (cached) {
+        inputs = take();
+        const sealed = sealBatch(inputs, cached.hash, chainKey);
+        const r = await client.query<{ moved: number; n: number }>(FAST_SQL, [
+          ...rowParams(cached.seq, inputs, sealed),
+          cached.hash,
+        ]);
+        if (r.rows[0]?.moved === 1 && r.rows[0].n === inputs.length) {
+          this.#head = { seq: addSeq(cached.seq, inputs.length), hash: sealed.head };
+          return sealed.events;
+        }
+        // Another server wrote since our last batch: nothing was written; lock and reseal below.
+      }
       const results = (await client.query(LOCK_HEAD_SQL)) as unknown as QueryResult<{
         seq: string;
         hash: string;
@@ -87,26 +134,17 @@ export class PostgresAuditStorage implements AuditStorage {
       if (!head) {
         throw new Error('the audit head row is missing (run agent-keyring store upgrade)');
       }
-      const inputs = take();
-      const sealed = sealBatch(inputs, head.hash, chainKey);
-      if (inputs.length > 0) {
-        await client.query(INSERT_SQL, [
-          head.seq,
-          inputs.map((e) => new Date(Date.parse(e.ts)).toISOString()),
-          inputs.map((e) => e.agent_id ?? null),
-          sealed.events.map((e) => e.client?.name ?? null),
-          inputs.map((e) => e.credential ?? null),
-          inputs.map((e) => e.tool),
-          inputs.map((e) => e.decision),
-          sealed.lines,
-          sealed.head,
-        ]);
+      const batch = inputs ?? take();
+      const sealed = sealBatch(batch, head.hash, chainKey);
+      if (batch.length > 0) {
+        await client.query(INSERT_SQL, rowParams(head.seq, batch, sealed));
       }
       await client.query('COMMIT');
+      this.#head = { seq: addSeq(head.seq, batch.length), hash: sealed.head };
       return sealed.events;
     } catch (e) {
       try {
-        await client.query('ROLLBACK');
+        await client.query('ROLLBACK'); // outside a transaction (fast path) only a warning
       } catch {
         broken = true;
       }
@@ -266,6 +304,29 @@ export class PostgresAuditSource implements AuditSource {
       client.release(broken);
     }
   }
+}
+
+/** $1–$9 of {@link INSERT_SQL} (and of {@link FAST_SQL}, which adds the expected head hash as $10). */
+function rowParams(
+  headSeq: string,
+  inputs: readonly PreparedAuditEvent[],
+  sealed: { events: AuditEvent[]; lines: string[]; head: string },
+): unknown[] {
+  return [
+    headSeq,
+    inputs.map((e) => new Date(Date.parse(e.ts)).toISOString()),
+    inputs.map((e) => e.agent_id ?? null),
+    sealed.events.map((e) => e.client?.name ?? null),
+    inputs.map((e) => e.credential ?? null),
+    inputs.map((e) => e.tool),
+    inputs.map((e) => e.decision),
+    sealed.lines,
+    sealed.head,
+  ];
+}
+
+function addSeq(seq: string, n: number): string {
+  return (BigInt(seq) + BigInt(n)).toString();
 }
 
 function bad(count: number, line: number, reason: string): AuditVerifyResult {
