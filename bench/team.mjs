@@ -475,7 +475,7 @@ function render(R) {
   );
   out.push('');
   out.push(
-    `Configuration: 1 credential, ${AGENTS} agents (own token and session each), the bench policy.json of section 1 (burst raised, first_use/unusual_hours off); team store on a throwaway cluster (test/helpers/pgCluster.ts: initdb, 127.0.0.1, fsync=off, run by the bench and stopped by PID), envelope-encrypted values, audit log in the server's local state folder.`,
+    `Configuration: 1 credential, ${AGENTS} agents (own token and session each), the bench policy.json of section 1 (burst raised, first_use/unusual_hours off); team store on a throwaway cluster (test/helpers/pgCluster.ts: initdb, 127.0.0.1, fsync=off, run by the bench and stopped by PID), envelope-encrypted values, the audit trail in the database (one chain for both servers).`,
   );
   return out.join('\n');
 }

@@ -6,7 +6,7 @@
 //   core.js       src/core/ (without mcp/ and the LAZY_CORE modules) and zod v4 — required by
 //                 extension.js at activation;
 //   lazy.js       the LAZY_CORE modules (Connect Agent's config writers, Import from .env, Scan MCP
-//                 Configs, audit export/verify), the packages only they use (dotenv,
+//                 Configs, audit export), the packages only they use (dotenv,
 //                 jsonc-parser, smol-toml) and zod's locales (LAZY_PACKAGE_FILES) — required the
 //                 first time one of their exports is used, that is when such a command first runs;
 //   server.js     src/core/mcp/http.ts: the MCP SDK, its protocol schemas, our transport and tools —
@@ -55,7 +55,6 @@ export const LAZY_CORE = [
   'src/core/importEnv/',
   'src/core/migrate/',
   'src/core/audit/export.ts',
-  'src/core/audit/verify.ts',
   'src/core/textLines.ts',
   // The PostgreSQL team store and the `pg` driver: only the CLI opens one.
   'src/core/store/postgres/',

@@ -8,11 +8,13 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { KeyringAdmin } from './admin';
 import { AuditLog } from './audit/auditLog';
+import { AGENT_TOOLS } from './audit/auditReader';
+import { type AuditSource, FileAuditSource, auditEvents } from './audit/auditSource';
+import type { AuditStorage } from './audit/auditStorage';
 import { type ChainKey, deriveChainKey } from './audit/chain';
-import { readAuditEvents } from './audit/auditReader';
 import { AUDIT_KEY_SECRET, DEFAULT_ANOMALY_CONFIG, type AnomalyConfig } from './model';
 import type { AlertSink, Approver, Clock, Disposable, Logger, MetadataStore, SecretBackend } from './ports';
-import { AnomalyEngine } from './policy/anomalyEngine';
+import { AnomalyEngine, BURST_WINDOW_MS } from './policy/anomalyEngine';
 import { ApprovalGrants } from './policy/approvalGrants';
 import { KeyringService } from './service';
 import { CredentialStore } from './store/credentialStore';
@@ -25,7 +27,15 @@ import { checkStorePermissions } from './store/storePermissions';
 export interface KeyringParts {
   metadata: MetadataStore;
   secrets: SecretBackend;
-  auditPath: string;
+  /** The audit log's JSONL file (file store); ignored when `auditTrail` is given. */
+  auditPath?: string;
+  /**
+   * The per-machine folder (saved agent tokens, migrate records): default the audit file's folder.
+   * A team store passes its local folder.
+   */
+  stateDir?: string;
+  /** A team store's audit trail instead of a file: where batches go and how to read them back. */
+  auditTrail?: { storage: (logger: Logger) => AuditStorage; source: AuditSource };
   clock: Clock;
   logger: Logger;
   anomalyConfig?: AnomalyConfig;
@@ -61,7 +71,15 @@ export interface Keyring extends Disposable {
   audit: AuditLog;
   anomaly: AnomalyEngine;
   grants: ApprovalGrants;
-  auditPath: string;
+  /**
+   * The audit log's JSONL file on a file store (Open Audit Log in Editor needs a path); undefined
+   * on a team store, whose trail is rows in the database: read it through {@link auditSource}.
+   */
+  auditPath: string | undefined;
+  /** The one way to read the audit trail (verify, export, pages, replay), file or database. */
+  auditSource: AuditSource;
+  /** The per-machine folder: the file store's folder, or a team store's local folder. */
+  stateDir: string;
   /** Flushes the audit log and releases watchers. */
   close(): Promise<void>;
 }
@@ -78,25 +96,49 @@ export async function auditKey(secrets: SecretBackend): Promise<Buffer> {
 }
 
 /**
- * Rebuilds the anomaly engine's learned state (usual hours, probing lockouts) from the audit log
- * at `auditPath`. With `beforeMs`, only events stamped earlier are replayed: a caller replaying
+ * Rebuilds the anomaly engine's learned state (usual hours, probing lockouts, burst windows) from
+ * the audit trail (a file store's file, or a team store's rows, so a restarted server of either keeps
+ * a lockout). With `beforeMs`, only events stamped earlier are replayed: a caller replaying
  * in the background after the keyring went live passes the time it went live, so events the
  * engine already saw live are not counted twice. Returns how many events were replayed.
- * @throws the `fs` error when the log exists but cannot be read (a missing log replays nothing).
+ * @throws the `fs` error when the log exists but cannot be read (a missing log replays nothing),
+ * or a StoreError when a team store's trail cannot be read.
  */
 export async function replayAuditHistory(
-  auditPath: string,
+  source: AuditSource,
   anomaly: AnomalyEngine,
   opts: { beforeMs?: number } = {},
 ): Promise<number> {
   const history: { agent_id: string | null; ts: string; decision: string; code: string | null }[] = [];
-  for await (const e of readAuditEvents(auditPath)) {
+  /** Agents' requests of the last minute of the trail (for the burst windows). */
+  const recent: { agent: string; at: number }[] = [];
+  let latest = -Infinity;
+  const filter = opts.beforeMs !== undefined ? { until: opts.beforeMs } : {};
+  for await (const e of auditEvents(source, filter)) {
     if (opts.beforeMs !== undefined && !(Date.parse(e.ts) < opts.beforeMs)) {
       continue;
     }
     history.push({ agent_id: e.agent_id, ts: e.ts, decision: e.decision, code: e.code });
+    const at = Date.parse(e.ts);
+    if (e.agent_id && AGENT_TOOLS.has(e.tool) && Number.isFinite(at)) {
+      latest = Math.max(latest, at);
+      recent.push({ agent: e.agent_id, at });
+      if (recent.length > 4096 && recent[0].at < latest - BURST_WINDOW_MS) {
+        recent.splice(
+          0,
+          recent.findIndex((r) => r.at >= latest - BURST_WINDOW_MS),
+        );
+      }
+    }
   }
   anomaly.loadHistory(history);
+  // The burst windows: requests of the last minute count again (the engine drops those its clock
+  // puts outside the window), so a restarted server does not hand a bursting agent a fresh minute.
+  for (const r of recent) {
+    if (r.at >= latest - BURST_WINDOW_MS) {
+      anomaly.applyRemote({ agent: r.agent, kind: 'request', at: r.at });
+    }
+  }
   return history.length;
 }
 
@@ -105,8 +147,10 @@ export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
   const { clock, logger } = parts;
   const store =
     parts.store ?? new CredentialStore({ metadata: parts.metadata, secrets: parts.secrets, clock, logger });
+  const auditSource = parts.auditTrail?.source ?? new FileAuditSource(requiredAuditPath(parts), logger);
   const audit = await AuditLog.open({
-    path: parts.auditPath,
+    path: parts.auditTrail ? undefined : auditSource.path,
+    storage: parts.auditTrail?.storage,
     hmacKey: parts.deferAuditKey ? auditKey(parts.secrets) : await auditKey(parts.secrets),
     clock,
     logger,
@@ -115,7 +159,7 @@ export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
   });
   const anomaly = new AnomalyEngine({ config: parts.anomalyConfig ?? DEFAULT_ANOMALY_CONFIG, clock });
   if (parts.loadHistory !== false) {
-    await replayAuditHistory(parts.auditPath, anomaly);
+    await replayAuditHistory(auditSource, anomaly);
   }
   const grants = new ApprovalGrants(clock);
   const service = new KeyringService({
@@ -142,8 +186,8 @@ export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
     closed = true;
     await service.flushAggregated();
     service.dispose();
-    await audit.flush();
-    audit.dispose();
+    // Writes what is queued, then closes the file (or the team store's audit connection).
+    await audit.close();
   };
   return {
     service,
@@ -152,10 +196,19 @@ export async function createKeyring(parts: KeyringParts): Promise<Keyring> {
     audit,
     anomaly,
     grants,
-    auditPath: parts.auditPath,
+    auditPath: auditSource.path,
+    auditSource,
+    stateDir: parts.stateDir ?? path.dirname(requiredAuditPath(parts)),
     close,
     dispose: () => void close(),
   };
+}
+
+function requiredAuditPath(parts: KeyringParts): string {
+  if (parts.auditPath === undefined) {
+    throw new TypeError('createKeyring needs auditPath (a file store) or auditTrail (a team store).');
+  }
+  return parts.auditPath;
 }
 
 export interface FileKeyringOptions {

@@ -125,8 +125,9 @@ export class EditorKeyring {
     // The learned-hours history is replayed from the audit log in the background, so a long log
     // does not hold up activation. Until it is in, the rules see only this session's requests: a
     // probing lockout (or usual hours) learned from earlier sessions applies a moment later.
-    void replayAuditHistory(auditPath, keyring.anomaly, { beforeMs: liveFrom }).catch((e: unknown) =>
-      logger.warn('Could not replay the audit history for the anomaly rules; they start from scratch.', e),
+    void replayAuditHistory(keyring.auditSource, keyring.anomaly, { beforeMs: liveFrom }).catch(
+      (e: unknown) =>
+        logger.warn('Could not replay the audit history for the anomaly rules; they start from scratch.', e),
     );
     return {
       keyring,
@@ -183,8 +184,9 @@ export class EditorKeyring {
       .catch((e: unknown) =>
         logger.error(`Could not set up this editor's agent '${agentId}' for in-editor chat: ${errorText(e)}`),
       );
-    void replayAuditHistory(keyring.auditPath, keyring.anomaly, { beforeMs: liveFrom }).catch((e: unknown) =>
-      logger.warn('Could not replay the audit history for the anomaly rules; they start from scratch.', e),
+    void replayAuditHistory(keyring.auditSource, keyring.anomaly, { beforeMs: liveFrom }).catch(
+      (e: unknown) =>
+        logger.warn('Could not replay the audit history for the anomaly rules; they start from scratch.', e),
     );
     logger.info(
       `Opened the ${choice.label} store (${keyring.display}); this editor's agent is '${agentId}'.`,

@@ -6,6 +6,7 @@
  */
 import * as vscode from 'vscode';
 import { countRunRestarts } from '../core/migrate/credentialUsage';
+import type { AuditSource } from '../core/audit/auditSource';
 import type { Logger } from '../core/ports';
 
 const SETTLE_MS = 5_000;
@@ -17,13 +18,13 @@ export function restartText(count: number, name: string, version: number): strin
 
 /** Resolves the count once it has been told (the rotate command's test mode waits for it). */
 export function reportRestartsLater(
-  deps: { auditPath: string; logger: Logger },
+  deps: { auditSource: AuditSource; logger: Logger },
   name: string,
   version: number,
   sinceMs: number,
 ): Promise<number> {
   return new Promise<void>((resolve) => setTimeout(resolve, SETTLE_MS).unref())
-    .then(() => countRunRestarts(deps.auditPath, name, version, sinceMs))
+    .then(() => countRunRestarts(deps.auditSource, name, version, sinceMs))
     .then((n) => {
       const text = restartText(n, name, version);
       deps.logger.info(`${text}.`);

@@ -137,7 +137,7 @@ export async function createTestKeyring(opts: TestKeyringOptions = {}): Promise<
     keyring,
     tokens,
     values,
-    auditPath: keyring.auditPath,
+    auditPath: path.join(dir, 'audit.jsonl'),
     dir,
     logger,
     secrets,

@@ -256,7 +256,10 @@ suite('approval prompts and alerts', () => {
     assert.ok(!api.statusBar.text.includes('bell-dot'), api.statusBar.text);
 
     // "Show in Audit": the real webview gets the page with that event highlighted.
-    const lines = fs.readFileSync(api.keyring.auditPath, 'utf8').trim().split('\n');
+    const lines = fs
+      .readFileSync(api.keyring.auditPath as string, 'utf8')
+      .trim()
+      .split('\n');
     const event = lines
       .map((l) => JSON.parse(l) as { hash: string; credential: string; rules?: string[] })
       .reverse()

@@ -113,7 +113,7 @@ suite('several windows share one server: attach, live changes, takeover', () => 
 
   suiteSetup(async () => {
     ({ api } = await activateExtension());
-    storeDir = path.dirname(api.keyring.auditPath);
+    storeDir = api.keyring.stateDir;
     preexisting = new Set(fs.readdirSync(storeDir));
     originalGlobalPort = vscode.workspace.getConfiguration(SECTION).inspect<number>('port')?.globalValue;
     assert.equal(api.server.state.kind, 'running', 'this window serves before the suite');

@@ -12,6 +12,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { FileAuditSource } from '../../src/core/audit/auditSource';
 import { GENESIS_HASH, eventLine, sealEvent } from '../../src/core/audit/chain';
 import { CSV_COLUMNS } from '../../src/core/audit/export';
 import { verifyAuditFile } from '../../src/core/audit/verify';
@@ -116,7 +117,7 @@ suite('audit view, verify and export', () => {
   });
 
   test('paging 100k events: newest first, 100 per page, right slices at both ends', async () => {
-    const s = open({ auditPath: bigLog, audit: fakeAudit() });
+    const s = open({ source: new FileAuditSource(bigLog), audit: fakeAudit() });
     const first = await timed('first page (ready, with timeline)', () =>
       s.request({ type: 'ready' }, isPage),
     );
@@ -140,7 +141,7 @@ suite('audit view, verify and export', () => {
   });
 
   test('filters narrow the slices: agent, credential, decision, custom time range', async () => {
-    const s = open({ auditPath: bigLog, audit: fakeAudit() });
+    const s = open({ source: new FileAuditSource(bigLog), audit: fakeAudit() });
     await s.request({ type: 'ready' }, isPage);
     const byAgent = await timed('filter agent', () =>
       s.request({ type: 'query', filter: { agent: 'a3' }, offset: 0 }, isPage),
@@ -194,7 +195,7 @@ suite('audit view, verify and export', () => {
 
   test('appends go live without re-reading: the new event tops page 1, later pages keep their rows', async () => {
     const audit = fakeAudit();
-    const s = open({ auditPath: bigLog, audit });
+    const s = open({ source: new FileAuditSource(bigLog), audit });
     await s.request({ type: 'ready', filter: { agent: 'a1' } }, isPage);
     const event = sealEvent(
       {
@@ -232,7 +233,7 @@ suite('audit view, verify and export', () => {
   });
 
   test('bad messages get an error reply and the handler keeps working', async () => {
-    const s = open({ auditPath: bigLog, audit: fakeAudit() });
+    const s = open({ source: new FileAuditSource(bigLog), audit: fakeAudit() });
     const bad: unknown[] = [
       'hello',
       null,
@@ -367,7 +368,7 @@ suite('audit view, verify and export', () => {
     });
 
     test('Verify Audit Log: intact, then names the tampered line (command and view), then intact again', async () => {
-      const file = api.keyring.auditPath;
+      const file = api.keyring.auditPath as string; // the editor's keyring is a file store
       await api.keyring.audit.flush();
       const ok = await vscode.commands.executeCommand<{ ok: boolean; count: number }>(
         'agentKeyring.verifyAuditLog',
@@ -414,7 +415,10 @@ suite('audit view, verify and export', () => {
 
     test('Export Audit Log writes CSV, JSONL and JSON that parse; the JSONL export verifies', async () => {
       await api.keyring.audit.flush();
-      const lines = fs.readFileSync(api.keyring.auditPath, 'utf8').trim().split('\n').length;
+      const lines = fs
+        .readFileSync(api.keyring.auditPath as string, 'utf8')
+        .trim()
+        .split('\n').length;
       const csvPath = path.join(tmp, 'audit.csv');
       const csv = await timed('export CSV (real log)', () =>
         vscode.commands.executeCommand<{ count: number; format: string }>('agentKeyring.exportAuditLog', {
@@ -453,7 +457,7 @@ suite('audit view, verify and export', () => {
 
       const big = path.join(tmp, 'big.csv');
       const bigCsv = await timed('export CSV (100k events)', async () => {
-        return exportAuditToFile(bigLog, vscode.Uri.file(big), 'csv');
+        return exportAuditToFile(new FileAuditSource(bigLog), vscode.Uri.file(big), 'csv');
       });
       assert.equal(bigCsv, N);
       for (const f of [csvPath, jsonlPath, jsonPath]) {

@@ -249,7 +249,7 @@ suite('commands and views', () => {
     );
     assertNoSecret(items, secrets);
 
-    const audit = fs.readFileSync(api.keyring.auditPath, 'utf8');
+    const audit = fs.readFileSync(api.keyring.auditPath as string, 'utf8');
     for (const s of secrets) {
       assert.ok(!audit.includes(s), 'the audit file never holds a value');
     }

@@ -133,7 +133,7 @@ suite('Migrate MCP Configs', () => {
     assert.ok(after.includes('\r\n'), 'CRLF kept');
     const entry = (JSON.parse(after) as { mcpServers: { echo: { command: string; args: string[] } } })
       .mcpServers.echo;
-    const storeDir = path.dirname(api.keyring.auditPath);
+    const storeDir = api.keyring.stateDir;
     assert.ok(path.isAbsolute(entry.command), `the CLI starts by absolute path: ${entry.command}`);
     const run = entry.args.indexOf('run');
     assert.deepEqual(entry.args.slice(run, run + 8), [

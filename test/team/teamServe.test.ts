@@ -15,6 +15,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ResourceUpdatedNotificationSchema, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { type CliResult, type Served, canary, ensureBuilt, runCli, startServe } from '../cli/cliHarness';
+import { SCHEMA_VERSION } from '../../src/core/store/postgres/schema';
 import { type PgCluster, pgUnavailableReason, startPgCluster } from '../helpers/pgCluster';
 
 const skip = pgUnavailableReason();
@@ -92,7 +93,9 @@ describe('team store: CLI and two servers on one PostgreSQL database', { skip },
     assert.equal(up.code, 0, up.stderr);
     assert.match(
       up.stdout,
-      /akr_team:\*\*\*@127\.0\.0\.1:\d+\/team: schema version 0 -> \d+\n {2}applied 1: .*\n {2}applied 3: leases and approval grants/,
+      new RegExp(
+        `akr_team:\\*\\*\\*@127\\.0\\.0\\.1:\\d+/team: schema version 0 -> ${SCHEMA_VERSION}\n {2}applied 1: .*\n {2}applied 2: audit trail.*\n {2}applied 3: leases and approval grants`,
+      ),
     );
     const again = await cli(['store', 'upgrade'], undefined);
     // No --store and no AGENT_KEYRING_STORE: the default folder is not a team store.
@@ -101,7 +104,7 @@ describe('team store: CLI and two servers on one PostgreSQL database', { skip },
     const viaEnv = await runCli(['store', 'upgrade'], { env: { ...env, AGENT_KEYRING_STORE: url } });
     results.push(viaEnv);
     assert.equal(viaEnv.code, 0, viaEnv.stderr);
-    assert.match(viaEnv.stdout, /schema version \d+, up to date; nothing to do/);
+    assert.match(viaEnv.stdout, new RegExp(`schema version ${SCHEMA_VERSION}, up to date; nothing to do`));
   });
 
   test('admin commands work against the database', async () => {
@@ -312,7 +315,7 @@ describe('team store: CLI and two servers on one PostgreSQL database', { skip },
     assert.match(b.stderr(), /answers again: serving requests/);
   });
 
-  test('no output of any process shows a value or the password; the audit log is local and intact', async () => {
+  test('no output of any process shows a value or the password; the audit trail (in the database) is intact', async () => {
     const texts = [
       ...results.flatMap((r) => [r.stdout, r.stderr]),
       ...served.flatMap((s) => [s.stdout(), s.stderr()]),
@@ -321,9 +324,12 @@ describe('team store: CLI and two servers on one PostgreSQL database', { skip },
     for (const v of values) {
       assert.ok(!texts.includes(v), 'a value was printed');
     }
-    const audit = fs.readFileSync(path.join(stateDir, 'audit.jsonl'), 'utf8');
+    assert.ok(!fs.existsSync(path.join(stateDir, 'audit.jsonl')), 'no per-machine audit file any more');
+    const exported = await cli(['audit', 'export', '--store', url]);
+    assert.equal(exported.code, 0, exported.stderr);
+    assert.match(exported.stdout, /"tool":"rotate_credential"/);
     for (const v of values) {
-      assert.ok(!audit.includes(v));
+      assert.ok(!exported.stdout.includes(v));
     }
     const verify = await cli(['audit', 'verify', '--store', url]);
     assert.equal(verify.code, 0, verify.stderr);

@@ -355,7 +355,7 @@ Logs go to stderr; set AGENT_KEYRING_LOG=debug for more.`,
       throw e;
     }
     logger.info(
-      `Store ${dir}; anomaly rules from ${policy.config ? policy.file : 'defaults'}; audit log ${keyring.auditPath}`,
+      `Store ${dir}; anomaly rules from ${policy.config ? policy.file : 'defaults'}; audit log ${keyring.auditSource.where}`,
     );
 
     if (values.json) {

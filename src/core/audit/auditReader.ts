@@ -9,6 +9,8 @@ import { forEachLine, readLines } from './lines';
 export interface AuditFilter {
   agent_id?: string;
   credential?: string;
+  /** Only events of this tool (`get_credential`, `run`, `rotate`, …). */
+  tool?: string;
   /** One decision, or any of several. */
   decision?: AuditDecision | readonly AuditDecision[];
   /** Only events at or after this time (ms since the epoch). */
@@ -92,16 +94,7 @@ export async function queryAuditEvents(
   filter: AuditFilter = {},
   options: AuditQueryOptions = {},
 ): Promise<AuditQueryResult> {
-  const offset = options.offset ?? 0;
-  const limit = options.limit ?? 100;
-  if (!Number.isSafeInteger(offset) || offset < 0) {
-    throw new InvalidInputError(`The audit page offset must be a whole number ≥ 0 (got ${String(offset)}).`);
-  }
-  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
-    throw new InvalidInputError(
-      `The audit page size must be a whole number from 1 to ${MAX_LIMIT} (got ${String(limit)}).`,
-    );
-  }
+  const { offset, limit } = auditPage(options);
   const match = compileFilter(filter);
   const unfiltered = match.empty;
   // A candidate is kept as its raw line (unfiltered) or its parsed event (filtered).
@@ -179,12 +172,31 @@ export async function queryAuditEvents(
   return { total, events };
 }
 
+/**
+ * The page an {@link AuditQueryOptions} asks for, with its defaults (offset 0, limit 100).
+ * @throws InvalidInputError when offset/limit are not non-negative integers (limit 1–10 000).
+ */
+export function auditPage(options: AuditQueryOptions): { offset: number; limit: number } {
+  const offset = options.offset ?? 0;
+  const limit = options.limit ?? 100;
+  if (!Number.isSafeInteger(offset) || offset < 0) {
+    throw new InvalidInputError(`The audit page offset must be a whole number ≥ 0 (got ${String(offset)}).`);
+  }
+  if (!Number.isSafeInteger(limit) || limit < 1 || limit > MAX_LIMIT) {
+    throw new InvalidInputError(
+      `The audit page size must be a whole number from 1 to ${MAX_LIMIT} (got ${String(limit)}).`,
+    );
+  }
+  return { offset, limit };
+}
+
 /** Cheap shape check used when no filter forces a parse. */
 function looksLikeEvent(line: string): boolean {
   return line.charCodeAt(0) === 0x7b && line.charCodeAt(line.length - 1) === 0x7d && line.includes('"hash"');
 }
 
-function parseEvent(line: string): AuditEvent | undefined {
+/** The audit event on `line`, or undefined when the line is not one. */
+export function parseEvent(line: string): AuditEvent | undefined {
   if (line.length === 0) {
     return undefined;
   }
@@ -216,7 +228,7 @@ interface CompiledFilter {
 }
 
 /** Tools agents call: their rows name the agent in `agent_id`, and `client` is the client program. */
-const AGENT_TOOLS: ReadonlySet<string> = new Set([
+export const AGENT_TOOLS: ReadonlySet<string> = new Set([
   'get_credential',
   'list_credentials',
   'rotate_credential',
@@ -240,6 +252,9 @@ function compileFilter(filter: AuditFilter): CompiledFilter {
   }
   if (filter.credential !== undefined) {
     needles.push(JSON.stringify(filter.credential));
+  }
+  if (filter.tool !== undefined) {
+    needles.push(JSON.stringify(filter.tool));
   }
   // A JSON string token such as "deny" can only appear whole (quotes inside strings are escaped),
   // so a line without it cannot match. With several decisions there is no single token.
@@ -275,6 +290,9 @@ function compileFilter(filter: AuditFilter): CompiledFilter {
         return false;
       }
       if (filter.credential !== undefined && e.credential !== filter.credential) {
+        return false;
+      }
+      if (filter.tool !== undefined && e.tool !== filter.tool) {
         return false;
       }
       if (decisions && !decisions.has(e.decision)) {

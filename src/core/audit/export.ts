@@ -4,7 +4,8 @@
  */
 import { InvalidInputError } from '../errors';
 import type { AuditEvent } from '../model';
-import { type AuditFilter, readAuditRecords } from './auditReader';
+import { type AuditFilter, type AuditRecord, readAuditRecords } from './auditReader';
+import type { AuditSource } from './auditSource';
 
 export type AuditExportFormat = 'jsonl' | 'csv';
 
@@ -92,6 +93,33 @@ export async function exportAudit(
   out: NodeJS.WritableStream,
   filter?: AuditFilter,
 ): Promise<number> {
+  return exportAuditRecords(readAuditRecords(path, filter), format, out);
+}
+
+/**
+ * Writes the matching events of the audit trail `source` (a file store's file, a team store's rows)
+ * to `out` (left open): JSONL lines byte for byte (an unfiltered export of either verifies), or CSV.
+ * Resolves with the number of events.
+ */
+export function exportAuditSource(
+  source: AuditSource,
+  format: AuditExportFormat,
+  out: NodeJS.WritableStream,
+  filter?: AuditFilter,
+): Promise<number> {
+  return exportAuditRecords(source.records(filter), format, out);
+}
+
+/**
+ * {@link exportAudit} over any source of records (a file's, a team store's rows): JSONL lines are
+ * copied unchanged, CSV rows are built from the events.
+ * @throws InvalidInputError for an unknown format; the source's error, or the stream's when `out` fails.
+ */
+export async function exportAuditRecords(
+  records: AsyncIterable<AuditRecord>,
+  format: AuditExportFormat,
+  out: NodeJS.WritableStream,
+): Promise<number> {
   if (format !== 'jsonl' && format !== 'csv') {
     throw new InvalidInputError(`Unknown audit export format '${String(format)}'. Use 'jsonl' or 'csv'.`);
   }
@@ -128,7 +156,7 @@ export async function exportAudit(
     if (format === 'csv') {
       await write(CSV_COLUMNS.join(',') + '\r\n');
     }
-    for await (const { line, event } of readAuditRecords(path, filter)) {
+    for await (const { line, event } of records) {
       await write(format === 'csv' ? csvRow(event) + '\r\n' : line + '\n');
       count++;
     }

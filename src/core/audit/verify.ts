@@ -64,7 +64,6 @@ export async function verifyAuditFile(
   logger: Logger = NULL_LOGGER,
   opts: VerifyOptions = {},
 ): Promise<AuditVerifyResult> {
-  const keys = new Map((opts.chainKeys ?? []).map((k) => [k.id, k.key]));
   const snap = await snapshot(path, logger);
   if (snap.size === undefined) {
     if (snap.head === undefined) {
@@ -84,60 +83,34 @@ export async function verifyAuditFile(
 
   const head = snap.head;
   const recordedCount = head !== undefined && head !== 'invalid' ? head.count : -1;
-  let n = 0;
-  let expectedPrev = GENESIS_HASH;
+  const walk = new ChainWalk(opts.chainKeys);
   let hashAtRecorded: string | undefined = recordedCount === 0 ? GENESIS_HASH : undefined;
-  let firstBad: { line: number; reason: string } | undefined;
-  const tally = { keyed: 0, unauthenticated: 0, legacy: 0 };
-  let firstUnauthenticated = 0;
-  /** Once a keyed line was seen, a plain one after it is a downgrade (written outside Agent Keyring). */
-  let sawKeyed = false;
   /** Lines past the .head end that were authenticated with our key (for the crash-tail wording). */
   let tailAuthenticated = 0;
 
   await forEachLine(
     path,
     (line) => {
-      n++;
-      if (firstBad) {
-        return; // keep counting lines only
+      const checked = walk.add(line);
+      if (!checked) {
+        return; // bad (or after the first bad line): keep counting lines only
       }
-      const problem = checkLine(line, n, expectedPrev, keys, sawKeyed);
-      if (typeof problem === 'string') {
-        firstBad = { line: n, reason: problem };
-        return;
-      }
-      tally[problem.format]++;
-      if (problem.format !== 'legacy') {
-        sawKeyed = true;
-      }
-      if (problem.format === 'unauthenticated' && firstUnauthenticated === 0) {
-        firstUnauthenticated = n;
-      }
-      if (recordedCount >= 0 && n > recordedCount && problem.format === 'keyed') {
+      const n = walk.count;
+      if (recordedCount >= 0 && n > recordedCount && checked.format === 'keyed') {
         tailAuthenticated++;
       }
-      expectedPrev = problem.hash;
       if (n === recordedCount) {
-        hashAtRecorded = problem.hash;
+        hashAtRecorded = checked.hash;
       }
     },
     { endExclusive: snap.size },
   );
+  const n = walk.count;
 
-  if (firstBad) {
-    return withLines({ ok: false, count: n, firstBad }, tally);
+  if (walk.firstBad) {
+    return walk.withLines({ ok: false, count: n, firstBad: walk.firstBad });
   }
-  const result = withLines(finish(), tally);
-  if (result.ok && tally.unauthenticated > 0 && !(result.warning?.kind === 'crash_tail')) {
-    result.warning = {
-      kind: 'unknown_key',
-      line: firstUnauthenticated,
-      lines: tally.unauthenticated,
-      reason: `${tally.unauthenticated} keyed line(s), the first at line ${firstUnauthenticated}, are sealed with a key this check does not have: their chain links are intact, but their content cannot be authenticated. Verify with the keyring that wrote them (--store DIR), or treat them as forged if no other keyring writes this log.`,
-    };
-  }
-  return result;
+  return walk.withUnknownKeyWarning(walk.withLines(finish()));
 
   function finish(): AuditVerifyResult {
     if (head === 'invalid') {
@@ -154,12 +127,69 @@ export async function verifyAuditFile(
   }
 }
 
-function withLines(
-  r: AuditVerifyResult,
-  tally: { keyed: number; unauthenticated: number; legacy: number },
-): AuditVerifyResult {
-  // Only a log with keyed lines reports the split (a plain log's result keeps its old shape).
-  return tally.keyed + tally.unauthenticated > 0 ? { ...r, lines: tally } : r;
+/**
+ * Walks a chain line by line (a file's lines, or a team store's rows in `seq` order): each line must
+ * be an intact audit event chained to the one before. Shared by the file and the database verify.
+ */
+export class ChainWalk {
+  /** Lines seen (bad ones and those after them included). */
+  count = 0;
+  /** The first problem; once set, later lines are only counted. */
+  firstBad: { line: number; reason: string } | undefined;
+  /** Hash of the last intact line ({@link GENESIS_HASH} before the first). */
+  lastHash = GENESIS_HASH;
+  readonly #keys: ReadonlyMap<string, Buffer>;
+  readonly #tally = { keyed: 0, unauthenticated: 0, legacy: 0 };
+  #firstUnauthenticated = 0;
+  /** Once a keyed line was seen, a plain one after it is a downgrade (written outside Agent Keyring). */
+  #sawKeyed = false;
+
+  constructor(chainKeys: readonly ChainKey[] = []) {
+    this.#keys = new Map(chainKeys.map((k) => [k.id, k.key]));
+  }
+
+  /** Checks the next line: its hash and format, or undefined when it (or an earlier line) is bad. */
+  add(line: string): { hash: string; format: 'keyed' | 'unauthenticated' | 'legacy' } | undefined {
+    const n = ++this.count;
+    if (this.firstBad) {
+      return undefined;
+    }
+    const problem = checkLine(line, n, this.lastHash, this.#keys, this.#sawKeyed);
+    if (typeof problem === 'string') {
+      this.firstBad = { line: n, reason: problem };
+      return undefined;
+    }
+    this.#tally[problem.format]++;
+    if (problem.format !== 'legacy') {
+      this.#sawKeyed = true;
+    }
+    if (problem.format === 'unauthenticated' && this.#firstUnauthenticated === 0) {
+      this.#firstUnauthenticated = n;
+    }
+    this.lastHash = problem.hash;
+    return problem;
+  }
+
+  /** `r` with the split of lines by format (only a log with keyed lines reports it). */
+  withLines(r: AuditVerifyResult): AuditVerifyResult {
+    const tally = this.#tally;
+    return tally.keyed + tally.unauthenticated > 0 ? { ...r, lines: { ...tally } } : r;
+  }
+
+  /** `r` with the unknown-key warning when it is intact but has lines under a key this check lacks. */
+  withUnknownKeyWarning(r: AuditVerifyResult): AuditVerifyResult {
+    const unauthenticated = this.#tally.unauthenticated;
+    if (r.ok && unauthenticated > 0 && !(r.warning?.kind === 'crash_tail')) {
+      const first = this.#firstUnauthenticated;
+      r.warning = {
+        kind: 'unknown_key',
+        line: first,
+        lines: unauthenticated,
+        reason: `${unauthenticated} keyed line(s), the first at line ${first}, are sealed with a key this check does not have: their chain links are intact, but their content cannot be authenticated. Verify with the keyring that wrote them (--store DIR), or treat them as forged if no other keyring writes this log.`,
+      };
+    }
+    return r;
+  }
 }
 
 function checkAgainstHead(

@@ -4,7 +4,7 @@
  * releases: command name, how often, last time). Names and paths only, never a value.
  */
 import * as path from 'node:path';
-import { readAuditEvents } from '../audit/auditReader';
+import { type AuditSource, auditEvents } from '../audit/auditSource';
 import { UsageRecords } from './usage';
 
 export interface CredentialUse {
@@ -21,12 +21,12 @@ function commandOf(reason: string | null): string | undefined {
 }
 
 /**
- * The servers (from `<stateDir>/migrate/usage.json`) and run commands (from the audit log at
- * `auditPath`) that use `name`. A damaged usage file or unreadable log gives what could be read.
+ * The servers (from `<stateDir>/migrate/usage.json`) and run commands (from the audit trail,
+ * file or team store) that use `name`. A damaged usage file or unreadable log gives what could be read.
  */
 export async function credentialUsage(
   stateDir: string,
-  auditPath: string,
+  audit: AuditSource,
   name: string,
 ): Promise<CredentialUse[]> {
   const out: CredentialUse[] = [];
@@ -41,8 +41,8 @@ export async function credentialUsage(
   }
   const commands = new Map<string, { count: number; last: string; agents: Set<string> }>();
   try {
-    for await (const e of readAuditEvents(auditPath, { credential: name, decision: 'allow' })) {
-      const command = e.tool === 'run' ? commandOf(e.reason) : undefined;
+    for await (const e of auditEvents(audit, { credential: name, tool: 'run', decision: 'allow' })) {
+      const command = commandOf(e.reason);
       if (!command) {
         continue;
       }
@@ -75,19 +75,20 @@ export async function credentialUsage(
  * keyring (a CLI store) are audited there and not counted here.
  */
 export async function countRunRestarts(
-  auditPath: string,
+  audit: AuditSource,
   name: string,
   version: number,
   sinceMs: number,
 ): Promise<number> {
   let n = 0;
   try {
-    for await (const e of readAuditEvents(auditPath, {
+    for await (const e of auditEvents(audit, {
       credential: name,
+      tool: 'run',
       decision: 'allow',
       since: sinceMs,
     })) {
-      if (e.tool === 'run' && e.version === version) {
+      if (e.version === version) {
         n++;
       }
     }

@@ -31,7 +31,8 @@ import {
 
 const MINUTE_MS = 60_000;
 const DAY_MS = 24 * 60 * MINUTE_MS;
-const BURST_WINDOW_MS = MINUTE_MS;
+/** The burst rule's window. */
+export const BURST_WINDOW_MS = MINUTE_MS;
 const MAX_CACHED_WINDOWS = 256;
 
 export type AssessmentAction = 'allow' | 'alert' | 'approve' | 'deny';

@@ -12,7 +12,8 @@ import * as path from 'node:path';
 import { Writable } from 'node:stream';
 import * as vscode from 'vscode';
 import type { AuditFilter } from '../../core/audit/auditReader';
-import { exportAudit } from '../../core/audit/export';
+import type { AuditSource } from '../../core/audit/auditSource';
+import { exportAuditSource } from '../../core/audit/export';
 import { InvalidInputError } from '../../core/errors';
 import { argObject, type CommandContext, type CommandHandler } from './commandContext';
 
@@ -53,12 +54,12 @@ export async function pickExportTarget(preferred: ExportFormat = 'jsonl'): Promi
 }
 
 /**
- * Writes the matching events of `auditPath` to `target` in `format`: to a temporary file next to
+ * Writes the matching events of the audit trail `source` to `target` in `format`: to a temporary file next to
  * it, renamed into place when complete (a failed export leaves no half file). Resolves with the
  * number of events.
  */
 export async function exportAuditToFile(
-  auditPath: string,
+  source: AuditSource,
   target: vscode.Uri,
   format: ExportFormat,
   filter?: AuditFilter,
@@ -72,7 +73,7 @@ export async function exportAuditToFile(
         cb();
       },
     });
-    const count = await writeFormat(auditPath, format, sink, filter);
+    const count = await writeFormat(source, format, sink, filter);
     await vscode.workspace.fs.writeFile(target, Buffer.concat(chunks));
     return count;
   }
@@ -80,7 +81,7 @@ export async function exportAuditToFile(
   const tmp = path.join(path.dirname(file), `.${path.basename(file)}.${randomBytes(4).toString('hex')}.tmp`);
   const out = fs.createWriteStream(tmp, { mode: 0o600 });
   try {
-    const count = await writeFormat(auditPath, format, out, filter);
+    const count = await writeFormat(source, format, out, filter);
     await new Promise<void>((resolve, reject) => {
       out.once('error', reject);
       out.end(() => resolve());
@@ -96,13 +97,13 @@ export async function exportAuditToFile(
 
 /** JSON: the JSONL export with each line turned into an array element. */
 async function writeFormat(
-  auditPath: string,
+  source: AuditSource,
   format: ExportFormat,
   out: NodeJS.WritableStream,
   filter: AuditFilter | undefined,
 ): Promise<number> {
   if (format !== 'json') {
-    return exportAudit(auditPath, format, out, filter);
+    return exportAuditSource(source, format, out, filter);
   }
   let first = true;
   let pending = '';
@@ -139,7 +140,7 @@ async function writeFormat(
     },
   });
   try {
-    const count = await exportAudit(auditPath, 'jsonl', arrayWriter, filter);
+    const count = await exportAuditSource(source, 'jsonl', arrayWriter, filter);
     await new Promise<void>((resolve) => arrayWriter.end(() => resolve()));
     out.write(first ? '[]\n' : '\n]\n');
     if (failure) {
@@ -173,7 +174,7 @@ export function exportAuditLog(ctx: CommandContext): CommandHandler {
     }
     const format = (fmt as ExportFormat | undefined) ?? formatForPath(target.path);
     const filter = argObject(o?.filter) as AuditFilter | undefined;
-    const count = await exportAuditToFile(ctx.keyring.auditPath, target, format, filter);
+    const count = await exportAuditToFile(ctx.keyring.auditSource, target, format, filter);
     const where = target.scheme === 'file' ? target.fsPath : target.toString();
     ctx.logger.info(`Exported ${count} audit event(s) as ${format} to ${where}.`);
     if (o?.uri === undefined) {

@@ -79,7 +79,7 @@ export function migrateConfigs(ctx: CommandContext): CommandHandler {
   return async (arg) => {
     const args = argObject(arg);
     const keyring = keyringAdapter(ctx.keyring, ACTOR);
-    const stateDir = path.dirname(ctx.keyring.auditPath);
+    const stateDir = ctx.keyring.stateDir;
     if (args?.undo === true) {
       return undo(ctx, stateDir);
     }

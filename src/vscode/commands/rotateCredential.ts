@@ -107,7 +107,7 @@ export function rotateCredential(ctx: CommandContext): CommandHandler {
     const { audit_warning: auditWarning, ...result }: RotateResult & { audit_warning?: string } =
       await admin.rotateCredential(name, { value, graceSeconds }, ACTOR);
     const restarts = reportRestartsLater(
-      { auditPath: ctx.keyring.auditPath, logger: ctx.logger },
+      { auditSource: ctx.keyring.auditSource, logger: ctx.logger },
       name,
       result.version,
       rotatedAt,

@@ -4,7 +4,6 @@
  * else a 0600 file in the extension's global storage (savedTokens.ts). Kept in step when a token
  * changes (Rotate Agent Token) or stops working (Revoke Agent).
  */
-import * as path from 'node:path';
 import { SavedTokens } from '../../core/connect/savedTokens';
 import { toolKeyring } from '../../core/connect/toolKeyring';
 import { isKeyringError } from '../../core/errors';
@@ -13,7 +12,7 @@ import type { CommandContext } from './commandContext';
 
 /** The extension's store folder (global storage): connections.json, saved agent tokens. */
 export function storeDirOf(ctx: CommandContext): string {
-  return path.dirname(ctx.keyring.auditPath);
+  return ctx.keyring.stateDir;
 }
 
 export function savedTokensFor(ctx: CommandContext): SavedTokens {

@@ -8,23 +8,21 @@ import * as vscode from 'vscode';
 import { isKeyringError } from '../../core/errors';
 import type { ChainKey } from '../../core/audit/chain';
 import type { AuditVerifyResult } from '../../core/audit/verify';
-import { verifyAuditFile } from '../../core/audit/verify';
-import type { Logger } from '../../core/ports';
+import type { AuditSource } from '../../core/audit/auditSource';
 import { argObject, type CommandContext, type CommandHandler } from './commandContext';
 import { CommandId } from './commandIds';
 
 /**
- * Verifies the audit file at `auditPath`. A log that does not exist yet is an empty, intact log
- * (count 0), not an error.
+ * Verifies the audit trail (a file store's file, or a team store's rows). A log that does not
+ * exist yet is an empty, intact log (count 0), not an error.
  */
 export async function verifyAudit(
-  auditPath: string,
-  logger: Logger,
+  source: AuditSource,
   audit?: { chainKey(): Promise<ChainKey | undefined> },
 ): Promise<AuditVerifyResult> {
   try {
     const key = await audit?.chainKey();
-    return await verifyAuditFile(auditPath, logger, { chainKeys: key ? [key] : [] });
+    return await source.verify({ chainKeys: key ? [key] : [] });
   } catch (e) {
     if (isKeyringError(e) && e.code === 'invalid_input') {
       return { ok: true, count: 0 };
@@ -52,7 +50,7 @@ export function describeVerifyResult(r: AuditVerifyResult): string {
 export function verifyAuditLog(ctx: CommandContext): CommandHandler {
   return async (arg) => {
     const silent = argObject(arg)?.silent === true;
-    const result = await verifyAudit(ctx.keyring.auditPath, ctx.logger, ctx.keyring.audit);
+    const result = await verifyAudit(ctx.keyring.auditSource, ctx.keyring.audit);
     const text = `Agent Keyring: ${describeVerifyResult(result)}`;
     if (result.ok) {
       if (result.warning) {
@@ -68,11 +66,14 @@ export function verifyAuditLog(ctx: CommandContext): CommandHandler {
       return result;
     }
     ctx.logger.error(text);
+    const file = ctx.keyring.auditPath;
     if (!silent) {
-      void vscode.window.showErrorMessage(text, 'Open Audit File', 'Show Audit Log').then(async (choice) => {
-        if (choice === 'Open Audit File') {
+      // A team store's trail is rows in the database (line N = the N-th row by seq): no file to open.
+      const actions = file !== undefined ? ['Open Audit File', 'Show Audit Log'] : ['Show Audit Log'];
+      void vscode.window.showErrorMessage(text, ...actions).then(async (choice) => {
+        if (choice === 'Open Audit File' && file !== undefined) {
           const line = Math.max(0, (result.firstBad?.line ?? 1) - 1);
-          const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(ctx.keyring.auditPath));
+          const doc = await vscode.workspace.openTextDocument(vscode.Uri.file(file));
           await vscode.window.showTextDocument(doc, {
             selection: new vscode.Range(line, 0, line, 0),
             preview: true,

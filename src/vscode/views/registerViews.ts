@@ -4,7 +4,6 @@
  * Verify, Export). Each view repaints on its own sources; {@link EditorViews.refresh} repaints the
  * trees at once after the person's own change.
  */
-import * as path from 'node:path';
 import * as vscode from 'vscode';
 import type { Keyring } from '../../core/keyring';
 import { SYSTEM_CLOCK, type Logger, type SecretBackend } from '../../core/ports';
@@ -47,8 +46,8 @@ export function registerViews(deps: ViewDeps): EditorViews {
         // Loaded when a "Used by" group is first opened, not at activation (it is in lazy.js).
         usage: async (name) =>
           (await import('../../core/migrate/credentialUsage.js')).credentialUsage(
-            path.dirname(keyring.auditPath),
-            keyring.auditPath,
+            keyring.stateDir,
+            keyring.auditSource,
             name,
           ),
         changes: [(l) => deps.secrets.onDidChange(() => l())],
@@ -71,7 +70,7 @@ export function registerViews(deps: ViewDeps): EditorViews {
   const auditView = disposables.add(
     new AuditViewProvider({
       audit: keyring.audit,
-      auditPath: keyring.auditPath,
+      source: keyring.auditSource,
       logger,
       extensionUri: deps.extensionUri,
       record: deps.record,
@@ -80,13 +79,18 @@ export function registerViews(deps: ViewDeps): EditorViews {
         agents: (await keyring.admin.listAgents()).map((a) => a.id).sort(),
         credentials: (await keyring.admin.listCredentials()).map((c) => c.name).sort(),
       }),
-      verify: () => verifyAudit(keyring.auditPath, logger, keyring.audit),
+      verify: () => verifyAudit(keyring.auditSource, keyring.audit),
       export: async (filter, format) => {
         const target = await pickExportTarget(format);
         if (!target) {
           return { ok: true, message: '' };
         }
-        const count = await exportAuditToFile(keyring.auditPath, target, formatForPath(target.path), filter);
+        const count = await exportAuditToFile(
+          keyring.auditSource,
+          target,
+          formatForPath(target.path),
+          filter,
+        );
         return { ok: true, message: `Exported ${count} event(s) to ${target.fsPath}.` };
       },
     }),

@@ -7,7 +7,8 @@
  * drives {@link AuditViewSession.handle} directly and reads what would be posted.
  */
 import type { AuditLog } from '../../core/audit/auditLog';
-import { type AuditFilter, queryAuditEvents, readAuditEvents } from '../../core/audit/auditReader';
+import type { AuditFilter } from '../../core/audit/auditReader';
+import { type AuditSource, auditEvents } from '../../core/audit/auditSource';
 import type { AuditVerifyResult } from '../../core/audit/verify';
 import type { AuditDecision, AuditEvent } from '../../core/model';
 import type { Logger } from '../../core/ports';
@@ -56,7 +57,8 @@ export interface RevealTarget {
 
 export interface AuditSessionDeps {
   audit: Pick<AuditLog, 'onDidAppend'>;
-  auditPath: string;
+  /** The audit trail (the file store's file, or a team store's rows). */
+  source: AuditSource;
   logger: Logger;
   now?: () => number;
   /** Known agent ids and credential names (filter suggestions). */
@@ -320,7 +322,7 @@ export class AuditViewSession {
    */
   async reveal(target: RevealTarget): Promise<string | undefined> {
     let hit: AuditEvent | undefined;
-    for await (const e of readAuditEvents(this.#deps.auditPath, {
+    for await (const e of auditEvents(this.#deps.source, {
       agent_id: target.agent_id,
       credential: target.credential,
       since: target.at - 10_000,
@@ -344,7 +346,7 @@ export class AuditViewSession {
     const af = toAuditFilter(filter, this.#now());
     let newer = 0;
     let seen = false;
-    for await (const e of readAuditEvents(this.#deps.auditPath, {
+    for await (const e of auditEvents(this.#deps.source, {
       ...af,
       since: Math.max(af.since ?? 0, Date.parse(hit.ts)),
     })) {
@@ -411,7 +413,7 @@ export class AuditViewSession {
       }
       const now = this.#now();
       const af = toAuditFilter(filter, now);
-      let result = await queryAuditEvents(this.#deps.auditPath, af, {
+      let result = await this.#deps.source.query(af, {
         offset,
         limit: AUDIT_PAGE_SIZE,
         newestFirst: true,
@@ -419,7 +421,7 @@ export class AuditViewSession {
       if (offset > 0 && offset >= result.total) {
         // Past the end (the file shrank, or a stale offset): show the last page.
         offset = Math.max(0, Math.floor((result.total - 1) / AUDIT_PAGE_SIZE) * AUDIT_PAGE_SIZE);
-        result = await queryAuditEvents(this.#deps.auditPath, af, {
+        result = await this.#deps.source.query(af, {
           offset,
           limit: AUDIT_PAGE_SIZE,
           newestFirst: true,
@@ -613,7 +615,7 @@ export class AuditViewSession {
       credential: af.credential,
       lanes: new Map(),
     };
-    for await (const e of readAuditEvents(this.#deps.auditPath, {
+    for await (const e of auditEvents(this.#deps.source, {
       agent_id: af.agent_id,
       credential: af.credential,
       since: rawStart,

@@ -245,18 +245,19 @@ export class AuditViewProvider extends Disposable implements vscode.WebviewViewP
 
   /** Appends by other windows or the CLI do not go through our AuditLog: watch the file's folder. */
   #watchFile(): void {
-    const base = path.basename(this.#deps.auditPath);
+    const file = this.#deps.source.path;
+    if (file === undefined) {
+      // A team store's rows: other servers' appends show on the next page or filter change.
+      return;
+    }
+    const base = path.basename(file);
     try {
-      const watcher = fs.watch(
-        path.dirname(this.#deps.auditPath),
-        { persistent: false },
-        (_event, filename) => {
-          if (!filename || filename === base) {
-            this.#session?.fileChanged();
-            this.#panelSession?.fileChanged();
-          }
-        },
-      );
+      const watcher = fs.watch(path.dirname(file), { persistent: false }, (_event, filename) => {
+        if (!filename || filename === base) {
+          this.#session?.fileChanged();
+          this.#panelSession?.fileChanged();
+        }
+      });
       watcher.on('error', (e) => this.#deps.logger.debug(`Stopped watching the audit log: ${e.message}`));
       this._register({ dispose: () => watcher.close() });
     } catch (e) {

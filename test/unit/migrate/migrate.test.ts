@@ -233,7 +233,7 @@ describe('migrate core', () => {
       });
     }
     await tk.keyring.audit.flush();
-    const uses = await credentialUsage(opts.stateDir, tk.auditPath, 'scavio_api_key');
+    const uses = await credentialUsage(opts.stateDir, tk.keyring.auditSource, 'scavio_api_key');
     assert.deepEqual(
       uses.map((u) => [u.kind, u.label]),
       [
@@ -244,7 +244,7 @@ describe('migrate core', () => {
     assert.match(uses[0].description, /^claude-code · \.mcp\.json$/);
     assert.match(uses[1].description, /^run · 2× · last /);
     assert.ok(!JSON.stringify(uses).includes(tk.values.scavio_api_key));
-    assert.deepEqual(await credentialUsage(opts.stateDir, tk.auditPath, 'npm_token'), []);
+    assert.deepEqual(await credentialUsage(opts.stateDir, tk.keyring.auditSource, 'npm_token'), []);
   });
 
   test('restarts after a rotation: run releases of the new version since the rotation, nothing else', async () => {
@@ -262,9 +262,9 @@ describe('migrate core', () => {
     await tk.service.injectCredentials(ctx, req, { command: 'npx' });
     await tk.api.getCredential(ctx, { name: 'scavio_api_key', scope: 'search_read' });
     await tk.keyring.audit.flush();
-    assert.equal(await countRunRestarts(tk.auditPath, 'scavio_api_key', r.version, since), 2);
-    assert.equal(await countRunRestarts(tk.auditPath, 'scavio_api_key', r.version + 1, since), 0);
-    assert.equal(await countRunRestarts(tk.auditPath, 'npm_token', r.version, since), 0);
+    assert.equal(await countRunRestarts(tk.keyring.auditSource, 'scavio_api_key', r.version, since), 2);
+    assert.equal(await countRunRestarts(tk.keyring.auditSource, 'scavio_api_key', r.version + 1, since), 0);
+    assert.equal(await countRunRestarts(tk.keyring.auditSource, 'npm_token', r.version, since), 0);
   });
 
   test('TOML remote entry: url and http_headers go, command and args come, the host is allowed', async () => {

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 import { afterEach, beforeEach, describe, mock, test } from 'node:test';
+import { FileAuditSource } from '../../../src/core/audit/auditSource';
 import { GENESIS_HASH, eventLine, sealEvent } from '../../../src/core/audit/chain';
 import type { AuditEvent } from '../../../src/core/model';
 import { AuditViewSession, toRow } from '../../../src/vscode/webview/auditSession';
@@ -80,7 +81,7 @@ describe('audit view session', () => {
             return { dispose: () => listeners.delete(l) };
           },
         },
-        auditPath,
+        source: new FileAuditSource(auditPath),
         logger: new RecordingLogger(),
         options: () => Promise.resolve({ agents: ['a0', 'a1'], credentials: ['c1'] }),
         verify: () => Promise.reject(new Error('not used')),

@@ -4,8 +4,9 @@
  * {@link CredentialStore} over the PostgreSQL metadata store and secret backend. Also the keyring
  * composition over it, for `serve` and the CLI.
  *
- * What stays per machine, in `localDir`: the audit log (for now; see README) and, when no key is
- * given in the environment, the master key (OS keyring or a 0600 `master.key`, as for the file store).
+ * The audit trail is in the database too (postgresAudit.ts: one chain for every server). What
+ * stays per machine, in `localDir`: `policy.json`, saved agent tokens and, when no key is given in
+ * the environment, the master key (OS keyring or a 0600 `master.key`, as for the file store).
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
@@ -24,6 +25,7 @@ import {
 import { CredentialStore } from '../credentialStore';
 import { decodeKey, loadMasterKey, readMasterKeyFile } from '../masterKey';
 import { masterKeyId } from './envelope';
+import { PostgresAuditSource, PostgresAuditStorage } from './postgresAudit';
 import { PostgresChanges } from './postgresChanges';
 import { PostgresDb } from './postgresDb';
 import { PostgresGrantStore } from './postgresGrantStore';
@@ -36,7 +38,6 @@ import { randomBytes } from 'node:crypto';
 
 export const MASTER_KEY_ENV = 'AGENT_KEYRING_MASTER_KEY';
 export const MASTER_KEY_FILE_ENV = 'AGENT_KEYRING_MASTER_KEY_FILE';
-export const TEAM_AUDIT_FILE = 'audit.jsonl';
 
 export interface TeamMasterKeyOptions {
   env?: NodeJS.ProcessEnv;
@@ -153,7 +154,7 @@ async function checkMasterKey(db: PostgresDb, masterKey: Buffer): Promise<void> 
 
 export interface PostgresKeyringOptions {
   url: string;
-  /** Per-machine folder: audit log, and the master key when the environment names none. */
+  /** Per-machine folder: policy, saved tokens, and the master key when the environment names none. */
   localDir: string;
   clock?: Clock;
   logger: Logger;
@@ -186,7 +187,12 @@ export async function openPostgresKeyring(
       metadata: store.metadata,
       secrets: store.secrets,
       store: store.credentials,
-      auditPath: path.join(localDir, TEAM_AUDIT_FILE),
+      // One audit trail for every server of the store: rows in the database.
+      auditTrail: {
+        storage: (logger) => new PostgresAuditStorage(store.db, logger),
+        source: new PostgresAuditSource(store.db),
+      },
+      stateDir: localDir,
       clock: opts.clock ?? SYSTEM_CLOCK,
       logger: opts.logger,
       anomalyConfig: opts.anomalyConfig,

@@ -48,7 +48,39 @@ CREATE TABLE akr_secrets (
 );
 `,
   },
-  // Version 2 is the audit log's (another change); this one does not depend on it.
+  {
+    version: 2,
+    name: 'audit trail: events in chain order and the chain head',
+    // One row per event: 'line' is the event's JSONL line exactly as the file store writes it (what
+    // verify and export read); the other columns repeat the fields the readers filter on. The head
+    // row is what a writer locks (SELECT … FOR UPDATE) to extend the chain, and what verify checks
+    // the end against (deleted last rows).
+    sql: `
+CREATE TABLE akr_audit (
+  seq bigint PRIMARY KEY CHECK (seq > 0),
+  ts timestamptz NOT NULL,
+  agent_id text,
+  client_name text,
+  credential text,
+  tool text NOT NULL,
+  decision text NOT NULL,
+  line text NOT NULL
+);
+CREATE INDEX akr_audit_ts ON akr_audit (ts);
+CREATE INDEX akr_audit_agent ON akr_audit (agent_id, seq);
+CREATE INDEX akr_audit_credential ON akr_audit (credential, seq);
+CREATE INDEX akr_audit_tool ON akr_audit (tool, seq);
+CREATE INDEX akr_audit_decision ON akr_audit (decision, seq);
+
+CREATE TABLE akr_audit_head (
+  id smallint PRIMARY KEY CHECK (id = 1),
+  seq bigint NOT NULL CHECK (seq >= 0),
+  hash text NOT NULL,
+  updated_at timestamptz NOT NULL DEFAULT now()
+);
+INSERT INTO akr_audit_head (id, seq, hash) VALUES (1, 0, repeat('0', 64));
+`,
+  },
   {
     version: 3,
     name: 'leases and approval grants',
