@@ -28,7 +28,7 @@ export function reportRestartsLater(
     .then((n) => {
       const text = restartText(n, name, version);
       deps.logger.info(`${text}.`);
-      vscode.window.setStatusBarMessage(`$(debug-restart) ${text}`, 10_000);
+      vscode.window.setStatusBarMessage(`${n > 0 ? '$(debug-restart)' : '$(info)'} ${text}`, 10_000);
       return n;
     });
 }

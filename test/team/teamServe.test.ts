@@ -67,7 +67,7 @@ describe('team store: CLI and two servers on one PostgreSQL database', { skip },
     url = await pg.createDatabase('team');
     stateDir = fs.mkdtempSync(path.join(os.tmpdir(), 'akr-team-state-'));
     // The load test sends far more than 60 requests a minute; policy.json is read from the local
-    // folder of a team store (the burst rule's counters are per server for now: README).
+    // folder of a team store (give every server the same one: README).
     fs.writeFileSync(path.join(stateDir, 'policy.json'), '{ "burst_per_minute": 100000 }\n');
     env = { AGENT_KEYRING_MASTER_KEY: randomBytes(32).toString('base64'), AGENT_KEYRING_STATE_DIR: stateDir };
   });
