@@ -239,7 +239,7 @@ async function openSession(window: WindowParts, choice: StoreChoice, startedAt: 
   const server = disposables.add(
     new ServerController(keyring.service, logger, {
       proofKey: attachProofKey,
-      onEditorRefused: editorTokenRefusedNotifier(logger),
+      onEditorRefused: editorTokenRefusedNotifier(logger, vscodeAgent.id),
     }),
   );
   const views = registerViews({

@@ -76,6 +76,7 @@ export function publishToEditor(
   };
   const provider = registerMcpProvider({
     server,
+    agentId: vscodeAgent.id,
     version,
     token,
     tokenGeneration: () => vscodeAgent.generation,

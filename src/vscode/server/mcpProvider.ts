@@ -20,7 +20,9 @@ export const MCP_SERVER_LABEL = 'Agent Keyring';
 
 export interface McpProviderDeps {
   server: ServerController;
-  /** The `vscode` agent's token, or undefined when the agent is revoked. */
+  /** This editor's chat agent: `vscode`, or `vscode.<user>.<host>` on a team store. */
+  agentId: string;
+  /** That agent's token, or undefined when the agent is revoked. */
   token(): Promise<string | undefined>;
   /** Renewals of that token so far, and an event when it is renewed (Rotate Agent Token, Add Agent). */
   tokenGeneration(): number;
@@ -65,12 +67,14 @@ export function registerMcpProvider(deps: McpProviderDeps): vscode.Disposable {
       const token = await deps.token();
       if (!token) {
         deps.explain(
-          "The built-in agent 'vscode' is revoked, so in-editor chat cannot use Agent Keyring. Add it again to reconnect.",
+          `The built-in agent '${deps.agentId}' is revoked, so in-editor chat cannot use Agent Keyring. Add it again to reconnect.`,
         );
         return undefined;
       }
       definition.headers = { ...definition.headers, Authorization: `Bearer ${token}` };
-      deps.logger.info(`VS Code is starting the MCP server ${definition.uri.toString()} as agent 'vscode'.`);
+      deps.logger.info(
+        `VS Code is starting the MCP server ${definition.uri.toString()} as agent '${deps.agentId}'.`,
+      );
       return definition;
     },
   });
