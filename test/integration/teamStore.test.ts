@@ -17,7 +17,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { canary, runCli, type CliResult } from '../cli/cliHarness';
 import { pgUnavailableReason } from '../helpers/pgCluster';
-import { activateExtension, invokeTool, mcpTool, valueOf, waitFor } from './helpers';
+import { activateExtension, invokeTool, mcpTool, startMcpServers, valueOf, waitFor } from './helpers';
 
 const SECTION = 'agentKeyring';
 
@@ -226,8 +226,21 @@ suite('team store in VS Code', () => {
     assert.equal(run.stdout.trim(), createHash('sha256').update(fromEditor).digest('hex'));
 
     // CLI → editor: the CLI's credential, read by in-editor chat's agent over this window's MCP server.
-    const tool = await mcpTool('get_credential');
-    const got = await invokeTool(tool.name, { name: 'from_cli', scope: 'read' });
+    // The store switch gave the MCP definition a new version, so VS Code restarts the server: until
+    // it has, VS Code 1.103 may still list the tool yet refuse it as "not contributed".
+    const got = await waitFor(
+      'get_credential through the window on the team store',
+      async () => {
+        const tool = await mcpTool('get_credential');
+        const r = await invokeTool(tool.name, { name: 'from_cli', scope: 'read' });
+        if (r.threw && /was not contributed/.test(r.text)) {
+          await startMcpServers();
+          return undefined;
+        }
+        return r;
+      },
+      30_000,
+    );
     assert.equal(valueOf(got.text), fromCli, got.text);
   });
 
