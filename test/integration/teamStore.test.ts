@@ -17,6 +17,7 @@ import * as path from 'node:path';
 import * as vscode from 'vscode';
 import { canary, runCli, type CliResult } from '../cli/cliHarness';
 import { pgUnavailableReason } from '../helpers/pgCluster';
+import { nextAuditViewChange } from './auditHelpers';
 import { activateExtension, invokeTool, mcpTool, startMcpServers, valueOf, waitFor } from './helpers';
 
 const SECTION = 'agentKeyring';
@@ -242,6 +243,14 @@ suite('team store in VS Code', () => {
       30_000,
     );
     assert.equal(valueOf(got.text), fromCli, got.text);
+
+    // Another process appends to the store's audit trail (the CLI adds an agent): the Audit view
+    // reloads on the database's notice. (This window's own notices settle first.)
+    await new Promise((r) => setTimeout(r, 600));
+    const { changed } = await nextAuditViewChange(api, 15_000);
+    const probe = await cli(['agent', 'add', 'audit-notice-probe', '--store', pg.url]);
+    assert.equal(probe.code, 0, probe.stderr);
+    await changed;
   });
 
   test('a team store whose database stops shows as degraded, and recovers', async function () {

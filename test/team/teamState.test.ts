@@ -221,6 +221,23 @@ describe('team store: leases and hour approvals are shared by every server', { s
     );
   });
 
+  test("another process's audit append reaches A's audit source as a change (the Audit view reloads)", async () => {
+    assert.ok(a);
+    let heard = 0;
+    const sub = a.auditSource.onDidChange?.(() => heard++);
+    assert.ok(sub, 'a team store tells its readers when the trail changed');
+    try {
+      const before = (await a.auditSource.query({}, { limit: 1 })).total;
+      // A short-lived CLI appends one line (the agent's creation) and exits: its notice goes out
+      // before it closes the store.
+      await cli(['agent', 'add', 'notice-probe']);
+      await waitFor(() => heard > 0, 5000, "the CLI's append notice");
+      assert.ok((await a.auditSource.query({}, { limit: 1 })).total > before);
+    } finally {
+      sub.dispose();
+    }
+  });
+
   test('a file store has no lease list outside its serving process, and says so', async () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'akr-team-state-file-'));
     dirs.push(dir);

@@ -5,7 +5,7 @@
  * the restart count, the Audit view — goes through `keyring.auditSource`.
  */
 import type { AuditEvent } from '../model';
-import { NULL_LOGGER, type Logger } from '../ports';
+import { type Disposable, NULL_LOGGER, type Logger } from '../ports';
 import {
   type AuditFilter,
   type AuditQueryOptions,
@@ -27,6 +27,11 @@ export interface AuditSource {
   query(filter?: AuditFilter, options?: AuditQueryOptions): Promise<AuditQueryResult>;
   /** Checks the hash chain and its end (`.head` sidecar, or the database's head row). */
   verify(opts?: VerifyOptions): Promise<AuditVerifyResult>;
+  /**
+   * Fires soon after another process appended (a team store: any server, through the database's
+   * notifications). Absent for a file store, whose readers watch the file itself.
+   */
+  onDidChange?(listener: () => void): Disposable;
 }
 
 /** The matching events of a source, oldest first. */

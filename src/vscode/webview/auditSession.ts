@@ -374,9 +374,16 @@ export class AuditViewSession {
     }
   }
 
-  /** The file changed outside this window's AuditLog (another window, the CLI): re-read, throttled. */
+  /**
+   * The trail changed outside this window's AuditLog (another window, the CLI, another server of a
+   * team store): re-read, throttled.
+   */
   fileChanged(): void {
     this.#scheduleRefresh();
+  }
+
+  get disposed(): boolean {
+    return this.#disposed;
   }
 
   dispose(): void {

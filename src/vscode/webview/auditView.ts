@@ -41,6 +41,8 @@ export class AuditViewProvider extends Disposable implements vscode.WebviewViewP
   /** The editor tab, when open: one instance, revealed when asked again. */
   #panel: vscode.WebviewPanel | undefined;
   #panelSession: AuditViewSession | undefined;
+  /** Sessions opened by {@link openSession} (tests, and any other host of the page). */
+  readonly #openSessions = new Set<AuditViewSession>();
   /** Test mode only: payloads posted to the webview (as sent) and received from it. */
   readonly sent: ExtensionMessage[] = [];
   readonly received: unknown[] = [];
@@ -201,6 +203,7 @@ export class AuditViewProvider extends Disposable implements vscode.WebviewViewP
     overrides: Partial<AuditSessionDeps> = {},
   ): AuditViewSession {
     const session = new AuditViewSession({ ...this.#deps, ...overrides }, post);
+    this.#openSessions.add(session);
     this._register({ dispose: () => session.dispose() });
     return session;
   }
@@ -243,19 +246,40 @@ export class AuditViewProvider extends Disposable implements vscode.WebviewViewP
     this.#view = undefined;
   }
 
-  /** Appends by other windows or the CLI do not go through our AuditLog: watch the file's folder. */
+  /** Every open session re-reads (throttled): the view's, the editor tab's, and sessions opened by `openSession`. */
+  #trailChanged(): void {
+    this.#session?.fileChanged();
+    this.#panelSession?.fileChanged();
+    for (const s of this.#openSessions) {
+      if (s.disposed) {
+        this.#openSessions.delete(s);
+      } else {
+        s.fileChanged();
+      }
+    }
+  }
+
+  /**
+   * Appends by other windows or the CLI do not go through our AuditLog: watch the file's folder (a
+   * team store: the database's notices of other servers' appends).
+   */
   #watchFile(): void {
     const file = this.#deps.source.path;
     if (file === undefined) {
-      // A team store's rows: other servers' appends show on the next page or filter change.
+      // A team store's rows: the database tells when another server (or editor) appended.
+      const changes = this.#deps.source.onDidChange?.(() => {
+        this.#trailChanged();
+      });
+      if (changes) {
+        this._register(changes);
+      }
       return;
     }
     const base = path.basename(file);
     try {
       const watcher = fs.watch(path.dirname(file), { persistent: false }, (_event, filename) => {
         if (!filename || filename === base) {
-          this.#session?.fileChanged();
-          this.#panelSession?.fileChanged();
+          this.#trailChanged();
         }
       });
       watcher.on('error', (e) => this.#deps.logger.debug(`Stopped watching the audit log: ${e.message}`));

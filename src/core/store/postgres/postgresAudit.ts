@@ -36,7 +36,8 @@ import { type AuditStorage, type PreparedAuditEvent, sealBatch } from '../../aud
 import { type ChainKey, GENESIS_HASH } from '../../audit/chain';
 import { type AuditVerifyResult, ChainWalk, type VerifyOptions } from '../../audit/verify';
 import type { AuditEvent } from '../../model';
-import type { Logger } from '../../ports';
+import type { Disposable, Logger } from '../../ports';
+import type { PostgresChanges } from './postgresChanges';
 import type { PostgresDb } from './postgresDb';
 
 /** Rows read per query when streaming the trail. */
@@ -164,8 +165,15 @@ export class PostgresAuditSource implements AuditSource {
   readonly where: string;
   readonly path = undefined;
 
-  constructor(private readonly db: PostgresDb) {
+  constructor(
+    private readonly db: PostgresDb,
+    private readonly changes?: PostgresChanges,
+  ) {
     this.where = `the audit trail of ${db.display}`;
+  }
+
+  onDidChange(listener: () => void): Disposable {
+    return this.changes?.onAudit(listener) ?? { dispose: () => undefined };
   }
 
   async *records(filter: AuditFilter = {}): AsyncGenerator<AuditRecord> {
@@ -364,4 +372,54 @@ function whereOf(filter: AuditFilter, params: unknown[]): string {
     conds.push(`ts < ${p(new Date(filter.until).toISOString())}::timestamptz`);
   }
   return conds.join(' AND ');
+}
+
+/**
+ * Tells the other servers (and editors) of a team store that this one appended to the audit trail
+ * (`a:` on the notification channel), so their Audit views reload: at most once per `intervalMs`,
+ * the first append at once and the rest of a burst in one trailing notice. Best effort — a notice
+ * lost while the listening connection is down is made up by the reconnect's catch-all event.
+ */
+export class AuditAppendNotice implements Disposable {
+  #last = Number.NEGATIVE_INFINITY;
+  #timer: NodeJS.Timeout | undefined;
+  #sending: Promise<unknown> = Promise.resolve();
+
+  constructor(
+    private readonly changes: Pick<PostgresChanges, 'notify'>,
+    private readonly intervalMs = 250,
+  ) {}
+
+  appended(): void {
+    if (this.#timer) {
+      return;
+    }
+    const wait = this.#last + this.intervalMs - Date.now();
+    if (wait <= 0) {
+      this.#send();
+    } else {
+      this.#timer = setTimeout(() => this.#send(), wait);
+      this.#timer.unref();
+    }
+  }
+
+  /** Sends a pending notice now (before the store closes), and waits for what is in flight. */
+  async flush(): Promise<void> {
+    if (this.#timer) {
+      this.#send();
+    }
+    await this.#sending;
+  }
+
+  dispose(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+  }
+
+  #send(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#last = Date.now();
+    this.#sending = this.changes.notify('a:').catch(() => undefined);
+  }
 }

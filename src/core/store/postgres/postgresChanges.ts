@@ -5,8 +5,9 @@
  * host) and pushes it to its MCP subscribers.
  *
  * Payloads: `m:<revision>` (the metadata document changed), `s:<key>` (a secret entry changed) and
- * `r:<server>:<events>` (rate-rule events another server counted: postgresRateShare.ts) and `g:`
- * (the approval grants changed: postgresGrantStore.ts).
+ * `r:<server>:<events>` (rate-rule events another server counted: postgresRateShare.ts), `g:`
+ * (the approval grants changed: postgresGrantStore.ts) and `a:` (a server appended to the audit
+ * trail: postgresStore.ts, at most a few times a second per server).
  * When the connection drops, it reconnects with backoff and then reports a metadata change, since
  * notifications sent meanwhile are lost (readers revalidate on every read anyway; this only keeps
  * subscriptions current).
@@ -23,6 +24,7 @@ export class PostgresChanges implements Disposable {
   private readonly secretListeners = new Set<(key: string) => void>();
   private readonly rateListeners = new Set<(payload: string) => void>();
   private readonly grantListeners = new Set<() => void>();
+  private readonly auditListeners = new Set<() => void>();
   private closed = false;
   private retryMs = 100;
   private retryTimer: NodeJS.Timeout | undefined;
@@ -61,6 +63,12 @@ export class PostgresChanges implements Disposable {
   onGrants(listener: () => void): Disposable {
     this.grantListeners.add(listener);
     return { dispose: () => this.grantListeners.delete(listener) };
+  }
+
+  /** Fires when a server appended to the audit trail, and after a reconnect (appends may have been missed). */
+  onAudit(listener: () => void): Disposable {
+    this.auditListeners.add(listener);
+    return { dispose: () => this.auditListeners.delete(listener) };
   }
 
   /**
@@ -150,6 +158,7 @@ export class PostgresChanges implements Disposable {
             this.logger.info(`Team store ${this.display}: change notifications are back.`);
             this.fireMetadata(undefined);
             this.fireGrants();
+            this.fireAudit();
           }
         },
         () => {
@@ -172,6 +181,8 @@ export class PostgresChanges implements Disposable {
       this.fireMetadata(Number.isSafeInteger(rev) ? rev : undefined);
     } else if (payload.startsWith('g:')) {
       this.fireGrants();
+    } else if (payload.startsWith('a:')) {
+      this.fireAudit();
     } else if (payload.startsWith('r:')) {
       const rest = payload.slice(2);
       for (const l of [...this.rateListeners]) {
@@ -182,6 +193,12 @@ export class PostgresChanges implements Disposable {
       for (const l of [...this.secretListeners]) {
         this.safely(() => l(key));
       }
+    }
+  }
+
+  private fireAudit(): void {
+    for (const l of [...this.auditListeners]) {
+      this.safely(() => l());
     }
   }
 

@@ -25,7 +25,7 @@ import {
 import { CredentialStore } from '../credentialStore';
 import { decodeKey, loadMasterKey, readMasterKeyFile } from '../masterKey';
 import { masterKeyId } from './envelope';
-import { PostgresAuditSource, PostgresAuditStorage } from './postgresAudit';
+import { AuditAppendNotice, PostgresAuditSource, PostgresAuditStorage } from './postgresAudit';
 import { PostgresChanges } from './postgresChanges';
 import { PostgresDb } from './postgresDb';
 import { PostgresGrantStore } from './postgresGrantStore';
@@ -190,7 +190,7 @@ export async function openPostgresKeyring(
       // One audit trail for every server of the store: rows in the database.
       auditTrail: {
         storage: (logger) => new PostgresAuditStorage(store.db, logger),
-        source: new PostgresAuditSource(store.db),
+        source: new PostgresAuditSource(store.db, store.changes),
       },
       stateDir: localDir,
       clock: opts.clock ?? SYSTEM_CLOCK,
@@ -214,13 +214,18 @@ export async function openPostgresKeyring(
       await keyring.close();
       throw store.db.error(e, 'reading the approval grants');
     }
+    // Other servers' and editors' Audit views reload when this one appends.
+    const auditNotice = new AuditAppendNotice(store.changes);
+    const appends = keyring.audit.onDidAppend(() => auditNotice.appended());
     const close = async (): Promise<void> => {
       rateShare.dispose();
       sharedGrants.dispose();
       try {
         await keyring.close();
-        await Promise.all([leases.flush(), keyring.grants.settled()]);
+        appends.dispose();
+        await Promise.all([leases.flush(), keyring.grants.settled(), auditNotice.flush()]);
       } finally {
+        auditNotice.dispose();
         await store.close();
       }
     };
