@@ -75,6 +75,17 @@ export async function startMcpServers(): Promise<void> {
   }
 }
 
+/**
+ * Stops and starts our MCP server in VS Code, as a person does with "MCP: Restart Server" — needed
+ * on VS Code 1.103 after the window switched stores: it keeps the server it had stopped (its tools
+ * listed but "not contributed") instead of starting it again for the new definition.
+ */
+export async function restartMcpServer(): Promise<void> {
+  const id = `${EXTENSION_ID.toLowerCase()}/${MCP_SERVER_LABEL}`;
+  await vscode.commands.executeCommand('workbench.mcp.stopServer', id).then(undefined, () => undefined);
+  await startMcpServers();
+}
+
 /** Starts the MCP server in VS Code (if needed) and resolves the named tool. */
 export async function mcpTool(name: string): Promise<vscode.LanguageModelToolInformation> {
   return waitFor(`the MCP tool ${name}`, async () => {
