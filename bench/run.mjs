@@ -680,10 +680,8 @@ async function main() {
   }
 }
 
-function row(label, r, base) {
-  if (!r) {
-    return [label, '-', '-', '-', '-', '-', '-', '-', '-'];
-  }
+/** The leading cells every run table shares: label, calls, errors (bold when any), p50, p99, calls/s. */
+function runCells(label, r) {
   return [
     label,
     String(r.calls),
@@ -691,6 +689,15 @@ function row(label, r, base) {
     fmtMs(r.p50),
     fmtMs(r.p99),
     fmtRate(r.callsPerSec),
+  ];
+}
+
+function row(label, r, base) {
+  if (!r) {
+    return [label, '-', '-', '-', '-', '-', '-', '-', '-'];
+  }
+  return [
+    ...runCells(label, r),
     base ? ratio(base.callsPerSec, r.callsPerSec) : '',
     base ? ratio(r.p50, base.p50) : '',
     fmtMs(r.serverCpuMsPerCall),
@@ -906,12 +913,7 @@ function render(R) {
   const bridgeRow = (label, r, http) =>
     r
       ? [
-          label,
-          String(r.calls),
-          r.errors ? `**${r.errors}**` : '0',
-          fmtMs(r.p50),
-          fmtMs(r.p99),
-          fmtRate(r.callsPerSec),
+          ...runCells(label, r),
           r === http ? '' : ratio(r.p50, http?.p50),
           r === http ? '' : ratio(r.callsPerSec, http?.callsPerSec),
           r === http ? '' : fmtMs(r.bridgeCpuMsPerCall),
@@ -937,12 +939,7 @@ function render(R) {
     const brow = (label, r, direct, cpuBase) =>
       r
         ? [
-            label,
-            String(r.calls),
-            r.errors ? `**${r.errors}**` : '0',
-            fmtMs(r.p50),
-            fmtMs(r.p99),
-            fmtRate(r.callsPerSec),
+            ...runCells(label, r),
             direct && r !== direct ? ratio(r.p50, direct.p50) : '',
             direct && r !== direct ? ratio(r.callsPerSec, direct.callsPerSec) : '',
             direct && r !== direct ? fmtMs(r.p50 - direct.p50) : '',
